@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * dedup_debug_seed - a test-only module with deliberate bugs, for proving
+ * that make check-debug catches them on the lockdep + KASAN + kmemleak
+ * kernel. It is never installed and never built for make check.
+ *
+ * Load with bug=<name> to commit one bug at load time:
+ *   lockdep  take two mutexes in A-B order, then in B-A order (no real
+ *            deadlock: one thread; lockdep reports the inverted order)
+ *   uaf      read a byte of a kmalloc()ed buffer after kfree() (KASAN)
+ *   leak     kmalloc() a buffer and drop the only pointer (kmemleak)
+ * With no parameter (the default) it loads and unloads cleanly, which is
+ * the control case.
+ */
+#include <linux/module.h>
+#include <linux/moduleparam.h>
+#include <linux/mutex.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+
+static char *bug = "";
+module_param(bug, charp, 0444);
+MODULE_PARM_DESC(bug, "Deliberate bug to commit at load: lockdep, uaf or leak");
+
+static DEFINE_MUTEX(seed_lock_a);
+static DEFINE_MUTEX(seed_lock_b);
+
+static void seed_lockdep(void)
+{
+	mutex_lock(&seed_lock_a);
+	mutex_lock(&seed_lock_b);
+	mutex_unlock(&seed_lock_b);
+	mutex_unlock(&seed_lock_a);
+
+	mutex_lock(&seed_lock_b);
+	mutex_lock(&seed_lock_a);
+	mutex_unlock(&seed_lock_a);
+	mutex_unlock(&seed_lock_b);
+}
+
+static int seed_uaf(void)
+{
+	char *p;
+	char c;
+
+	p = kmalloc(64, GFP_KERNEL);
+	if (!p)
+		return -ENOMEM;
+	memset(p, 0x5a, 64);
+	kfree(p);
+	/* Keep the compiler from reasoning about the freed pointer. */
+	OPTIMIZER_HIDE_VAR(p);
+	c = READ_ONCE(p[8]);
+	pr_info("dedup_debug_seed: read 0x%02x from freed memory\n",
+		(unsigned char)c);
+	return 0;
+}
+
+static int seed_leak(void)
+{
+	void *p;
+
+	p = kmalloc(200, GFP_KERNEL);
+	if (!p)
+		return -ENOMEM;
+	memset(p, 0xa5, 200);
+	OPTIMIZER_HIDE_VAR(p);
+	pr_info("dedup_debug_seed: leaked 200 bytes\n");
+	return 0;
+}
+
+static int __init dedup_debug_seed_init(void)
+{
+	int ret = 0;
+
+	pr_info("dedup_debug_seed: loaded, bug='%s'\n", bug);
+	if (!strcmp(bug, "lockdep"))
+		seed_lockdep();
+	else if (!strcmp(bug, "uaf"))
+		ret = seed_uaf();
+	else if (!strcmp(bug, "leak"))
+		ret = seed_leak();
+	else if (bug[0])
+		ret = -EINVAL;
+	return ret;
+}
+
+static void __exit dedup_debug_seed_exit(void)
+{
+	pr_info("dedup_debug_seed: unloaded\n");
+}
+
+module_init(dedup_debug_seed_init);
+module_exit(dedup_debug_seed_exit);
+
+MODULE_DESCRIPTION("dm-dedup check-debug self-test: deliberate lockdep, KASAN and kmemleak bugs");
+MODULE_LICENSE("GPL");
