@@ -1,0 +1,115 @@
+# Makefile - top-level entry points of dm-dedup (test-infrastructure side).
+#
+#   make                 build dm-dedup.ko (W=1, warnings are errors)
+#   make check [T=re]    module + tools + initramfs, then the whole test suite
+#                        in one QEMU VM, then host-side tests; ends with
+#                        "N passed, N failed"
+#   make check-harness   self-test of the harness (a deliberate WARN_ON, a
+#                        guest crash and a hung test must all be caught)
+#   make checkpatch      checkpatch.pl --no-tree -f on all our C sources
+#   make tools           userspace tools (tools/Makefile)
+#   make vm-shell        boot the test VM with a shell on this terminal
+#   make install         install to /lib/modules/$(KVER)/updates + depmod
+#   make demo            placeholder until the data path lands
+#   make clean / distclean
+#
+# Variables:
+#   KVER=<release>       build against /usr/src/linux-headers-<release>
+#                        (default: newest installed *-amd64 headers)
+#   KDIR=<tree>          build against any built kernel tree instead
+#   GUEST_KERNEL=<img>   kernel the VM boots (default /boot/vmlinuz-$(KVER))
+#   GUEST_MODROOT=<dir>  root holding lib/modules/$(KVER) for the guest
+#                        (default /, i.e. the installed Debian modules)
+#   VM_ACCEL=tcg|kvm     QEMU accelerator (default tcg)
+#   VM_TIMEOUT_SCALE=<n> multiply every timeout (slow debug kernels)
+#   T=<regex>            select tests by file name (extended regex)
+
+SHELL := /bin/bash
+
+ifdef KDIR
+KVER ?= $(shell cat $(KDIR)/include/config/kernel.release 2>/dev/null)
+else
+# Recursive on purpose: evaluated only after scripts/deps.sh has run.
+KVER ?= $(shell ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | \
+	sed 's|.*/linux-headers-||' | sort -V | tail -n1)
+KDIR = /usr/src/linux-headers-$(KVER)
+endif
+
+GUEST_KERNEL ?= /boot/vmlinuz-$(KVER)
+GUEST_MODROOT ?= /
+VM_ACCEL ?= tcg
+VM_TIMEOUT_SCALE ?= 1
+T ?=
+export KVER KDIR GUEST_KERNEL GUEST_MODROOT VM_ACCEL VM_TIMEOUT_SCALE T
+
+# Headers packages carry no vmlinux, so BTF for modules cannot be made:
+# turn it off instead of printing "Skipping BTF generation" each build.
+KBUILD_ARGS = -C $(KDIR) W=1 $(if $(wildcard $(KDIR)/vmlinux),,CONFIG_DEBUG_INFO_BTF_MODULES=)
+
+# Every C file checkpatch must pass: the module, its headers, the tools and
+# the test-only modules.
+CHECKPATCH_FILES = $(sort $(filter-out %.mod.c,$(wildcard dm-dedup-*.c \
+	include/*.h tools/*.c tools/*.h tests/modules/*.c)))
+
+.PHONY: all deps module test-modules tools checkpatch initramfs check \
+	check-harness vm-shell demo install clean distclean help
+
+all: module
+
+help:
+	@sed -n '2,/^$$/s/^# \{0,1\}//p' Makefile
+
+deps:
+	@scripts/deps.sh
+
+module: deps
+	@test -d "$(KDIR)" || { echo "no kernel tree at KDIR=$(KDIR)" >&2; exit 1; }
+	+$(MAKE) $(KBUILD_ARGS) M=$(CURDIR) \
+		DEDUP_KSRC=$$(scripts/ksrc.sh $(KVER)) modules
+
+# The harness self-test module (tests/modules); never installed.
+test-modules: deps
+	+$(MAKE) $(KBUILD_ARGS) M=$(CURDIR)/tests/modules modules
+
+tools:
+	@if [ -f tools/Makefile ]; then $(MAKE) -C tools; \
+	else echo "tools: no tools/Makefile yet, nothing to build"; fi
+
+checkpatch: deps
+	@cp=$$(scripts/ksrc.sh $(KVER))/scripts/checkpatch.pl; rc=0; \
+	for f in $(CHECKPATCH_FILES); do \
+		out=$$($$cp --no-tree --quiet --show-types -f $$f 2>&1) || rc=1; \
+		[ -z "$$out" ] || echo "$$out"; \
+	done; \
+	if [ $$rc = 0 ]; then echo "checkpatch: clean ($(words $(CHECKPATCH_FILES)) files)"; \
+	else echo "checkpatch: FAILED" >&2; fi; exit $$rc
+
+initramfs: module test-modules tools
+	@scripts/mkinitramfs.sh
+
+check: initramfs
+	@scripts/run-tests.sh
+
+check-harness: initramfs
+	@tests/harness/selftest.sh
+
+vm-shell: initramfs
+	@scripts/vm-shell.sh
+
+demo:
+	@echo "make demo: not implemented yet - it needs the dm-dedup data path,"
+	@echo "which has not landed. Nothing was run."
+
+install: module
+	install -D -m 0644 dm-dedup.ko $(DESTDIR)/lib/modules/$(KVER)/updates/dm-dedup.ko
+	depmod -a $(if $(DESTDIR),-b $(DESTDIR)) $(KVER)
+
+clean:
+	-@[ ! -d "$(KDIR)" ] || $(MAKE) $(KBUILD_ARGS) M=$(CURDIR) clean
+	-@[ ! -d "$(KDIR)" ] || $(MAKE) $(KBUILD_ARGS) M=$(CURDIR)/tests/modules clean
+	-@[ ! -f tools/Makefile ] || $(MAKE) -C tools clean
+	rm -rf build/initramfs build/initramfs*.cpio* build/vm build/vm-share build/logs
+
+# Also drops the extracted kernel files (re-extracted in ~8 s).
+distclean: clean
+	rm -rf build

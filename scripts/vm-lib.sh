@@ -1,0 +1,81 @@
+# shellcheck shell=bash
+# vm-lib.sh - sourced by the host-side scripts that boot the test VM (owned
+# by the test infrastructure). One place for the QEMU command line.
+#
+# Settings (environment):
+#   KVER              guest kernel release (default: newest installed headers)
+#   GUEST_KERNEL      kernel image (default /boot/vmlinuz-$KVER)
+#   VM_ACCEL          tcg (default) or kvm
+#   VM_MEM, VM_SMP    3072 MiB, 2 CPUs
+#   VM_DISK_SIZE      size of the two sparse virtio disks (default 2G)
+#   VM_TIMEOUT_SCALE  multiplies every timeout (default 1)
+#   VM_APPEND         extra kernel arguments
+#   VM_QEMU_ARGS      extra QEMU arguments (e.g. throttled drives)
+# Files: build/vm/disk0.img, disk1.img (recreated per boot), the 9p share
+# VM_SHARE (default build/vm-share; mounted at /share in the guest, emptied
+# when a run starts, kept between its boots for the host tests).
+
+top=${top:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+if [ -z "${KVER:-}" ]; then
+	KVER=$(ls -d /usr/src/linux-headers-*-amd64 2>/dev/null |
+		sed 's|.*/linux-headers-||' | sort -V | tail -n1)
+fi
+GUEST_KERNEL=${GUEST_KERNEL:-/boot/vmlinuz-$KVER}
+VM_ACCEL=${VM_ACCEL:-tcg}
+VM_MEM=${VM_MEM:-3072}
+VM_SMP=${VM_SMP:-2}
+VM_DISK_SIZE=${VM_DISK_SIZE:-2G}
+VM_TIMEOUT_SCALE=${VM_TIMEOUT_SCALE:-1}
+VM_DIR=$top/build/vm
+VM_SHARE=${VM_SHARE:-$top/build/vm-share}
+INITRD_BASE=${INITRD_BASE:-$top/build/initramfs-$KVER.cpio}
+
+# scale SECONDS: apply VM_TIMEOUT_SCALE (may be fractional).
+scale() {
+	awk -v s="$1" -v f="$VM_TIMEOUT_SCALE" 'BEGIN { printf "%d\n", s * f + 0.999 }'
+}
+
+# The kernel image may be readable by root only (Debian installs 0600).
+vm_kernel() {
+	if [ -r "$GUEST_KERNEL" ]; then
+		echo "$GUEST_KERNEL"
+	else
+		sudo cat "$GUEST_KERNEL" > "$VM_DIR/vmlinuz"
+		echo "$VM_DIR/vmlinuz"
+	fi
+}
+
+# vm_start INITRD CONSOLE_LOG [interactive]: boot the VM. In the background
+# with the serial console written to CONSOLE_LOG (sets VM_PID), or, when the
+# third argument is "interactive", in the foreground on this terminal.
+vm_start() {
+	local initrd=$1 console=$2 mode=${3:-} kernel i
+	local -a args
+	mkdir -p "$VM_DIR" "$VM_SHARE"
+	kernel=$(vm_kernel)
+	for i in 0 1; do
+		rm -f "$VM_DIR/disk$i.img"
+		truncate -s "$VM_DISK_SIZE" "$VM_DIR/disk$i.img"
+	done
+	args=(-accel "$VM_ACCEL" -cpu max -smp "$VM_SMP" -m "$VM_MEM"
+		-nographic -no-reboot -nic none
+		-kernel "$kernel" -initrd "$initrd"
+		-append "console=ttyS0 panic=-1 panic_on_oops=1 quiet loglevel=3 \
+log_buf_len=8M mitigations=off hung_task_timeout_secs=$(scale 60) \
+HARNESS_SCALE=$VM_TIMEOUT_SCALE ${VM_APPEND:-}"
+		-virtfs "local,path=$VM_SHARE,mount_tag=share,security_model=none,id=share")
+	for i in 0 1; do
+		args+=(-drive "file=$VM_DIR/disk$i.img,if=none,id=vd$i,format=raw,discard=unmap,detect-zeroes=unmap,cache=unsafe"
+			-device "virtio-blk-pci,drive=vd$i")
+	done
+	# shellcheck disable=SC2206
+	args+=(${VM_QEMU_ARGS:-})
+	if [ "$mode" = interactive ]; then
+		qemu-system-x86_64 "${args[@]}"
+		return
+	fi
+	: > "$console"
+	qemu-system-x86_64 "${args[@]}" -serial "file:$console" -monitor none \
+		</dev/null >"$VM_DIR/qemu.out" 2>&1 &
+	VM_PID=$!
+}

@@ -1,0 +1,60 @@
+#!/bin/bash
+# selftest.sh - the harness checks itself (owned by the test
+# infrastructure). `make check-harness` runs it alone; `make check` runs it
+# as one of its host-side tests.
+#
+# Runs tests/harness/guest/*.sh through the real runner in the VM and
+# requires: the control test "ok"; a test whose only fault is a WARN_ON in
+# the kernel log (tests/modules/dedup_warn_test.ko) "not ok" with the warning
+# quoted; a failed assertion "not ok" with its message; a hung test killed by
+# its timeout; a guest crash reported as "guest died" and followed by a fresh
+# VM that runs the last test (which also writes through the 9p share); the
+# closing line "3 passed, 4 failed" and a non-zero exit status.
+# timeout: 600
+set -eu
+
+top=$(cd "$(dirname "$0")/../.." && pwd)
+out=$top/build/logs/selftest
+mkdir -p "$out"
+share=$top/build/vm-share-selftest
+
+rc=0
+env -u T VM_SHARE="$share" "$top/scripts/run-tests.sh" \
+	--guest 'harness/guest/*.sh' --no-host \
+	--results "$out/results.tap" --logs "$out" > "$out/run.txt" 2>&1 || rc=$?
+cat "$out/run.txt"
+echo "--- checking the harness's verdicts"
+
+bad=0
+check() {
+	if eval "$2"; then
+		echo "ok: $1"
+	else
+		echo "WRONG: $1"
+		bad=1
+	fi
+}
+verdict() { awk -F'\t' -v n="harness/guest/$1" '$3 == n { print $2 }' "$out/results.tap"; }
+run=$out/run.txt
+
+check "runner exits non-zero" '[ $rc != 0 ]'
+check "control test passes" '[ "$(verdict 01-clean)" = ok ]'
+check "WARN_ON caught from dmesg" \
+	'[ "$(verdict 02-warn)" = "not ok" ] && grep -q "^#   >> .*WARNING:.*dedup_warn_test" "$run"'
+check "failed assertion reported with its message" \
+	'[ "$(verdict 03-fail)" = "not ok" ] && grep -q "deliberate mismatch" "$run"'
+check "hung test killed by its timeout" \
+	'[ "$(verdict 04-timeout)" = "not ok" ] && grep -Eq "timed out after [0-9]+s" "$run"'
+check "guest crash attributed to its test" \
+	'[ "$(verdict 05-crash)" = "not ok" ] && grep -q "guest died during test harness/guest/05-crash" "$run"'
+check "fresh VM runs the rest" '[ "$(verdict 06-after-crash)" = ok ]'
+check "lib.sh self-test passes" '[ "$(verdict 07-lib)" = ok ]'
+check "9p share carries files to the host" '[ -s "$share/selftest-marker" ]'
+check "final line" '[ "$(tail -n1 "$run")" = "3 passed, 4 failed" ]'
+
+if [ $bad = 0 ]; then
+	echo "harness self-test: PASS"
+else
+	echo "harness self-test: FAIL"
+fi
+exit $bad

@@ -1,0 +1,249 @@
+# shellcheck shell=sh
+# tests/lib.sh - helpers for the guest tests (busybox ash; owned by the test
+# infrastructure). Every tests/NN-name.sh starts with
+#
+#     #!/bin/sh
+#     # <one line: the behaviour this test checks>
+#     # timeout: 120            (optional, seconds; default 300)
+#     . /tests/lib.sh
+#
+# and exits 0 on success. lib.sh turns on `set -eu`, so any failing command
+# fails the test. Exit 77 (skip "why") reports "ok N - name # SKIP why".
+# After every test the runner calls dedup_teardown, removes every dm device,
+# rmmods dm-dedup (a failure there fails the test) and brd, and fails the
+# test if the kernel log since it began matches an oops/warning pattern.
+#
+# Helpers:
+#   fail MSG | skip MSG | log MSG
+#   assert_eq ACTUAL EXPECTED WHAT | assert_ne A B WHAT
+#   assert_match STRING ERE WHAT
+#   kmsg TEXT                  write TEXT to the kernel log
+#   new_mark                   write a unique marker to the kernel log, print
+#                              it and leave it in $_lib_mark
+#   dmesg_since MARK           kernel log lines after the last MARK
+#   dmesg_test                 kernel log since this test started
+#   load_dedup | unload_dedup  modprobe / rmmod dm-dedup (fail on error)
+#   mkbrd N SIZE_MB            RAM disks /dev/ram0../dev/ram(N-1)
+#   vdisk 0|1                  discard a 2 GiB virtio disk, print /dev/vda|vdb
+#   dev_sectors DEV            size in 512-byte sectors
+#   dm_create NAME TABLE       dmsetup create (+ nodes); fails the test on error
+#   expect_table_error TABLE TEXT
+#                              loading TABLE must fail and the kernel log must
+#                              show "dedup: TEXT (" (the exact ti->error)
+#   dedup_table META DATA BS HASH [FEATURE...]
+#                              print a table line; length = DEDUP_LEN sectors,
+#                              default the data device rounded down to BS
+#   dedup_create NAME META DATA BS HASH [FEATURE...]
+#                              create /dev/mapper/NAME and register META for
+#                              the checker; features are words, counted here
+#   dedup_forget NAME          unregister (a test that corrupts on purpose)
+#   dedup_teardown             remove registered dedup devices, then run
+#                              dedup_check (if installed) on each metadata
+#                              device; fails if removal or a check fails
+#   dedup_field NAME FIELD     one status field by name (doc/interface.md):
+#                              mode needs_check transaction_id data_used
+#                              data_total metadata_used metadata_total mapped
+#                              unique dedup_hits zero commits last_commit_ms
+#                              longest_commit_ms last_commit_blocks
+#                              commit_in_flight bp_waits longest_wait_us
+#   dedup_status_dump NAME     all status fields as name=value lines
+#   dedup_parse_status         the same for a status line on stdin
+
+set -eu
+
+HARNESS_STATE=${HARNESS_STATE:-/run/harness}
+DEDUP_REG=$HARNESS_STATE/dedup.reg
+DEDUP_STATUS_FIELDS="mode needs_check transaction_id data_used data_total
+metadata_used metadata_total mapped unique dedup_hits zero commits
+last_commit_ms longest_commit_ms last_commit_blocks commit_in_flight
+bp_waits longest_wait_us"
+mkdir -p "$HARNESS_STATE"
+
+log() { echo "$*"; }
+fail() { echo "FAIL: $*" >&2; exit 1; }
+skip() { echo "SKIP: $*"; exit 77; }
+
+assert_eq() {
+	[ "$1" = "$2" ] || fail "${3:-value}: got '$1', expected '$2'"
+}
+
+assert_ne() {
+	[ "$1" != "$2" ] || fail "${3:-value}: got '$1', expected anything else"
+}
+
+assert_match() {
+	printf '%s\n' "$1" | grep -Eq -- "$2" ||
+		fail "${3:-value}: '$1' does not match /$2/"
+}
+
+kmsg() { echo "$*" > /dev/kmsg; }
+
+_lib_marks=0
+new_mark() {
+	_lib_marks=$((_lib_marks + 1))
+	_lib_mark="lib-mark ${HARNESS_ID:-0}.$$.$_lib_marks"
+	kmsg "$_lib_mark"
+	echo "$_lib_mark"
+}
+
+dmesg_since() {
+	dmesg | awk -v m="$1" 'index($0, m) { buf = ""; on = 1; next }
+		on { buf = buf $0 "\n" } END { printf "%s", buf }'
+}
+
+dmesg_test() { dmesg_since "${HARNESS_MARK:-harness: begin}"; }
+
+load_dedup() {
+	modprobe dm-dedup || fail "modprobe dm-dedup failed"
+	grep -q '^dm_dedup ' /proc/modules || fail "dm_dedup not in /proc/modules"
+}
+
+unload_dedup() {
+	rmmod dm-dedup || fail "rmmod dm-dedup failed: $(grep '^dm_dedup ' /proc/modules)"
+}
+
+mkbrd() {
+	local n=$1 mb=$2
+	if grep -q '^brd ' /proc/modules; then
+		rmmod brd || fail "brd is loaded and busy"
+	fi
+	modprobe brd rd_nr="$n" rd_size=$((mb * 1024)) max_part=0 ||
+		fail "modprobe brd failed"
+	[ -b "/dev/ram$((n - 1))" ] || fail "/dev/ram$((n - 1)) did not appear"
+}
+
+vdisk() {
+	local dev
+	case $1 in
+	0) dev=/dev/vda ;;
+	1) dev=/dev/vdb ;;
+	*) fail "vdisk: no disk $1" ;;
+	esac
+	[ -b "$dev" ] || fail "vdisk: $dev missing"
+	blkdiscard -f "$dev" >/dev/null 2>&1 || blkdiscard -f -z "$dev" ||
+		fail "vdisk: cannot clear $dev"
+	echo "$dev"
+}
+
+dev_sectors() { blockdev --getsz "$1"; }
+
+dm_create() {
+	local name=$1
+	shift
+	dmsetup create "$name" --table "$*" || fail "dmsetup create $name '$*' failed"
+	dmsetup mknodes "$name" >/dev/null 2>&1 || true
+}
+
+expect_table_error() {
+	local table=$1 text=$2 dev="xfail$$" mark out klog
+	new_mark >/dev/null
+	mark=$_lib_mark
+	if out=$(dmsetup create "$dev" --table "$table" 2>&1); then
+		dmsetup remove "$dev" >/dev/null 2>&1 || true
+		fail "table accepted, expected '$text': $table"
+	fi
+	dmsetup remove "$dev" >/dev/null 2>&1 || true
+	klog=$(dmesg_since "$mark")
+	if ! printf '%s\n' "$klog" | grep -Fq "dedup: $text ("; then
+		echo "dmsetup said: $out" >&2
+		echo "kernel log:" >&2
+		printf '%s\n' "$klog" | tail -n 5 >&2
+		fail "table '$table': expected ti->error 'dedup: $text'"
+	fi
+	echo "refused as expected ($text): $table"
+}
+
+dedup_table() {
+	local meta=$1 data=$2 bs=$3 hash=$4 len spb
+	shift 4
+	spb=$((bs / 512))
+	[ "$spb" -gt 0 ] || spb=1
+	len=${DEDUP_LEN:-$(($(dev_sectors "$data") / spb * spb))}
+	if [ $# -gt 0 ]; then
+		echo "0 $len dedup $meta $data $bs $hash $# $*"
+	else
+		echo "0 $len dedup $meta $data $bs $hash"
+	fi
+}
+
+dedup_create() {
+	local name=$1 meta=$2 table
+	shift
+	table=$(dedup_table "$@")
+	dm_create "$name" "$table"
+	echo "$name $meta" >> "$DEDUP_REG"
+}
+
+dedup_forget() {
+	[ -f "$DEDUP_REG" ] || return 0
+	awk -v n="$1" '$1 != n' "$DEDUP_REG" > "$DEDUP_REG.new"
+	mv "$DEDUP_REG.new" "$DEDUP_REG"
+}
+
+dedup_teardown() {
+	local rc=0 name meta out
+	[ -s "$DEDUP_REG" ] || { rm -f "$DEDUP_REG"; return 0; }
+	while read -r name meta; do
+		dmsetup info "$name" >/dev/null 2>&1 || continue
+		dmsetup resume "$name" >/dev/null 2>&1 || true
+		if ! dmsetup remove --retry "$name"; then
+			echo "dedup_teardown: cannot remove $name"
+			rc=1
+		fi
+	done < "$DEDUP_REG"
+	if command -v dedup_check >/dev/null 2>&1; then
+		for meta in $(awk '{ print $2 }' "$DEDUP_REG" | sort -u); do
+			if [ ! -b "$meta" ]; then
+				echo "dedup_teardown: $meta is gone, not checked"
+				continue
+			fi
+			if out=$(dedup_check "$meta" 2>&1); then
+				echo "dedup_check $meta: ok"
+			else
+				echo "dedup_check $meta FAILED:"
+				printf '%s\n' "$out" | sed 's/^/    /'
+				rc=1
+			fi
+		done
+	fi
+	rm -f "$DEDUP_REG"
+	[ "$rc" = 0 ] || fail "dedup_teardown failed"
+}
+
+dedup_status_dump() {
+	local line
+	line=$(dmsetup status "$1") || fail "dmsetup status $1 failed"
+	printf '%s\n' "$line" | dedup_parse_status || fail "cannot parse status of $1"
+}
+
+# dedup_parse_status: a "dmsetup status" line on stdin -> name=value lines.
+dedup_parse_status() {
+	# shellcheck disable=SC2086
+	awk -v names="$(echo $DEDUP_STATUS_FIELDS)" '
+	{
+		if ($3 != "dedup") {
+			print "not a dedup status line: " $0 > "/dev/stderr"
+			exit 2
+		}
+		n = 0
+		for (i = 4; i <= NF; i++) {
+			k = split($i, part, "/")
+			for (j = 1; j <= k; j++)
+				v[++n] = part[j]
+		}
+		m = split(names, nm, " ")
+		if (n != m) {
+			print "status has " n " fields, lib.sh knows " m ": " $0 > "/dev/stderr"
+			exit 2
+		}
+		for (i = 1; i <= m; i++)
+			print nm[i] "=" v[i]
+	}'
+}
+
+dedup_field() {
+	local v
+	v=$(dedup_status_dump "$1" | awk -F= -v f="$2" '$1 == f { print $2; found = 1 }
+		END { exit !found }') || fail "no status field '$2'"
+	echo "$v"
+}
