@@ -13,7 +13,9 @@
 #   side of the harness (/init, /harness/guest-run.sh).
 #
 # Environment: KVER (required), GUEST_MODROOT (default /: the root holding
-# lib/modules/$KVER), OUT (default build/initramfs-$KVER.cpio).
+# lib/modules/$KVER), OUT (default build/initramfs-$KVER.cpio; staged in
+# ${OUT%.cpio}.d), DEDUP_KO (default ./dm-dedup.ko), TEST_KO_DIRS
+# (directories whose *.ko are added; default tests/modules).
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,7 +23,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 modroot=${GUEST_MODROOT:-/}
 moddir=${modroot%/}/lib/modules/$KVER
 out=${OUT:-$top/build/initramfs-$KVER.cpio}
-root=$top/build/initramfs-$KVER
+root=${out%.cpio}.d
 
 # Guest kernel modules. Busybox modprobe ignores softdeps, so crc32c_generic
 # and crc32c-intel are listed explicitly (libcrc32c needs one of them).
@@ -39,9 +41,9 @@ BINARIES="/usr/sbin/dmsetup /usr/bin/fio /usr/sbin/mke2fs /usr/sbin/e2fsck
 [ -d "$moddir" ] || { echo "mkinitramfs: no modules at $moddir" >&2; exit 1; }
 [ -x /bin/busybox ] || { echo "mkinitramfs: busybox-static missing" >&2; exit 1; }
 
-# Concurrent builds in one tree would share the staging directory.
-mkdir -p "$top/build"
-exec 9>"$top/build/.initramfs.lock"
+# Concurrent builds of one output would share the staging directory.
+mkdir -p "$(dirname "$out")"
+exec 9>"$out.lock"
 flock 9
 
 rm -rf "$root"
@@ -145,8 +147,10 @@ done
 mkdir -p "$dest/updates"
 dedup_ko=${DEDUP_KO:-$top/dm-dedup.ko}
 [ -f "$dedup_ko" ] && cp "$dedup_ko" "$dest/updates/dm-dedup.ko"
-for ko in "$top"/tests/modules/*.ko; do
-	[ -f "$ko" ] && cp "$ko" "$dest/updates/"
+for d in ${TEST_KO_DIRS:-$top/tests/modules}; do
+	for ko in "$d"/*.ko; do
+		[ -f "$ko" ] && cp "$ko" "$dest/updates/"
+	done
 done
 depmod -b "$root" "$KVER"
 

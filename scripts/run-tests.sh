@@ -75,10 +75,10 @@ if [ "$total" = 0 ]; then
 fi
 
 mkdir -p "$logs" "$VM_DIR" "$(dirname "$results")"
-# One run per tree at a time: the VM's disks, plan and share are shared
+# One run per VM_DIR at a time: the VM's disks, plan and share are shared
 # files. A nested run (the harness self-test) inherits the lock.
 if [ -z "${DEDUP_VM_LOCK_HELD:-}" ]; then
-	exec 9>"$top/build/.vm.lock"
+	exec 9>"$VM_DIR/.lock"
 	if ! flock -n 9; then
 		echo "run-tests: another test run uses this tree's VM; waiting" >&2
 		flock 9

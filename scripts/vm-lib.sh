@@ -11,7 +11,9 @@
 #   VM_TIMEOUT_SCALE  multiplies every timeout (default 1)
 #   VM_APPEND         extra kernel arguments
 #   VM_QEMU_ARGS      extra QEMU arguments (e.g. throttled drives)
-# Files: build/vm/disk0.img, disk1.img (recreated per boot), the 9p share
+#   VM_DIR            scratch files of the VM (default build/vm)
+#   INITRD_BASE       initramfs (default build/initramfs-$KVER.cpio)
+# Files: $VM_DIR/disk0.img, disk1.img (recreated per boot), the 9p share
 # VM_SHARE (default build/vm-share; mounted at /share in the guest, emptied
 # when a run starts, kept between its boots for the host tests).
 
@@ -26,7 +28,7 @@ VM_MEM=${VM_MEM:-3072}
 VM_SMP=${VM_SMP:-2}
 VM_DISK_SIZE=${VM_DISK_SIZE:-2G}
 VM_TIMEOUT_SCALE=${VM_TIMEOUT_SCALE:-1}
-VM_DIR=$top/build/vm
+VM_DIR=${VM_DIR:-$top/build/vm}
 VM_SHARE=${VM_SHARE:-$top/build/vm-share}
 INITRD_BASE=${INITRD_BASE:-$top/build/initramfs-$KVER.cpio}
 
