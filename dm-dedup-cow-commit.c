@@ -202,10 +202,11 @@ static void gen_clear(struct dedup_gen *g, unsigned int bits)
 		}
 		hlist_for_each_entry_safe(p, tmp, &g->pbn_tab[i], node) {
 			hlist_del(&p->node);
+			if (p->flags & PBN_INDEXED)
+				hlist_del(&p->fp_node);
 			kfree(p);
 			g->nr_pbn--;
 		}
-		INIT_HLIST_HEAD(&g->fp_tab[i]);
 	}
 	g->bytes = 0;
 	g->d_mapped = 0;
