@@ -420,7 +420,7 @@ static const char * const dd_tree_names[DD_NR_TREES] = {
 };
 
 static const char * const dd_kind_names[DD_NR_KINDS] = {
-	[DD_KIND_NONE] = "unreferenced",
+	[DD_KIND_NONE] = "unreferenced metadata",
 	[DD_KIND_SUPER] = "superblock",
 	[DD_KIND_SM_INDEX] = "space map index",
 	[DD_KIND_SM_BITMAP] = "space map bitmap",
@@ -795,6 +795,8 @@ static void dd_sm_bitmap(struct dd_meta *m, struct dd_sm *sm, uint32_t idx,
 	uint32_t csum;
 	bool tail_bad = false;
 
+	sm->bitmap_blocks[idx] = b;
+
 	if (!dd_meta_ref(m, b, DD_KIND_SM_BITMAP, sm->bitmap_root,
 			 "space map index"))
 		return;
@@ -930,8 +932,10 @@ int dd_sm_load(struct dd_meta *m, struct dd_sm *sm)
 	for (b = 0; b < sm->nr_blocks; b++) {
 		if (sm->count[b] == DD_COUNT_UNKNOWN - 1) {
 			if (!sm->overflow.damaged)
-				dd_error(b, dd_kind_name(m->kind[b]),
-					 "space map bitmap says count above 2, but the space map refcount tree has no entry");
+				dd_error(sm->bitmap_blocks[b / DD_ENTRIES_PER_BITMAP],
+					 "space map bitmap",
+					 "block %llu has count above 2, but the space map refcount tree has no entry for it",
+					 (unsigned long long)b);
 			sm->count[b] = DD_COUNT_UNKNOWN;
 		}
 		if (sm->count[b] == DD_COUNT_UNKNOWN)

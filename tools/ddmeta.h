@@ -321,6 +321,7 @@ struct dd_sm {
 	uint64_t bitmap_root;
 	uint64_t ref_count_root;
 	uint32_t nr_bitmaps;
+	uint64_t bitmap_blocks[DD_MAX_METADATA_BITMAPS];
 	uint32_t *count;	/* per block, DD_COUNT_UNKNOWN if unreadable */
 	bool root_ok;		/* nr_blocks usable */
 	bool complete;		/* every count known */

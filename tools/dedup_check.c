@@ -115,10 +115,20 @@ static int cmp_ix_fp(const void *a, const void *b)
 	return cmp_ix_key(x, y);
 }
 
+/* qsort() with a NULL base is undefined, even for 0 elements */
+static void sort(void *base, size_t n, size_t size,
+		 int (*cmp)(const void *, const void *))
+{
+	if (n)
+		qsort(base, n, size, cmp);
+}
+
 static struct rc_ent *find_rc(struct check *c, uint64_t pbn)
 {
 	struct rc_ent k = { .pbn = pbn };
 
+	if (!c->nr_rc)
+		return NULL;
 	return bsearch(&k, c->rc, c->nr_rc, sizeof(k), cmp_rc);
 }
 
@@ -126,6 +136,8 @@ static struct ix_ent *find_ix(struct check *c, uint64_t key)
 {
 	struct ix_ent k = { .key = key };
 
+	if (!c->nr_ix)
+		return NULL;
 	return bsearch(&k, c->ix, c->nr_ix, sizeof(k), cmp_ix_key);
 }
 
@@ -332,7 +344,7 @@ static void check_index(struct check *c)
 	for (i = 0; i < c->nr_ix; i++)
 		byfp[i] = &c->ix[i];
 	fp_cmp_size = c->sb.fp_size;
-	qsort(byfp, c->nr_ix, sizeof(*byfp), cmp_ix_fp);
+	sort(byfp, c->nr_ix, sizeof(*byfp), cmp_ix_fp);
 	for (i = 1; i < c->nr_ix; i++) {
 		if (memcmp(byfp[i - 1]->fp, byfp[i]->fp, c->sb.fp_size))
 			continue;
@@ -450,7 +462,7 @@ static void check_data(struct check *c)
 		exit(EXIT_USAGE);
 	}
 	/* read in PBN order */
-	qsort(c->ix, c->nr_ix, sizeof(*c->ix), cmp_ix_pbn);
+	sort(c->ix, c->nr_ix, sizeof(*c->ix), cmp_ix_pbn);
 	for (i = 0; i < c->nr_ix; i++) {
 		struct ix_ent *x = &c->ix[i];
 		int r;
@@ -487,7 +499,7 @@ static void check_data(struct check *c)
 			    c->sb.hash_name, have, want);
 	}
 	dd_progress_done();
-	qsort(c->ix, c->nr_ix, sizeof(*c->ix), cmp_ix_key);
+	sort(c->ix, c->nr_ix, sizeof(*c->ix), cmp_ix_key);
 	dd_info("data: verified %llu of %llu indexed blocks (%llu live blocks)",
 		(unsigned long long)c->data_checked,
 		(unsigned long long)c->nr_ix, (unsigned long long)c->nr_rc);
@@ -653,9 +665,9 @@ static int run(struct check *c)
 		return EXIT_USAGE;
 
 	walk(c, DD_TREE_REFCOUNT, c->sb.refcount_root, refcount_entry);
-	qsort(c->rc, c->nr_rc, sizeof(*c->rc), cmp_rc);
+	sort(c->rc, c->nr_rc, sizeof(*c->rc), cmp_rc);
 	walk(c, DD_TREE_INDEX, c->sb.index_root, index_entry);
-	qsort(c->ix, c->nr_ix, sizeof(*c->ix), cmp_ix_key);
+	sort(c->ix, c->nr_ix, sizeof(*c->ix), cmp_ix_key);
 	walk(c, DD_TREE_LBN, c->sb.lbn_root, lbn_entry);
 	dd_progress_done();
 

@@ -20,6 +20,9 @@
  *   ddcorrupt IMG sb-set FIELD VALUE     set a superblock field (flags,
  *                                        incompat_flags, nr_mapped, ...),
  *                                        fix the checksum
+ *   ddcorrupt IMG fuzz SEED N            change 1-4 random bytes in each of
+ *                                        N random metadata blocks, fixing
+ *                                        the checksums so deeper checks run
  *
  * Exit status 0 when done, 1 when the image has nothing to corrupt there,
  * 2 on usage or I/O errors.
@@ -159,6 +162,62 @@ static int sb_field(const char *name, size_t *off, size_t *size)
 	return -1;
 }
 
+static uint32_t csum_xor(int kind)
+{
+	if (kind == DD_KIND_SUPER)
+		return DEDUP_SUPERBLOCK_CSUM_XOR;
+	if (kind == DD_KIND_SM_INDEX)
+		return DD_INDEX_CSUM_XOR;
+	if (kind == DD_KIND_SM_BITMAP)
+		return DD_BITMAP_CSUM_XOR;
+	return DD_BTREE_CSUM_XOR;
+}
+
+static uint64_t rnd_state;
+
+static uint64_t rnd(void)
+{
+	rnd_state ^= rnd_state << 13;
+	rnd_state ^= rnd_state >> 7;
+	rnd_state ^= rnd_state << 17;
+	return rnd_state;
+}
+
+static int fuzz(struct ctx *c, uint64_t seed, unsigned int n)
+{
+	uint64_t *used, nr = 0, b;
+	uint8_t buf[DD_BLOCK_SIZE];
+	unsigned int i, j, k;
+
+	used = malloc(c->m.nr_blocks * sizeof(*used));
+	if (!used)
+		return 2;
+	for (b = 0; b < c->m.nr_blocks; b++)
+		if (c->m.refs[b])
+			used[nr++] = b;
+	rnd_state = seed * 0x9E3779B97F4A7C15ULL + 1;
+	for (i = 0; i < n && nr; i++) {
+		b = used[rnd() % nr];
+		if (rd(c, b, buf))
+			break;
+		k = 1 + rnd() % 4;
+		for (j = 0; j < k; j++) {
+			/* mostly headers and keys: where the checks are */
+			unsigned int off = rnd() % 3 ? 4 + rnd() % 252 :
+					   4 + rnd() % (DD_BLOCK_SIZE - 4);
+			uint8_t mask = rnd() % 2 ? 1U << (rnd() % 8) : (uint8_t)rnd();
+
+			buf[off] ^= mask ? mask : 0x80;
+		}
+		dd_block_set_csum(buf, csum_xor(c->m.kind[b]));
+		printf("%llu\n", (unsigned long long)b);
+		if (wr(c, b, buf))
+			break;
+	}
+	free(used);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	uint8_t b[DD_BLOCK_SIZE];
@@ -266,6 +325,9 @@ int main(int argc, char **argv)
 		dd_block_set_csum(b, DEDUP_SUPERBLOCK_CSUM_XOR);
 		return wr(&c, 0, b) ? 2 : 0;
 	}
+	if (!strcmp(cmd, "fuzz") && argc == 5)
+		return fuzz(&c, strtoull(argv[3], NULL, 0),
+			    strtoul(argv[4], NULL, 0));
 	fprintf(stderr, "ddcorrupt: bad command\n");
 	return 2;
 }

@@ -15,6 +15,8 @@
  *     --unindexed N       every Nth unique block gets no index entry (0)
  *     --fill PERCENT      btree node fill (67)
  *     --data FILE         also write the data device
+ *     --leak N            N extra refcount entries no LBN maps to
+ *     --meta-leak N       N extra metadata blocks counted but unreferenced
  *
  * Layout: block 0 superblock, 1 space-map index, then bitmaps, the empty
  * space-map refcount tree, and the three trees bottom-up.  Every used block
@@ -152,10 +154,12 @@ int main(int argc, char **argv)
 		{ "unindexed", required_argument, NULL, 'n' },
 		{ "fill", required_argument, NULL, 'f' },
 		{ "data", required_argument, NULL, 'd' },
+		{ "leak", required_argument, NULL, 'L' },
+		{ "meta-leak", required_argument, NULL, 'K' },
 		{ NULL, 0, NULL, 0 },
 	};
 	uint64_t meta_blocks = 1024, data_blocks = 4096, lbns = 1000;
-	uint64_t dup = 3, zero = 0, unindexed = 0;
+	uint64_t dup = 3, zero = 0, unindexed = 0, leak = 0, meta_leak = 0;
 	uint32_t bs = 4096;
 	const char *hash = "sha256", *data_path = NULL, *out;
 	enum dd_hash_alg alg;
@@ -200,6 +204,12 @@ int main(int argc, char **argv)
 		case 'd':
 			data_path = optarg;
 			break;
+		case 'L':
+			leak = strtoull(optarg, NULL, 0);
+			break;
+		case 'K':
+			meta_leak = strtoull(optarg, NULL, 0);
+			break;
 		default:
 			return 2;
 		}
@@ -215,7 +225,7 @@ int main(int argc, char **argv)
 	im.nr_blocks = meta_blocks;
 	im.blocks = calloc(meta_blocks, DD_BLOCK_SIZE);
 	lbn = calloc(lbns + 1, sizeof(*lbn));
-	rc = calloc(lbns + 1, sizeof(*rc));
+	rc = calloc(lbns + leak + 1, sizeof(*rc));
 	ix = calloc(lbns + 1, sizeof(*ix));
 	content = malloc(bs);
 	if (!im.blocks || !lbn || !rc || !ix || !content)
@@ -266,6 +276,17 @@ int main(int argc, char **argv)
 		}
 		nr_rc++;
 	}
+	/* leaked data blocks: counted, unindexed, unmapped, after the rest */
+	for (i = 0; i < leak; i++) {
+		uint64_t pbn = (nr_rc ? rc[nr_rc - 1].key + 1 : 0);
+
+		if (pbn >= data_blocks)
+			return 1;
+		rc[nr_rc].key = pbn;
+		dd_put_le32(rc[nr_rc].value, 1);
+		dd_put_le64(rc[nr_rc].value + 8, DEDUP_NO_INDEX);
+		nr_rc++;
+	}
 	if (data) {
 		/* size the data device */
 		fseek(data, (long)(data_blocks * bs - 1), SEEK_SET);
@@ -301,6 +322,7 @@ int main(int argc, char **argv)
 			     sizeof(struct dedup_disk_refcount));
 	ix_root = build_tree(&im, ix, nr_ix,
 			     sizeof(struct dedup_disk_index_entry));
+	im.next += meta_leak;
 	allocated = im.next;
 
 	/* space map: blocks 0 .. allocated-1 have count 1 */

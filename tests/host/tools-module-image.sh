@@ -1,0 +1,90 @@
+#!/bin/bash
+# dedup_check on metadata the module wrote: the clean image a VM test saved
+# in the share passes (ASan, valgrind, --data-dev), each single corruption
+# is reported with its exact message, truncation and random damage never
+# crash the tools, and dedup_dump's counters agree with its tree walk.
+#
+# Input (from the guest suite): $VM_SHARE/clean-meta.img, a whole metadata
+# device after dmsetup remove; optional $VM_SHARE/clean-data.img, its data
+# device.  Missing image: a failure when the VM suite ran in this run
+# ($VM_SHARE/.harness exists), a skip otherwise (host tests run alone).
+# timeout: 600
+. "$(dirname "$0")/common.inc"
+
+IMG=$VM_SHARE/clean-meta.img
+DATA=$VM_SHARE/clean-data.img
+if [ ! -f "$IMG" ]; then
+	[ ! -d "$VM_SHARE/.harness" ] ||
+		fail "the VM suite ran but saved no $IMG (a guest test must copy a clean metadata device to /share/clean-meta.img)"
+	skip "no module-made image $IMG: run the VM suite first"
+fi
+
+cd "$W"
+cp "$IMG" clean.img
+
+# ---- the module's image is clean -----------------------------------------
+if [ -f "$DATA" ]; then
+	check 0 --data-dev "$DATA" clean.img
+	expect "data: verified [0-9]+ of [0-9]+ indexed blocks"
+	[ "$(vg dedup_check --data-dev "$DATA" clean.img)" = 0 ] ||
+		fail "valgrind: module image not clean"
+else
+	[ "$(vg dedup_check clean.img)" = 0 ] || fail "valgrind: module image not clean"
+fi
+check 0 clean.img
+echo "module image: $(tail -n 1 "$OUT")"
+
+sanitized 0 "$DUMP" --format json --mappings clean.img
+python3 - "$OUT" <<'PY' || fail "json dump of the module image"
+import json, sys
+d = json.load(open(sys.argv[1]))
+c, t = d["counters"], d["trees"]
+assert t["lbn"]["entries"] == c["nr_mapped"] + c["nr_zero"], (c, t)
+assert t["refcount"]["entries"] == c["nr_unique"], (c, t)
+assert t["index"]["entries"] == c["nr_indexed"], (c, t)
+assert len(d["mappings"]) == t["lbn"]["entries"]
+assert sum(1 for m in d["mappings"] if m["pbn"] is None) == c["nr_zero"]
+counts = {}
+for m in d["mappings"]:
+    if m["pbn"] is not None:
+        counts[m["pbn"]] = counts.get(m["pbn"], 0) + 1
+for r in d["refcounts"]:
+    assert counts.get(r["pbn"], 0) == r["count"], r
+assert c["nr_mapped"] > 0, "the saved image maps nothing"
+print("module image: %d mapped, %d zero, %d unique, %d indexed, depths %d/%d/%d"
+      % (c["nr_mapped"], c["nr_zero"], c["nr_unique"], c["nr_indexed"],
+         t["lbn"]["depth"], t["refcount"]["depth"], t["index"]["depth"]))
+PY
+sanitized 0 "$DUMP" clean.img
+
+# ---- one corruption at a time ---------------------------------------------
+corruption_suite clean.img
+
+# needs_check round trip on a clean copy
+cp clean.img c.img
+"$CORRUPT" c.img sb-set flags 1
+check 0 --clear-needs-check c.img
+expect "needs_check cleared"
+
+# ---- truncated images and random damage -----------------------------------
+used=$(( $("$DUMP" --format json clean.img | python3 -c \
+	'import json,sys; print(json.load(sys.stdin)["metadata"]["used_blocks"])') ))
+size=$(stat -c %s clean.img)
+for s in 0 4095 4096 8192 $((used * 4096 / 2)) $(( (used - 1) * 4096)) $((size - 4096)); do
+	[ "$s" -ge 0 ] || continue
+	cp clean.img c.img
+	truncate -s "$s" c.img
+	check 1 c.img
+	sanitized any "$DUMP" --format json --mappings c.img
+done
+cp clean.img c.img
+truncate -s $(( (used - 1) * 4096 )) c.img
+[ "$(vg dedup_check c.img)" = 1 ] || fail "valgrind: truncated module image"
+
+for seed in $(seq 1 60); do
+	cp clean.img c.img
+	"$CORRUPT" c.img fuzz "$seed" $((1 + seed % 3)) >/dev/null
+	sanitized any "$CHECK" c.img
+	sanitized any "$DUMP" --format json --mappings c.img
+done
+echo "tools-module-image: all passed"
