@@ -8,9 +8,12 @@
 #                        guest crash and a hung test must all be caught)
 #   make checkpatch      checkpatch.pl --no-tree -f on all our C sources
 #   make tools           userspace tools (tools/Makefile)
+#   make check-debug     the VM suite on the lockdep/KASAN/kmemleak kernel
+#                        (scripts/check-debug.sh; check-debug-seeded: its
+#                        detectors must catch deliberate bugs)
 #   make vm-shell        boot the test VM with a shell on this terminal
 #   make install         install to /lib/modules/$(KVER)/updates + depmod
-#   make demo            placeholder until the data path lands
+#   make demo            a dedup device in the VM: savings, then re-create
 #   make clean / distclean
 #
 # Variables:
@@ -52,7 +55,8 @@ CHECKPATCH_FILES = $(sort $(filter-out %.mod.c,$(wildcard dm-dedup-*.c \
 	include/*.h tools/*.c tools/*.h tests/modules/*.c)))
 
 .PHONY: all deps module test-modules tools checkpatch initramfs check \
-	check-harness vm-shell demo install clean distclean help
+	check-harness check-debug check-debug-seeded vm-shell demo install \
+	clean distclean help
 
 all: module
 
@@ -93,12 +97,22 @@ check: initramfs
 check-harness: initramfs
 	@tests/harness/selftest.sh
 
+# The debug kernel, module and initramfs live under build/debug.
+check-debug: deps
+	@scripts/check-debug.sh
+
+check-debug-seeded: deps
+	@scripts/check-debug.sh --seeded
+
 vm-shell: initramfs
 	@scripts/vm-shell.sh
 
-demo:
-	@echo "make demo: not implemented yet - it needs the dm-dedup data path,"
-	@echo "which has not landed. Nothing was run."
+demo: initramfs
+	@rm -f build/vm-share/demo.txt
+	@scripts/run-tests.sh --guest demo/demo.sh --no-host \
+		--results build/logs/demo.tap --logs build/logs/demo
+	@echo; echo "---- what the demo printed in the VM ----"
+	@cat build/vm-share/demo.txt
 
 install: module
 	install -D -m 0644 dm-dedup.ko $(DESTDIR)/lib/modules/$(KVER)/updates/dm-dedup.ko

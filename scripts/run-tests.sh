@@ -107,7 +107,8 @@ for i in "${!guest_tests[@]}"; do
 done
 
 boot_timeout=$(scale 180)
-margin=$(scale 90)
+# Grace period after a test's own timeout before the host kills the VM.
+margin=$(scale "${VM_HOST_MARGIN:-90}")
 boot=0
 pending=("${ids[@]}")
 if [ ${#guest_tests[@]} -gt 0 ]; then

@@ -9,7 +9,7 @@
 # quoted; a failed assertion "not ok" with its message; a hung test killed by
 # its timeout; a guest crash reported as "guest died" and followed by a fresh
 # VM that runs the last test (which also writes through the 9p share); the
-# closing line "3 passed, 4 failed" and a non-zero exit status.
+# closing line "3 passed, 5 failed" and a non-zero exit status.
 # timeout: 600
 set -eu
 
@@ -19,7 +19,7 @@ mkdir -p "$out"
 share=$top/build/vm-share-selftest
 
 rc=0
-env -u T VM_SHARE="$share" "$top/scripts/run-tests.sh" \
+env -u T VM_SHARE="$share" VM_HOST_MARGIN=10 "$top/scripts/run-tests.sh" \
 	--guest 'harness/guest/*.sh' --no-host \
 	--results "$out/results.tap" --logs "$out" > "$out/run.txt" 2>&1 || rc=$?
 cat "$out/run.txt"
@@ -45,12 +45,14 @@ check "failed assertion reported with its message" \
 	'[ "$(verdict 03-fail)" = "not ok" ] && grep -q "deliberate mismatch" "$run"'
 check "hung test killed by its timeout" \
 	'[ "$(verdict 04-timeout)" = "not ok" ] && grep -Eq "timed out after [0-9]+s" "$run"'
+check "hung guest killed by the host's watchdog" \
+	'[ "$(verdict 05-hang)" = "not ok" ] && grep -q "guest hung during test harness/guest/05-hang" "$run"'
 check "guest crash attributed to its test" \
-	'[ "$(verdict 05-crash)" = "not ok" ] && grep -q "guest died during test harness/guest/05-crash" "$run"'
-check "fresh VM runs the rest" '[ "$(verdict 06-after-crash)" = ok ]'
-check "lib.sh self-test passes" '[ "$(verdict 07-lib)" = ok ]'
+	'[ "$(verdict 06-crash)" = "not ok" ] && grep -q "guest died during test harness/guest/06-crash" "$run"'
+check "fresh VM runs the rest" '[ "$(verdict 07-after-crash)" = ok ]'
+check "lib.sh self-test passes" '[ "$(verdict 08-lib)" = ok ]'
 check "9p share carries files to the host" '[ -s "$share/selftest-marker" ]'
-check "final line" '[ "$(tail -n1 "$run")" = "3 passed, 4 failed" ]'
+check "final line" '[ "$(tail -n1 "$run")" = "3 passed, 5 failed" ]'
 
 if [ $bad = 0 ]; then
 	echo "harness self-test: PASS"
