@@ -632,7 +632,7 @@ static void dd_walk_node(struct dd_tree *t, uint64_t b, uint32_t level,
 		t->damaged = true;
 		return;
 	}
-	dd_progress("walking metadata", m->visited, 0);
+	dd_progress("reading metadata blocks", m->visited, m->sb.sm_nr_allocated);
 	flags = dd_node_check(t, b, n);
 	if (!flags) {
 		t->damaged = true;

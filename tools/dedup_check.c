@@ -48,6 +48,7 @@ struct check {
 	bool clear_needs_check;
 
 	struct dd_dev dev;
+	struct dd_dev data;
 	struct dd_sb sb;
 	struct dd_meta m;
 	struct dd_sm sm;
@@ -371,7 +372,7 @@ static void check_space_map(struct check *c)
 	struct dd_meta *m = &c->m;
 	struct dd_sm *sm = &c->sm;
 	bool leaks = trees_complete(c) && sm->complete;
-	uint64_t b, allocated = 0, leaked = 0;
+	uint64_t b, allocated = 0;
 
 	if (!sm->root_ok || !sm->count)
 		return;
@@ -390,11 +391,9 @@ static void check_space_map(struct check *c)
 		else if (refs && count != refs)
 			dd_error(b, what, "space map count %u but referenced %u times",
 				 count, refs);
-		else if (!refs && count && leaks) {
-			leaked++;
+		else if (!refs && count && leaks)
 			dd_warning(b, what, "space map count %u but nothing references it (leaked metadata block)",
 				   count);
-		}
 	}
 	if (!leaks)
 		dd_info("note: metadata leaks not checked: some metadata could not be walked");
@@ -402,7 +401,6 @@ static void check_space_map(struct check *c)
 		dd_error(0, "superblock", "space map nr_allocated is %llu, but %llu blocks have a non-zero count",
 			 (unsigned long long)sm->nr_allocated,
 			 (unsigned long long)allocated);
-	(void)leaked;
 }
 
 static void check_counter(struct check *c, enum dd_tree_id t,
@@ -432,10 +430,10 @@ static void check_counters(struct check *c)
 /* ------------------------------------------------------------------ */
 /* data device */
 
-static void check_data(struct check *c)
+static void check_data(struct check *c, struct dd_dev *dev)
 {
-	struct dd_dev data;
-	uint64_t dbs = c->sb.data_block_size, dev_blocks, chosen = 0;
+	struct dd_dev *data = dev;
+	uint64_t dbs = c->sb.data_block_size, dev_blocks;
 	uint8_t *buf, digest[DD_HASH_MAX_DIGEST];
 	char where[160], have[2 * DD_HASH_MAX_DIGEST + 1];
 	char want[2 * DD_HASH_MAX_DIGEST + 1];
@@ -446,11 +444,7 @@ static void check_data(struct check *c)
 		dd_info("note: data blocks not verified: the superblock's data geometry or hash is unusable");
 		return;
 	}
-	if (dd_dev_open(&data, c->data_path, false)) {
-		c->io_error = true;
-		return;
-	}
-	dev_blocks = data.size / dbs;
+	dev_blocks = data->size / dbs;
 	if (dev_blocks < c->sb.data_nr_blocks)
 		dd_error_at(c->data_path, "data device has %llu blocks of %llu bytes, the superblock says %llu",
 			    (unsigned long long)dev_blocks,
@@ -472,7 +466,6 @@ static void check_data(struct check *c)
 		    (uint64_t)((i + 1) * c->sample / 100.0) ==
 		    (uint64_t)(i * c->sample / 100.0))
 			continue;
-		chosen++;
 		dd_progress("verifying data blocks", i, c->nr_ix);
 		if (x->pbn >= dev_blocks)
 			continue;	/* reported above or as a bad entry */
@@ -481,7 +474,7 @@ static void check_data(struct check *c)
 			 (unsigned long long)x->pbn,
 			 (unsigned long long)x->key,
 			 (unsigned long long)x->leaf);
-		r = dd_dev_read(&data, x->pbn * dbs, buf, dbs);
+		r = dd_dev_read(data, x->pbn * dbs, buf, dbs);
 		if (r) {
 			dd_error_at(where, r < 0 ? "read error" :
 				    "beyond the end of the data device");
@@ -503,9 +496,7 @@ static void check_data(struct check *c)
 	dd_info("data: verified %llu of %llu indexed blocks (%llu live blocks)",
 		(unsigned long long)c->data_checked,
 		(unsigned long long)c->nr_ix, (unsigned long long)c->nr_rc);
-	(void)chosen;
 	free(buf);
-	dd_dev_close(&data);
 }
 
 /* ------------------------------------------------------------------ */
@@ -678,7 +669,7 @@ static int run(struct check *c)
 	if (c->dev.io_error)
 		c->io_error = true;
 	if (c->data_path)
-		check_data(c);
+		check_data(c, &c->data);
 
 done:
 	if (c->io_error)
@@ -697,6 +688,11 @@ int main(int argc, char **argv)
 	dd_log.progress = isatty(STDERR_FILENO);
 	if (dd_dev_open(&c.dev, c.path, c.clear_needs_check))
 		return EXIT_USAGE;
+	c.data.fd = -1;
+	if (c.data_path && dd_dev_open(&c.data, c.data_path, false)) {
+		dd_dev_close(&c.dev);
+		return EXIT_USAGE;
+	}
 
 	status = run(&c);
 
@@ -733,6 +729,7 @@ int main(int argc, char **argv)
 	free(c.ix);
 	dd_sm_free(&c.sm);
 	dd_meta_free(&c.m);
+	dd_dev_close(&c.data);
 	dd_dev_close(&c.dev);
 	return status;
 }
