@@ -13,8 +13,8 @@ busybox-static fio dmsetup kmod cpio xz-utils gcc make libc6-dev bc
 e2fsprogs gnuplot-nox util-linux"
 # debug kernel build (make debug-kernel)
 PKGS="$PKGS flex bison libelf-dev libssl-dev"
-# host-side tool tests
-PKGS="$PKGS valgrind"
+# host-side tool tests (tests/host: valgrind, python3 for the JSON checks)
+PKGS="$PKGS valgrind python3"
 # make checkpatch (checkpatch.pl needs more than perl-base)
 PKGS="$PKGS perl"
 

@@ -7,7 +7,8 @@
  *
  *   ddcorrupt IMG find KIND
  *       first block of KIND: superblock sm-index sm-bitmap
- *       {lbn,refcount,index}-{internal,leaf}        prints: BLOCK
+ *       {smref,lbn,refcount,index}-{internal,leaf}  prints: BLOCK
+ *       (smref: the space map's overflow refcount tree)
  *   ddcorrupt IMG flip BLOCK OFFSET      xor one byte with 0xff
  *   ddcorrupt IMG swap-keys BLOCK        swap keys 0 and 1 of a btree node,
  *                                        fix the checksum  prints: BLOCK 1
@@ -94,7 +95,9 @@ static int load(struct ctx *c, const char *path)
 
 static int kind_of(const char *name)
 {
-	static const char * const trees[] = { "lbn", "refcount", "index" };
+	static const char * const trees[] = {
+		"smref", "lbn", "refcount", "index"
+	};
 	char buf[64];
 	int t;
 
@@ -104,13 +107,13 @@ static int kind_of(const char *name)
 		return DD_KIND_SM_INDEX;
 	if (!strcmp(name, "sm-bitmap"))
 		return DD_KIND_SM_BITMAP;
-	for (t = 0; t < 3; t++) {
+	for (t = 0; t < DD_NR_TREES; t++) {
 		snprintf(buf, sizeof(buf), "%s-internal", trees[t]);
 		if (!strcmp(name, buf))
-			return dd_tree_kind(DD_TREE_LBN + t, DD_INTERNAL_NODE);
+			return dd_tree_kind(t, DD_INTERNAL_NODE);
 		snprintf(buf, sizeof(buf), "%s-leaf", trees[t]);
 		if (!strcmp(name, buf))
-			return dd_tree_kind(DD_TREE_LBN + t, DD_LEAF_NODE);
+			return dd_tree_kind(t, DD_LEAF_NODE);
 	}
 	return -1;
 }

@@ -17,6 +17,8 @@
  *     --data FILE         also write the data device
  *     --leak N            N extra refcount entries no LBN maps to
  *     --meta-leak N       N extra metadata blocks counted but unreferenced
+ *     --overflow          ... with counts 3, 4, ... in the space map's
+ *                         overflow refcount tree
  *
  * Layout: block 0 superblock, 1 space-map index, then bitmaps, the empty
  * space-map refcount tree, and the three trees bottom-up.  Every used block
@@ -156,6 +158,7 @@ int main(int argc, char **argv)
 		{ "data", required_argument, NULL, 'd' },
 		{ "leak", required_argument, NULL, 'L' },
 		{ "meta-leak", required_argument, NULL, 'K' },
+		{ "overflow", no_argument, NULL, 'O' },
 		{ NULL, 0, NULL, 0 },
 	};
 	uint64_t meta_blocks = 1024, data_blocks = 4096, lbns = 1000;
@@ -168,7 +171,9 @@ int main(int argc, char **argv)
 	size_t nr_lbn = 0, nr_rc = 0, nr_ix = 0, fps;
 	uint64_t i, nr_mapped = 0, nr_zero = 0, nr_bitmaps, b;
 	uint8_t *content, fp[DD_HASH_MAX_DIGEST], *sb, *idx;
-	uint64_t sm_ref_root, lbn_root, rc_root, ix_root, allocated;
+	uint64_t sm_ref_root, lbn_root, rc_root, ix_root, allocated, leak0;
+	bool overflow = false;
+	struct kv *ov;
 	FILE *f, *data = NULL;
 	int o;
 
@@ -209,6 +214,9 @@ int main(int argc, char **argv)
 			break;
 		case 'K':
 			meta_leak = strtoull(optarg, NULL, 0);
+			break;
+		case 'O':
+			overflow = true;
 			break;
 		default:
 			return 2;
@@ -312,17 +320,21 @@ int main(int argc, char **argv)
 		     DD_ENTRIES_PER_BITMAP;
 	b = alloc_block(&im);	/* space-map index */
 	im.next += nr_bitmaps;
-	{
-		struct kv none;
-
-		sm_ref_root = build_tree(&im, &none, 0, 4);
-	}
 	lbn_root = build_tree(&im, lbn, nr_lbn, 8);
 	rc_root = build_tree(&im, rc, nr_rc,
 			     sizeof(struct dedup_disk_refcount));
 	ix_root = build_tree(&im, ix, nr_ix,
 			     sizeof(struct dedup_disk_index_entry));
+	leak0 = im.next;
 	im.next += meta_leak;
+	ov = calloc(meta_leak + 1, sizeof(*ov));
+	if (!ov)
+		return 1;
+	for (i = 0; overflow && i < meta_leak; i++) {
+		ov[i].key = leak0 + i;
+		dd_put_le32(ov[i].value, 3 + i);
+	}
+	sm_ref_root = build_tree(&im, ov, overflow ? meta_leak : 0, 4);
 	allocated = im.next;
 
 	/* space map: blocks 0 .. allocated-1 have count 1 */
@@ -340,6 +352,11 @@ int main(int argc, char **argv)
 			if (first + j >= allocated)
 				break;
 			bm[DD_BITMAP_HEADER_SIZE + bit / 8] |= 1 << (bit % 8);
+			/* high bit too: count 3, look in the overflow tree */
+			if (overflow && first + j >= leak0 &&
+			    first + j < leak0 + meta_leak)
+				bm[DD_BITMAP_HEADER_SIZE + (bit - 1) / 8] |=
+					1 << ((bit - 1) % 8);
 			used++;
 		}
 		dd_block_set_csum(bm, DD_BITMAP_CSUM_XOR);
