@@ -18,6 +18,13 @@
  *   ddcorrupt IMG index-free             first index entry -> the lowest PBN
  *                                        without a refcount entry, fix the
  *                                        checksum   prints: BLOCK KEY OLD NEW
+ *   ddcorrupt IMG cycle TREE             point the last child of the root of
+ *                                        TREE (lbn, refcount, index; must be
+ *                                        internal) at the root itself
+ *                                        prints: ROOT
+ *   ddcorrupt IMG dup-fp                 copy the fingerprint of the first
+ *                                        index entry into the second, fix
+ *                                        the checksum   prints: BLOCK KEY1 KEY0
  *   ddcorrupt IMG sb-set FIELD VALUE     set a superblock field (flags,
  *                                        incompat_flags, nr_mapped, ...),
  *                                        fix the checksum
@@ -313,6 +320,41 @@ int main(int argc, char **argv)
 		printf("%lld 0x%016llx %llu %llu\n", (long long)blk,
 		       (unsigned long long)dd_le64(b + DD_NODE_HEADER_SIZE),
 		       (unsigned long long)old, (unsigned long long)pbn);
+		return wr(&c, blk, b) ? 2 : 0;
+	}
+	if (!strcmp(cmd, "cycle") && argc == 4) {
+		uint64_t root = !strcmp(argv[3], "lbn") ? c.sb.lbn_root :
+				!strcmp(argv[3], "refcount") ? c.sb.refcount_root :
+				c.sb.index_root;
+		uint32_t nr;
+
+		if (rd(&c, root, b))
+			return 2;
+		nr = dd_le32(b + DD_NODE_NR_ENTRIES);
+		if (dd_le32(b + DD_NODE_FLAGS) != DD_INTERNAL_NODE || !nr)
+			return 1;
+		dd_put_le64(b + DD_NODE_HEADER_SIZE +
+			    8 * dd_le32(b + DD_NODE_MAX_ENTRIES) + 8 * (nr - 1),
+			    root);
+		dd_block_set_csum(b, DD_BTREE_CSUM_XOR);
+		printf("%llu\n", (unsigned long long)root);
+		return wr(&c, root, b) ? 2 : 0;
+	}
+	if (!strcmp(cmd, "dup-fp") && argc == 3) {
+		uint8_t *v;
+
+		blk = find(&c, dd_tree_kind(DD_TREE_INDEX, DD_LEAF_NODE));
+		if (blk < 0 || rd(&c, blk, b))
+			return 1;
+		if (dd_le32(b + DD_NODE_NR_ENTRIES) < 2)
+			return 1;
+		v = b + DD_NODE_HEADER_SIZE +
+		    8 * dd_le32(b + DD_NODE_MAX_ENTRIES);
+		memcpy(v + 40 + 8, v + 8, DEDUP_MAX_FP_SIZE);
+		dd_block_set_csum(b, DD_BTREE_CSUM_XOR);
+		printf("%lld 0x%016llx 0x%016llx\n", (long long)blk,
+		       (unsigned long long)dd_le64(b + DD_NODE_HEADER_SIZE + 8),
+		       (unsigned long long)dd_le64(b + DD_NODE_HEADER_SIZE));
 		return wr(&c, blk, b) ? 2 : 0;
 	}
 	if (!strcmp(cmd, "sb-set") && argc == 5) {
