@@ -6,7 +6,7 @@
 #
 # Input (from the guest suite): $VM_SHARE/clean-meta.img, a whole metadata
 # device after dmsetup remove; optional $VM_SHARE/clean-data.img, its data
-# device.  Missing image: a failure when the VM suite ran in this run
+# device, and clean-meta.status, its last status as key=value lines.  Missing image: a failure when the VM suite ran in this run
 # ($VM_SHARE/.harness exists), a skip otherwise (host tests run alone).
 # timeout: 600
 . "$(dirname "$0")/common.inc"
@@ -56,6 +56,21 @@ print("module image: %d mapped, %d zero, %d unique, %d indexed, depths %d/%d/%d"
          t["lbn"]["depth"], t["refcount"]["depth"], t["index"]["depth"]))
 PY
 sanitized 0 "$DUMP" clean.img
+
+# the device's last status (key=value lines), if the guest saved it, must
+# agree with the counters on disk
+if [ -f "$VM_SHARE/clean-meta.status" ]; then
+	sanitized 0 "$DUMP" --format json clean.img
+	python3 - "$OUT" "$VM_SHARE/clean-meta.status" <<'PY' || fail "status vs metadata"
+import json, sys
+c = json.load(open(sys.argv[1]))["counters"]
+st = dict(l.strip().split("=", 1) for l in open(sys.argv[2]) if "=" in l)
+for key, field in (("mapped", "nr_mapped"), ("unique", "nr_unique"),
+                   ("zero", "nr_zero")):
+    if key in st:
+        assert int(st[key]) == c[field], (key, st[key], field, c[field])
+PY
+fi
 
 # ---- one corruption at a time ---------------------------------------------
 corruption_suite clean.img
