@@ -1,0 +1,116 @@
+#!/bin/sh
+# Write-completion stalls of dm-linear, dm-thin, dedup blocking_commit and dedup
+# timeout: 900
+#
+# stall-guest.sh - the in-guest half of `make bench-stall` (bench/README.md).
+# bench/run-vm.sh ships it as /tests/bench/stall-guest.sh and the harness
+# (tests/harness/guest-run.sh) runs it like a test: timeout, teardown,
+# dedup_check, kernel-log scan. /tests/bench/stall.conf sets BENCH_SECONDS and
+# BENCH_META_MB.
+#
+# Devices, the same for every row:
+#   /dev/vda  data (16 GiB sparse virtio disk, discarded before each row)
+#   /dev/vdc  metadata: virtio disk throttled by QEMU (write IOPS and bytes/s);
+#             discarded and its first MiB zeroed before each row
+# Rows: dm-linear on the data disk; dm-thin (pool: metadata on vdc, data on
+# vda, 64 KiB blocks, skip_block_zeroing, one thin volume); dedup with
+# blocking_commit; dedup (pipelined). fio writes its logs and JSON output to
+# /share/bench; the host reduces them (bench/analyze.sh).
+. /tests/lib.sh
+. /tests/bench/stall.conf
+
+S=${BENCH_SECONDS:-60}
+DATA=/dev/vda
+META=/dev/vdc
+OUT=/share/bench
+SPB=8	# sectors per 4 KiB block
+
+say() {
+	echo "# bench: $*"
+	echo "# bench: $*" > /dev/console
+}
+
+[ -d /share ] && mkdir -p "$OUT" || fail "no 9p share at /share"
+[ -b "$DATA" ] || fail "data disk $DATA missing"
+[ -b "$META" ] || fail "metadata disk $META missing"
+meta_sz=$(dev_sectors "$META")
+[ "$meta_sz" = $((BENCH_META_MB * 2048)) ] ||
+	fail "$META has $meta_sz sectors, expected the ${BENCH_META_MB} MiB throttled disk"
+data_sz=$(dev_sectors "$DATA")
+data_sz=$((data_sz / 128 * 128))	# whole 64 KiB thin blocks
+
+# Before every row: nothing left of the previous one on either disk.
+fresh_disks() {
+	blkdiscard -f "$DATA" || fail "blkdiscard $DATA"
+	blkdiscard -f "$META" 2>/dev/null || true
+	dd if=/dev/zero of="$META" bs=1M count=1 conv=fsync 2>/dev/null ||
+		fail "cannot zero $META"
+}
+
+# run_fio ROW DEV: one measured run; output in $OUT/ROW*.
+run_fio() {
+	local row=$1 dev=$2
+	say "row $row: fio ${S}s on $dev"
+	BENCH_DEV=$dev BENCH_RUNTIME=$S BENCH_LOG=$OUT/$row \
+		fio --output-format=json --output="$OUT/$row.json" \
+		/tests/bench/stall.fio || fail "fio failed on row $row"
+	say "row $row: done, $(wc -l < "$OUT/${row}_lat.1.log") completions logged"
+}
+
+# dedup_row ROW FEATURE...: dedup over the same disks, sha256, 4 KiB blocks.
+dedup_row() {
+	local row=$1
+	shift
+	fresh_disks
+	dedup_create bench-dedup "$META" "$DATA" 4096 sha256 "$@"
+	dmsetup table bench-dedup > "$OUT/$row.table"
+	run_fio "$row" /dev/mapper/bench-dedup
+	dmsetup status bench-dedup > "$OUT/$row.status"
+	dmsetup message bench-dedup 0 stats > "$OUT/$row.stats" ||
+		fail "stats message failed"
+	say "row $row: $(tr '\n' ' ' < "$OUT/$row.stats")"
+	dedup_teardown	# remove + dedup_check on the metadata
+}
+
+rm -f "$OUT"/*
+{
+	echo "kernel=$(uname -r)"
+	echo "cpus=$(grep -c ^processor /proc/cpuinfo)"
+	echo "sha256_drivers=$(awk '/^name/ { n = $3 } /^driver/ { d = $3 }
+		/^priority/ && n == "sha256" { printf "%s(%s) ", d, $3 }' /proc/crypto)"
+	echo "seconds=$S"
+	echo "data=$DATA $(dev_sectors "$DATA") sectors"
+	echo "meta=$META $meta_sz sectors"
+} > "$OUT/env"
+: > "$OUT/rows"
+
+# 1. dm-linear: the floor
+fresh_disks
+dm_create bench-linear "0 $data_sz linear $DATA 0"
+dmsetup table bench-linear > "$OUT/dm-linear.table"
+run_fio dm-linear /dev/mapper/bench-linear
+dmsetup remove bench-linear || fail "cannot remove bench-linear"
+echo dm-linear >> "$OUT/rows"
+
+# 2. dm-thin: the stock peer; its metadata on the same slow disk
+fresh_disks
+dm_create bench-pool "0 $data_sz thin-pool $META $DATA 128 0 1 skip_block_zeroing"
+dmsetup message bench-pool 0 "create_thin 0" || fail "create_thin failed"
+dm_create bench-thin "0 $data_sz thin /dev/mapper/bench-pool 0"
+dmsetup table bench-pool > "$OUT/dm-thin.table"
+run_fio dm-thin /dev/mapper/bench-thin
+dmsetup status bench-pool > "$OUT/dm-thin.status"
+dmsetup remove bench-thin || fail "cannot remove bench-thin"
+dmsetup remove bench-pool || fail "cannot remove bench-pool"
+echo dm-thin >> "$OUT/rows"
+
+# 3. dedup, the old design: writers wait for every commit
+load_dedup
+dedup_row dedup-blocking commit_period_ms 1000 blocking_commit
+echo dedup-blocking >> "$OUT/rows"
+
+# 4. dedup, pipelined commit
+dedup_row dedup commit_period_ms 1000
+echo dedup >> "$OUT/rows"
+
+say "all rows done"
