@@ -12,6 +12,9 @@
 #                        (scripts/check-debug.sh; check-debug-seeded: its
 #                        detectors must catch deliberate bugs)
 #   make vm-shell        boot the test VM with a shell on this terminal
+#   make bench-stall     write-stall benchmark in one VM: dm-linear, dm-thin,
+#                        dedup blocking_commit, dedup (bench/README.md;
+#                        BENCH_SECONDS=<n> per row, default 60)
 #   make install         install to /lib/modules/$(KVER)/updates + depmod
 #   make demo            a dedup device in the VM: savings, then re-create
 #   make clean / distclean
@@ -106,6 +109,10 @@ check-debug-seeded: deps
 
 vm-shell: initramfs
 	@scripts/vm-shell.sh
+
+.PHONY: bench-stall
+bench-stall: initramfs
+	@bench/run-vm.sh
 
 demo: initramfs
 	@rm -f build/vm-share/demo.txt
