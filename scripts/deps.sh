@@ -17,6 +17,8 @@ PKGS="$PKGS flex bison libelf-dev libssl-dev"
 PKGS="$PKGS valgrind python3"
 # make checkpatch (checkpatch.pl needs more than perl-base)
 PKGS="$PKGS perl"
+# make bench-stall (bench/analyze.sh reads fio's JSON; gnuplot-nox above)
+PKGS="$PKGS jq"
 
 SUDO=
 [ "$(id -u)" = 0 ] || SUDO=sudo
