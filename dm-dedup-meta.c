@@ -102,6 +102,8 @@ struct dedup_meta {
 
 	/* Readers only. */
 	struct dm_bufio_client *reader;
+	/* Every fingerprint of the working index (see dedup_meta_find_fp). */
+	struct dedup_filter *filter;
 	u64 nr_meta_blocks;
 
 	unsigned int fp_size;
@@ -321,6 +323,23 @@ static void publish_committed(struct dedup_meta *md)
 
 static int __commit(struct dedup_meta *md, u64 hits, u64 zero_writes);
 
+static int filter_walk_fn(void *context, uint64_t *keys, void *leaf)
+{
+	struct dedup_disk_index_entry *ie = leaf;
+
+	dedup_filter_add(context, ie->fp);
+	return 0;
+}
+
+static int build_filter(struct dedup_meta *md, u64 entries)
+{
+	md->filter = dedup_filter_create(entries);
+	if (!md->filter)
+		return -ENOMEM;
+	return dm_btree_walk(&md->index_info, md->working.index,
+			     filter_walk_fn, md->filter);
+}
+
 struct dedup_meta *dedup_meta_open(struct block_device *bdev,
 				   const struct dedup_meta_geometry *geo,
 				   char **error)
@@ -376,6 +395,12 @@ struct dedup_meta *dedup_meta_open(struct block_device *bdev,
 		goto bad_tm;
 	publish_committed(md);
 
+	r = build_filter(md, geo->data_nr_blocks);
+	if (r) {
+		*error = "Cannot build fingerprint filter";
+		goto bad_tm;
+	}
+
 	md->reader = dm_bufio_client_create(bdev, DEDUP_METADATA_BLOCK_SIZE,
 					    1, 0, NULL, NULL, 0);
 	if (IS_ERR(md->reader)) {
@@ -386,6 +411,8 @@ struct dedup_meta *dedup_meta_open(struct block_device *bdev,
 	return md;
 
 bad_tm:
+	if (md->filter)
+		dedup_filter_destroy(md->filter);
 	if (md->tm) {
 		dm_tm_destroy(md->tm);
 		dm_sm_destroy(md->metadata_sm);
@@ -399,6 +426,7 @@ bad_bm:
 void dedup_meta_close(struct dedup_meta *md)
 {
 	dm_bufio_client_destroy(md->reader);
+	dedup_filter_destroy(md->filter);
 	dm_tm_destroy(md->tm);
 	dm_sm_destroy(md->metadata_sm);
 	dm_block_manager_destroy(md->bm);
@@ -585,6 +613,14 @@ int dedup_meta_find_fp(struct dedup_meta *md, const struct dedup_roots *roots,
 	u64 prefix = fp_prefix(fp), key = prefix, k;
 	int r;
 
+	/*
+	 * The filter holds the working index, a superset of the published
+	 * one except for entries the committer is removing; those belong to
+	 * blocks that the frozen generation marks dead, which callers check
+	 * before they get here.
+	 */
+	if (!dedup_filter_may_contain(md->filter, fp))
+		return -ENODATA;
 	for (;;) {
 		r = walk(md, roots->index, key, true, sizeof(v), &k, &v);
 		if (r)
@@ -733,6 +769,7 @@ static int __add_block(struct dedup_meta *md, u64 pbn, u32 count,
 				    &ie, &md->working.index);
 		if (r)
 			return r;
+		dedup_filter_add(md->filter, fp);
 		md->wc.nr_indexed++;
 	}
 
@@ -774,8 +811,10 @@ static int remove_index_entry(struct dedup_meta *md, u64 key, u64 pbn)
 		return r;
 	r = dm_btree_remove(&md->index_info, md->working.index, &key,
 			    &md->working.index);
-	if (!r)
+	if (!r) {
+		dedup_filter_remove(md->filter, ie.fp);
 		md->wc.nr_indexed--;
+	}
 	return r;
 }
 

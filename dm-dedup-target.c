@@ -879,7 +879,7 @@ static void get_figures(struct dedup_c *dc, struct dedup_figures *f)
 	f->unique = f->c.nr_unique + f->s.d_unique;
 	f->zero = f->c.nr_zero + f->s.d_zero;
 	f->hits = f->c.dedup_hits + f->s.hits;
-	f->data_used = dc->data_nr_blocks - f->s.data_free;
+	f->data_used = f->unique;
 }
 
 static void dedup_status(struct dm_target *ti, status_type_t type,
@@ -924,6 +924,7 @@ static void emit_stats(struct dedup_c *dc, char *result, unsigned int maxlen)
 	       f.c.transaction_id);
 	DMEMIT("data_block_size=%u\ndata_used_blocks=%llu\ndata_total_blocks=%llu\n",
 	       dc->block_size, f.data_used, dc->data_nr_blocks);
+	DMEMIT("data_allocatable_blocks=%llu\n", f.s.data_free);
 	DMEMIT("metadata_used_blocks=%llu\nmetadata_total_blocks=%llu\n",
 	       f.c.meta_used, f.c.meta_total);
 	DMEMIT("mapped_blocks=%llu\nunique_blocks=%llu\ndedup_hits=%llu\nzero_blocks=%llu\nzero_writes=%llu\n",
@@ -974,7 +975,9 @@ static int dedup_iterate_devices(struct dm_target *ti,
 {
 	struct dedup_c *dc = ti->private;
 
-	return fn(ti, dc->data_dev, 0, ti->len, data);
+	/* The logical size may exceed the data device: that is the point. */
+	return fn(ti, dc->data_dev, 0, dc->data_nr_blocks << dc->block_shift,
+		  data);
 }
 
 static void dedup_io_hints(struct dm_target *ti, struct queue_limits *limits)

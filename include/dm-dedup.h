@@ -54,6 +54,18 @@ int dedup_hash_block(struct dedup_hash *h, const void *data, unsigned int len,
 bool dedup_block_is_zero(const void *data, unsigned int len);
 
 /*
+ * A filter of fingerprints with no false negatives: may_contain() is true
+ * for every fingerprint added and not removed since (and, rarely, for
+ * others).  Sized for entries fingerprints.  Safe for concurrent use.
+ */
+struct dedup_filter;
+struct dedup_filter *dedup_filter_create(u64 entries);
+void dedup_filter_destroy(struct dedup_filter *f);
+void dedup_filter_add(struct dedup_filter *f, const u8 *fp);
+void dedup_filter_remove(struct dedup_filter *f, const u8 *fp);
+bool dedup_filter_may_contain(struct dedup_filter *f, const u8 *fp);
+
+/*
  * Persistent metadata (dm-dedup-meta.c)
  */
 struct dedup_meta;
