@@ -34,6 +34,19 @@ dmesg_after() {
 		on { buf = buf $0 "\n" } END { printf "%s", buf }'
 }
 
+# kmemleak reports an object only when it is older than 5 s and its
+# contents did not change between two scans (a first scan only records a
+# checksum). Scan, let 5 s pass since the scan began, scan again: a leak is
+# then reported in the test that made it, not in the next one.
+kmemleak_scan() {
+	local t0 now
+	t0=$(cut -d. -f1 /proc/uptime)
+	echo scan > /sys/kernel/debug/kmemleak
+	now=$(cut -d. -f1 /proc/uptime)
+	[ $((now - t0)) -ge 6 ] || sleep $((6 - (now - t0)))
+	echo scan > /sys/kernel/debug/kmemleak
+}
+
 # Undo whatever a test left behind. Prints problems; returns 1 on a leak.
 cleanup() {
 	local rc=0 dev mnt i
@@ -73,11 +86,8 @@ cleanup() {
 		rc=1
 	fi
 	if [ -w /sys/kernel/debug/kmemleak ]; then
-		# kmemleak reports only objects older than 5 s: let the
-		# test's last allocations age, or they are blamed on the next
-		# test. (debugfs files have size 0: read, do not test -s.)
-		sleep 5
-		echo scan > /sys/kernel/debug/kmemleak
+		kmemleak_scan
+		# (debugfs files have size 0: read, do not test -s.)
 		leaks=$(cat /sys/kernel/debug/kmemleak)
 		if [ -n "$leaks" ]; then
 			echo "kmemleak: suspected leaks:"
@@ -118,8 +128,7 @@ run_one() {
 # Debug kernel: what boot leaked (or kmemleak wrongly suspects) is not the
 # first test's fault; report it once here and start from a clean slate.
 if [ -w /sys/kernel/debug/kmemleak ]; then
-	sleep 5
-	echo scan > /sys/kernel/debug/kmemleak
+	kmemleak_scan
 	n=$(grep -c '^unreferenced object' /sys/kernel/debug/kmemleak)
 	echo "# harness: kmemleak: $n suspected leak(s) at boot, cleared"
 	echo clear > /sys/kernel/debug/kmemleak
@@ -141,6 +150,8 @@ while IFS="$TAB" read -r id path tmo; do
 		reasons="timed out after ${tmo}s"
 	elif [ "$rc" = 77 ]; then
 		:
+	elif [ "$rc" -gt 128 ]; then
+		reasons="exit status $rc (SIG$(kill -l $((rc - 128)) 2>/dev/null))"
 	elif [ "$rc" != 0 ]; then
 		reasons="exit status $rc"
 	fi
@@ -172,9 +183,18 @@ while IFS="$TAB" read -r id path tmo; do
 		echo "#   reason: $reasons"
 		if [ -n "$hits" ]; then
 			echo "#   kernel log since the test started (matches marked >>):"
+			# From the first match on: a lockdep or KASAN report
+			# is longer than 80 lines and starts with the match.
 			dmesg_after "$mark" | grep -v "harness: end $id " |
-				awk -v p="$PATTERN" '$0 ~ p { print "#   >> " $0; next }
-					{ print "#      " $0 }' | tail -n 80
+				awk -v p="$PATTERN" '$0 ~ p { on = 1 } !on { next }
+					n++ >= 200 { exit }
+					$0 ~ p { print "#   >> " $0; next }
+					{ print "#      " $0 }'
+		fi
+		faults=$(dmesg_after "$mark" | grep -E 'segfault at|traps:|killed by|Out of memory' || true)
+		if [ -n "$faults" ]; then
+			echo "#   user-space faults in the kernel log:"
+			echo "$faults" | tail -n 20 | sed 's/^/#     /'
 		fi
 		echo "#   test output (last 100 lines):"
 		tail -n 100 "$log" | sed 's/^/#     /'
