@@ -15,6 +15,7 @@
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 #include <linux/mutex.h>
+#include <linux/sched/task_stack.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 
@@ -56,17 +57,41 @@ static int seed_uaf(void)
 	return 0;
 }
 
-static int seed_leak(void)
+/*
+ * Larger than any kmalloc cache, so the buffer comes from the page
+ * allocator: no slab neighbour can keep a stale free-list pointer to it that
+ * kmemleak would take for a reference.
+ */
+#define SEED_LEAK_SIZE (4 * PAGE_SIZE)
+
+static noinline int seed_leak(void)
 {
 	void *p;
 
-	p = kmalloc(200, GFP_KERNEL);
+	p = kmalloc(SEED_LEAK_SIZE, GFP_KERNEL);
 	if (!p)
 		return -ENOMEM;
-	memset(p, 0xa5, 200);
-	OPTIMIZER_HIDE_VAR(p);
-	pr_info("dedup_debug_seed: leaked 200 bytes\n");
+	memset(p, 0xa5, SEED_LEAK_SIZE);
+	/* The fill must happen: it is how the report is recognised. */
+	barrier_data(p);
 	return 0;
+}
+
+/*
+ * kmemleak scans whole thread stacks, their dead parts included, and
+ * modprobe's stack is cached for the next task when it exits: a copy of the
+ * pointer that kmalloc()'s callees left below our frame could hide the leak
+ * until that stack is reused. Zero the unused part of the stack, from just
+ * below our stack pointer down to (not including) the end-of-stack magic.
+ * No calls in here, and no KASAN checks: dead stack may carry stale poison.
+ */
+static noinline __no_sanitize_address void seed_scrub_stack(void)
+{
+	unsigned long *end = end_of_stack(current);
+	unsigned long *w = (unsigned long *)current_stack_pointer;
+
+	while (--w > end)
+		WRITE_ONCE(*w, 0);
 }
 
 static int __init dedup_debug_seed_init(void)
@@ -74,14 +99,17 @@ static int __init dedup_debug_seed_init(void)
 	int ret = 0;
 
 	pr_info("dedup_debug_seed: loaded, bug='%s'\n", bug);
-	if (!strcmp(bug, "lockdep"))
+	if (!strcmp(bug, "lockdep")) {
 		seed_lockdep();
-	else if (!strcmp(bug, "uaf"))
+	} else if (!strcmp(bug, "uaf")) {
 		ret = seed_uaf();
-	else if (!strcmp(bug, "leak"))
+	} else if (!strcmp(bug, "leak")) {
 		ret = seed_leak();
-	else if (bug[0])
+		seed_scrub_stack();
+		pr_info("dedup_debug_seed: leaked %lu bytes\n", SEED_LEAK_SIZE);
+	} else if (bug[0]) {
 		ret = -EINVAL;
+	}
 	return ret;
 }
 
