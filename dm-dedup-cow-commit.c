@@ -1224,6 +1224,21 @@ void dedup_cow_set_commit_period(struct dedup_cow *cow, unsigned int ms)
 	wake_up(&cow->commit_wait);
 }
 
+void dedup_cow_set_features(struct dedup_cow *cow,
+			    const struct dedup_cow_params *p)
+{
+	spin_lock(&cow->lock);
+	cow->period_ms = p->commit_period_ms;
+	cow->gen_cap = (size_t)p->max_open_mb << 19;
+	cow->p.max_open_mb = p->max_open_mb;
+	cow->p.blocking_commit = p->blocking_commit;
+	cow->p.discard_passdown = p->discard_passdown;
+	cow->p.error_if_no_space = p->error_if_no_space;
+	spin_unlock(&cow->lock);
+	wake_up_all(&cow->room_wait);
+	wake_up(&cow->commit_wait);
+}
+
 void dedup_cow_get_stats(struct dedup_cow *cow, struct dedup_cow_stats *s)
 {
 	struct dedup_gen *g;

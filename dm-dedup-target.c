@@ -43,6 +43,33 @@ enum dedup_mode {
 	DEDUP_MODE_FAIL,	/* metadata unreadable: no I/O at all */
 };
 
+/*
+ * The metadata and commit pipeline of one metadata device.  A table reload
+ * constructs the new table while the old one is still live, so both must
+ * use the same in-memory state: like dm-thin's pool, it is looked up by
+ * metadata device and shared by the tables of one dm device.
+ */
+struct dedup_pool {
+	struct list_head list;
+	unsigned int ref;		/* under dedup_pools_lock */
+	struct mapped_device *dm_md;	/* the dm device it belongs to */
+	dev_t meta_dev;
+	dev_t data_dev;
+	unsigned int block_size;
+	char hash_name[DEDUP_HASH_NAME_LEN];
+	char name[16];			/* of the dm device, for logs */
+
+	struct dedup_meta *md;
+	struct dedup_cow *cow;
+	enum dedup_mode mode;		/* READ_ONCE/WRITE_ONCE */
+	atomic_t failed_once;
+	struct work_struct needs_check_work;
+};
+
+/* Protects dedup_pools and the ref of each pool on it. */
+static DEFINE_MUTEX(dedup_pools_lock);
+static LIST_HEAD(dedup_pools);
+
 struct dedup_c {
 	struct dm_target *ti;
 	struct dm_dev *meta_dev;
@@ -61,13 +88,8 @@ struct dedup_c {
 	bool discard_passdown;
 	bool error_if_no_space;
 
-	enum dedup_mode mode;		/* READ_ONCE/WRITE_ONCE */
-	atomic_t failed_once;
-	struct work_struct needs_check_work;
-
+	struct dedup_pool *pool;
 	struct dedup_hash *hash;
-	struct dedup_meta *md;
-	struct dedup_cow *cow;
 
 	struct workqueue_struct *wq;		/* per-CPU bio workers */
 	struct workqueue_struct *done_wq;	/* after data writes */
@@ -116,29 +138,31 @@ static struct bio *io_bio(struct dedup_io *io)
  */
 static const char *dev_name_of(struct dedup_c *dc)
 {
-	return dm_device_name(dm_table_get_md(dc->ti->table));
+	return dc->pool->name;
 }
 
 static void needs_check_worker(struct work_struct *w)
 {
-	struct dedup_c *dc = container_of(w, struct dedup_c, needs_check_work);
-	int r = dedup_meta_set_needs_check(dc->md);
+	struct dedup_pool *pool = container_of(w, struct dedup_pool,
+					       needs_check_work);
+	int r = dedup_meta_set_needs_check(pool->md);
 
 	if (r)
 		DMERR("%s: could not set needs_check on the metadata: %d",
-		      dev_name_of(dc), r);
+		      pool->name, r);
 }
 
-static void metadata_operation_failed(struct dedup_c *dc, const char *op,
+/* The one way into read-only mode after a metadata error. */
+static void metadata_operation_failed(struct dedup_pool *pool, const char *op,
 				      int r)
 {
-	if (atomic_xchg(&dc->failed_once, 1))
+	if (atomic_xchg(&pool->failed_once, 1))
 		return;
 	DMERR("%s: metadata operation '%s' failed: error = %d; switching to read-only mode",
-	      dev_name_of(dc), op, r);
-	if (READ_ONCE(dc->mode) == DEDUP_MODE_RW)
-		WRITE_ONCE(dc->mode, DEDUP_MODE_RO);
-	queue_work(system_long_wq, &dc->needs_check_work);
+	      pool->name, op, r);
+	if (READ_ONCE(pool->mode) == DEDUP_MODE_RW)
+		WRITE_ONCE(pool->mode, DEDUP_MODE_RO);
+	queue_work(system_long_wq, &pool->needs_check_work);
 }
 
 static void cow_metadata_failed(void *context, const char *op, int r)
@@ -253,7 +277,7 @@ static void finish_io(struct dedup_io *io, int r, u64 gen)
 		if (r == -ENOSPC)
 			DMERR_LIMIT("%s: no free data blocks", dev_name_of(dc));
 		else if (is_metadata_error(r))
-			metadata_operation_failed(dc, "lookup", r);
+			metadata_operation_failed(dc->pool, "lookup", r);
 		bio->bi_status = errno_to_blk_status(r);
 		bio_endio(bio);
 		return;
@@ -261,7 +285,7 @@ static void finish_io(struct dedup_io *io, int r, u64 gen)
 	if (io->cell_held)
 		cell_unlock(dc, io);
 	if (bio->bi_opf & REQ_FUA)
-		dedup_cow_complete_when_durable(dc->cow, bio, gen);
+		dedup_cow_complete_when_durable(dc->pool->cow, bio, gen);
 	else
 		bio_endio(bio);
 }
@@ -272,12 +296,12 @@ static void record_and_finish(struct dedup_io *io, u64 value,
 	u64 gen = 0;
 	int r;
 
-	r = dedup_cow_record(io->dc->cow, io->lbn, value, flags,
+	r = dedup_cow_record(io->dc->pool->cow, io->lbn, value, flags,
 			     io->own_claim ? &io->claim : NULL, &gen);
 	if (r && (flags & DEDUP_REC_NEW)) {
 		if (io->own_claim)
-			dedup_cow_release_claim(io->dc->cow, &io->claim);
-		dedup_cow_unalloc_block(io->dc->cow, value);
+			dedup_cow_release_claim(io->dc->pool->cow, &io->claim);
+		dedup_cow_unalloc_block(io->dc->pool->cow, value);
 	}
 	io->own_claim = false;
 	finish_io(io, r, gen);
@@ -289,9 +313,9 @@ static void write_done_worker(struct work_struct *w)
 
 	if (io->error) {
 		if (io->own_claim)
-			dedup_cow_release_claim(io->dc->cow, &io->claim);
+			dedup_cow_release_claim(io->dc->pool->cow, &io->claim);
 		io->own_claim = false;
-		dedup_cow_unalloc_block(io->dc->cow, io->pbn);
+		dedup_cow_unalloc_block(io->dc->pool->cow, io->pbn);
 		finish_io(io, io->error, 0);
 		return;
 	}
@@ -331,10 +355,10 @@ static void write_new_block(struct dedup_io *io)
 	struct bio *bio;
 	int r;
 
-	r = dedup_cow_alloc_block(dc->cow, &io->pbn);
+	r = dedup_cow_alloc_block(dc->pool->cow, &io->pbn);
 	if (r) {
 		if (io->own_claim)
-			dedup_cow_release_claim(dc->cow, &io->claim);
+			dedup_cow_release_claim(dc->pool->cow, &io->claim);
 		io->own_claim = false;
 		finish_io(io, r, 0);
 		return;
@@ -366,7 +390,7 @@ static void write_block(struct dedup_io *io)
 	for (;;) {
 		u64 gen = 0;
 
-		r = dedup_cow_lookup_fp(dc->cow, io->fp, &pbn, &io->claim);
+		r = dedup_cow_lookup_fp(dc->pool->cow, io->fp, &pbn, &io->claim);
 		if (r < 0) {
 			finish_io(io, r, 0);
 			return;
@@ -389,7 +413,7 @@ static void write_block(struct dedup_io *io)
 				return;
 			}
 		}
-		r = dedup_cow_record(dc->cow, io->lbn, pbn, DEDUP_REC_HIT,
+		r = dedup_cow_record(dc->pool->cow, io->lbn, pbn, DEDUP_REC_HIT,
 				     NULL, &gen);
 		if (r != -EAGAIN) {
 			finish_io(io, r, gen);
@@ -418,18 +442,18 @@ static void process_write(struct dedup_io *io, struct bio *bio)
 	u64 value;
 	int r;
 
-	if (READ_ONCE(dc->mode) != DEDUP_MODE_RW) {
+	if (READ_ONCE(dc->pool->mode) != DEDUP_MODE_RW) {
 		finish_io(io, -EIO, 0);
 		return;
 	}
-	dedup_cow_admit(dc->cow);
+	dedup_cow_admit(dc->pool->cow);
 	cell_lock(dc, io, sector >> dc->block_shift);
 
 	io->buf = mempool_alloc(dc->buf_pool, GFP_NOIO);
 	data = page_address(io->buf);
 	if (offset || bio_sectors(bio) != dc->block_sectors) {
 		/* Partial: read-modify-write of the whole block. */
-		r = dedup_cow_find_lbn(dc->cow, io->lbn, &value);
+		r = dedup_cow_find_lbn(dc->pool->cow, io->lbn, &value);
 		if (r == -ENODATA || (!r && value == DEDUP_ZERO_PBN)) {
 			memset(data, 0, dc->block_size);
 			r = 0;
@@ -455,12 +479,12 @@ static void process_read(struct dedup_io *io, struct bio *bio)
 	u64 value;
 	int r;
 
-	if (READ_ONCE(dc->mode) == DEDUP_MODE_FAIL) {
+	if (READ_ONCE(dc->pool->mode) == DEDUP_MODE_FAIL) {
 		finish_io(io, -EIO, 0);
 		return;
 	}
 	cell_lock(dc, io, sector >> dc->block_shift);
-	r = dedup_cow_find_lbn(dc->cow, io->lbn, &value);
+	r = dedup_cow_find_lbn(dc->pool->cow, io->lbn, &value);
 	if (r == -ENODATA || (!r && value == DEDUP_ZERO_PBN)) {
 		zero_fill_bio(bio);
 		bio_endio(bio);
@@ -485,7 +509,7 @@ static void process_discard(struct dedup_io *io, struct bio *bio)
 	u64 last = end >> dc->block_shift;
 	int r = 0;
 
-	if (READ_ONCE(dc->mode) != DEDUP_MODE_RW) {
+	if (READ_ONCE(dc->pool->mode) != DEDUP_MODE_RW) {
 		finish_io(io, -EIO, 0);
 		return;
 	}
@@ -493,9 +517,9 @@ static void process_discard(struct dedup_io *io, struct bio *bio)
 	for (; lbn < last && !r; lbn++) {
 		u64 gen;
 
-		dedup_cow_admit(dc->cow);
+		dedup_cow_admit(dc->pool->cow);
 		cell_lock(dc, io, lbn);
-		r = dedup_cow_record(dc->cow, lbn, DEDUP_UNMAPPED, 0, NULL,
+		r = dedup_cow_record(dc->pool->cow, lbn, DEDUP_UNMAPPED, 0, NULL,
 				     &gen);
 		cell_unlock(dc, io);
 		cond_resched();
@@ -511,7 +535,7 @@ static void process_bio(struct work_struct *w)
 	if (bio_op(bio) == REQ_OP_DISCARD)
 		process_discard(io, bio);
 	else if (bio->bi_opf & REQ_PREFLUSH)
-		dedup_cow_complete_when_durable(io->dc->cow, bio, 0);
+		dedup_cow_complete_when_durable(io->dc->pool->cow, bio, 0);
 	else if (bio_data_dir(bio) == READ)
 		process_read(io, bio);
 	else
@@ -542,16 +566,141 @@ static int dedup_end_io(struct dm_target *ti, struct bio *bio,
 }
 
 /*
+ * Pools
+ */
+static void destroy_pool(struct dedup_pool *pool)
+{
+	if (pool->cow)
+		dedup_cow_destroy(pool->cow);
+	if (pool->md) {
+		flush_work(&pool->needs_check_work);
+		dedup_meta_close(pool->md);
+	}
+	kfree(pool);
+}
+
+static void put_pool(struct dedup_pool *pool)
+{
+	bool last;
+
+	mutex_lock(&dedup_pools_lock);
+	last = !--pool->ref;
+	if (last)
+		list_del(&pool->list);
+	mutex_unlock(&dedup_pools_lock);
+	if (last)
+		destroy_pool(pool);
+}
+
+static void cow_params(struct dedup_c *dc, struct dedup_cow_params *cp)
+{
+	memset(cp, 0, sizeof(*cp));
+	cp->data_bdev = dc->data_dev->bdev;
+	cp->data_nr_blocks = dc->data_nr_blocks;
+	cp->data_block_size = dc->block_size;
+	cp->fp_size = dedup_hash_size(dc->hash);
+	cp->commit_period_ms = dc->commit_period_ms;
+	cp->max_open_mb = dc->max_open_mb;
+	cp->blocking_commit = dc->blocking_commit;
+	cp->discard_passdown = dc->discard_passdown;
+	cp->error_if_no_space = dc->error_if_no_space;
+}
+
+static int create_pool(struct dedup_c *dc, char **error)
+{
+	struct dedup_meta_geometry geo;
+	struct dedup_cow_params cp;
+	struct dedup_pool *pool;
+	int r;
+
+	pool = kzalloc(sizeof(*pool), GFP_KERNEL);
+	if (!pool) {
+		*error = "Cannot allocate pool";
+		return -ENOMEM;
+	}
+	pool->ref = 1;
+	pool->dm_md = dm_table_get_md(dc->ti->table);
+	pool->meta_dev = dc->meta_dev->bdev->bd_dev;
+	pool->data_dev = dc->data_dev->bdev->bd_dev;
+	pool->block_size = dc->block_size;
+	strscpy(pool->hash_name, dc->hash_name, sizeof(pool->hash_name));
+	strscpy(pool->name, dm_device_name(pool->dm_md), sizeof(pool->name));
+	INIT_WORK(&pool->needs_check_work, needs_check_worker);
+
+	geo.data_block_size = dc->block_size;
+	geo.hash_name = dc->hash_name;
+	geo.fp_size = dedup_hash_size(dc->hash);
+	geo.data_nr_blocks = dc->data_nr_blocks;
+	pool->md = dedup_meta_open(dc->meta_dev->bdev, &geo, error);
+	if (IS_ERR(pool->md)) {
+		r = PTR_ERR(pool->md);
+		pool->md = NULL;
+		goto bad;
+	}
+	if (dedup_meta_needs_check(pool->md)) {
+		DMWARN("%s: metadata needs checking (dedup_check); read-only",
+		       pool->name);
+		pool->mode = DEDUP_MODE_RO;
+	}
+
+	cow_params(dc, &cp);
+	cp.md = pool->md;
+	cp.metadata_failed = cow_metadata_failed;
+	cp.context = pool;
+	pool->cow = dedup_cow_create(&cp);
+	if (IS_ERR(pool->cow)) {
+		r = PTR_ERR(pool->cow);
+		pool->cow = NULL;
+		*error = "Cannot start commit pipeline";
+		goto bad;
+	}
+	list_add(&pool->list, &dedup_pools);
+	dc->pool = pool;
+	return 0;
+
+bad:
+	destroy_pool(pool);
+	return r;
+}
+
+/* Shares the pool of the live table when this one replaces it. */
+static int bind_pool(struct dedup_c *dc, char **error)
+{
+	dev_t meta = dc->meta_dev->bdev->bd_dev;
+	struct dedup_pool *pool;
+	int r = 0;
+
+	mutex_lock(&dedup_pools_lock);
+	list_for_each_entry(pool, &dedup_pools, list) {
+		if (pool->meta_dev != meta)
+			continue;
+		if (pool->dm_md != dm_table_get_md(dc->ti->table)) {
+			*error = "Metadata device already in use";
+			r = -EBUSY;
+		} else if (pool->data_dev != dc->data_dev->bdev->bd_dev ||
+			   pool->block_size != dc->block_size ||
+			   strcmp(pool->hash_name, dc->hash_name)) {
+			*error = "Cannot change data device, block size or hash";
+			r = -EINVAL;
+		} else {
+			pool->ref++;
+			dc->pool = pool;
+		}
+		mutex_unlock(&dedup_pools_lock);
+		return r;
+	}
+	r = create_pool(dc, error);
+	mutex_unlock(&dedup_pools_lock);
+	return r;
+}
+
+/*
  * Constructor and destructor
  */
 static void dedup_free(struct dedup_c *dc)
 {
-	if (dc->cow)
-		dedup_cow_destroy(dc->cow);
-	if (dc->md) {
-		flush_work(&dc->needs_check_work);
-		dedup_meta_close(dc->md);
-	}
+	if (dc->pool)
+		put_pool(dc->pool);
 	if (dc->wq)
 		destroy_workqueue(dc->wq);
 	if (dc->done_wq)
@@ -687,8 +836,6 @@ static int create_io_resources(struct dedup_c *dc)
  */
 static int dedup_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 {
-	struct dedup_meta_geometry geo;
-	struct dedup_cow_params cp;
 	struct dedup_c *dc;
 	char *error = NULL;
 	unsigned int bs;
@@ -709,7 +856,6 @@ static int dedup_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	dc->discard_passdown = true;
 	spin_lock_init(&dc->cell_lock);
 	init_waitqueue_head(&dc->cell_wait);
-	INIT_WORK(&dc->needs_check_work, needs_check_worker);
 
 	r = -EINVAL;
 	if (kstrtouint(argv[2], 10, &bs)) {
@@ -746,47 +892,15 @@ static int dedup_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	if (r)
 		goto bad;
 
-	geo.data_block_size = dc->block_size;
-	geo.hash_name = dc->hash_name;
-	geo.fp_size = dedup_hash_size(dc->hash);
-	geo.data_nr_blocks = dc->data_nr_blocks;
-	dc->md = dedup_meta_open(dc->meta_dev->bdev, &geo, &error);
-	if (IS_ERR(dc->md)) {
-		r = PTR_ERR(dc->md);
-		dc->md = NULL;
-		ti->error = error;
-		goto bad;
-	}
-	if (dedup_meta_needs_check(dc->md)) {
-		DMWARN("%s: metadata needs checking (dedup_check); read-only",
-		       dev_name_of(dc));
-		dc->mode = DEDUP_MODE_RO;
-	}
-
 	r = create_io_resources(dc);
 	if (r) {
 		ti->error = "Cannot allocate I/O resources";
 		goto bad;
 	}
 
-	memset(&cp, 0, sizeof(cp));
-	cp.md = dc->md;
-	cp.data_bdev = dc->data_dev->bdev;
-	cp.data_nr_blocks = dc->data_nr_blocks;
-	cp.data_block_size = dc->block_size;
-	cp.fp_size = geo.fp_size;
-	cp.commit_period_ms = dc->commit_period_ms;
-	cp.max_open_mb = dc->max_open_mb;
-	cp.blocking_commit = dc->blocking_commit;
-	cp.discard_passdown = dc->discard_passdown;
-	cp.error_if_no_space = dc->error_if_no_space;
-	cp.metadata_failed = cow_metadata_failed;
-	cp.context = dc;
-	dc->cow = dedup_cow_create(&cp);
-	if (IS_ERR(dc->cow)) {
-		r = PTR_ERR(dc->cow);
-		dc->cow = NULL;
-		ti->error = "Cannot start commit pipeline";
+	r = bind_pool(dc, &error);
+	if (r) {
+		ti->error = error;
 		goto bad;
 	}
 
@@ -814,12 +928,22 @@ static void dedup_dtr(struct dm_target *ti)
 	dedup_free(ti->private);
 }
 
+static void dedup_resume(struct dm_target *ti)
+{
+	struct dedup_c *dc = ti->private;
+	struct dedup_cow_params cp;
+
+	/* A reloaded table may change the features. */
+	cow_params(dc, &cp);
+	dedup_cow_set_features(dc->pool->cow, &cp);
+}
+
 static void dedup_postsuspend(struct dm_target *ti)
 {
 	struct dedup_c *dc = ti->private;
 
-	if (READ_ONCE(dc->mode) == DEDUP_MODE_RW)
-		dedup_cow_commit(dc->cow);
+	if (READ_ONCE(dc->pool->mode) == DEDUP_MODE_RW)
+		dedup_cow_commit(dc->pool->cow);
 }
 
 /*
@@ -827,7 +951,7 @@ static void dedup_postsuspend(struct dm_target *ti)
  */
 static const char *mode_name(struct dedup_c *dc, struct dedup_cow_stats *s)
 {
-	switch (READ_ONCE(dc->mode)) {
+	switch (READ_ONCE(dc->pool->mode)) {
 	case DEDUP_MODE_RW:
 		return s->no_space ? "out_of_data_space" : "rw";
 	case DEDUP_MODE_RO:
@@ -873,8 +997,8 @@ struct dedup_figures {
 
 static void get_figures(struct dedup_c *dc, struct dedup_figures *f)
 {
-	dedup_meta_committed(dc->md, NULL, &f->c);
-	dedup_cow_get_stats(dc->cow, &f->s);
+	dedup_meta_committed(dc->pool->md, NULL, &f->c);
+	dedup_cow_get_stats(dc->pool->cow, &f->s);
 	f->mapped = f->c.nr_mapped + f->s.d_mapped;
 	f->unique = f->c.nr_unique + f->s.d_unique;
 	f->zero = f->c.nr_zero + f->s.d_zero;
@@ -895,7 +1019,7 @@ static void dedup_status(struct dm_target *ti, status_type_t type,
 		get_figures(dc, &f);
 		DMEMIT("%s %s %llu %llu/%llu %llu/%llu %llu %llu %llu %llu",
 		       mode_name(dc, &f.s),
-		       dedup_meta_needs_check(dc->md) ? "needs_check" : "-",
+		       dedup_meta_needs_check(dc->pool->md) ? "needs_check" : "-",
 		       f.c.transaction_id, f.data_used, dc->data_nr_blocks,
 		       f.c.meta_used, f.c.meta_total, f.mapped, f.unique,
 		       f.hits, f.zero);
@@ -920,7 +1044,7 @@ static void emit_stats(struct dedup_c *dc, char *result, unsigned int maxlen)
 
 	get_figures(dc, &f);
 	DMEMIT("mode=%s\nneeds_check=%d\ntransaction_id=%llu\n",
-	       mode_name(dc, &f.s), dedup_meta_needs_check(dc->md),
+	       mode_name(dc, &f.s), dedup_meta_needs_check(dc->pool->md),
 	       f.c.transaction_id);
 	DMEMIT("data_block_size=%u\ndata_used_blocks=%llu\ndata_total_blocks=%llu\n",
 	       dc->block_size, f.data_used, dc->data_nr_blocks);
@@ -944,12 +1068,12 @@ static int dedup_message(struct dm_target *ti, unsigned int argc,
 	unsigned int ms;
 
 	if (argc == 1 && !strcasecmp(argv[0], "commit")) {
-		if (READ_ONCE(dc->mode) != DEDUP_MODE_RW) {
+		if (READ_ONCE(dc->pool->mode) != DEDUP_MODE_RW) {
 			DMERR("%s: commit refused: not in rw mode",
 			      dev_name_of(dc));
 			return -EROFS;
 		}
-		return dedup_cow_commit(dc->cow);
+		return dedup_cow_commit(dc->pool->cow);
 	}
 	if (argc == 1 && !strcasecmp(argv[0], "stats")) {
 		emit_stats(dc, result, maxlen);
@@ -962,7 +1086,7 @@ static int dedup_message(struct dm_target *ti, unsigned int argc,
 			return -EINVAL;
 		}
 		dc->commit_period_ms = ms;
-		dedup_cow_set_commit_period(dc->cow, ms);
+		dedup_cow_set_commit_period(dc->pool->cow, ms);
 		return 0;
 	}
 	DMERR("%s: unknown message '%s' with %u argument(s)",
@@ -1000,6 +1124,7 @@ static struct target_type dedup_target = {
 	.map = dedup_map,
 	.end_io = dedup_end_io,
 	.postsuspend = dedup_postsuspend,
+	.resume = dedup_resume,
 	.status = dedup_status,
 	.message = dedup_message,
 	.iterate_devices = dedup_iterate_devices,

@@ -265,6 +265,9 @@ void dedup_cow_complete_when_durable(struct dedup_cow *cow, struct bio *bio,
 int dedup_cow_commit(struct dedup_cow *cow);
 
 void dedup_cow_set_commit_period(struct dedup_cow *cow, unsigned int ms);
+/* Takes the feature fields of p (a reloaded table's). */
+void dedup_cow_set_features(struct dedup_cow *cow,
+			    const struct dedup_cow_params *p);
 void dedup_cow_get_stats(struct dedup_cow *cow, struct dedup_cow_stats *s);
 
 #endif /* DM_DEDUP_H */
