@@ -30,28 +30,76 @@ mapfile -t rows < "$in/rows"
 envf() { sed -n "s/^$1=//p" "$in/env"; }
 stat() { sed -n "s/^$2=//p" "$in/$1.stats" 2>/dev/null; }
 
-declare -A iops gap gapat ngap p999 lmax ncompl
+declare -A iops gap gapat ngap p999 lmax ncompl passes diag
 for r in "${rows[@]}"; do
 	log=$in/${r}_lat.1.log
 	[ -s "$log" ] || { echo "analyze: $log missing or empty" >&2; exit 1; }
 	iops[$r]=$(jq -r '.jobs[0].write.iops' "$in/$r.json")
+	# How many times the row wrote the whole data disk (fio wraps around).
+	passes[$r]=$(jq -r --arg d "$(envf data_bytes)" \
+		'.jobs[0].write.io_bytes / ($d | tonumber) * 100 | floor / 100' "$in/$r.json")
+	# Log times are CLOCK_MONOTONIC msec. The row starts at its earliest
+	# submission (completion time - latency); times below are relative to it.
+	t0=$(awk -F, 'NR == 1 || $1 - $2 / 1e6 < m { m = $1 - $2 / 1e6 }
+		END { printf "%.3f", m }' "$log")
 	# Completion times, sorted: gaps and 100 ms buckets (zeros included).
 	read -r "ncompl[$r]" "gap[$r]" "gapat[$r]" "ngap[$r]" < <(
-		cut -d, -f1 "$log" | sort -n | awk -v dat="$out/stall-$r.dat" '
-		{ t = $1 + 0; b = int(t / 100); cnt[b]++; if (b > maxb) maxb = b }
+		cut -d, -f1 "$log" | sort -n | awk -v t0="$t0" -v dat="$out/stall-$r.dat" \
+			-v gaps="$out/stall-$r.gaps" '
+		{ t = $1 - t0; b = int(t / 100); cnt[b]++; if (b > maxb) maxb = b }
 		NR > 1 { d = t - prev; if (d > max) { max = d; at = prev }
-			if (d > 100) n++ }
+			if (d > 100) { n++; printf "%.0f %.0f\n", prev, t > gaps } }
 		{ prev = t }
 		END {
 			for (i = 0; i <= maxb; i++)
 				printf "%.1f %d\n", i / 10, cnt[i] + 0 > dat
-			printf "%d %d %.3f %d\n", NR, max, at / 1000, n
+			printf "longest %.0f %.0f\n", at, at + max > gaps
+			printf "%d %.0f %.3f %d\n", NR, max, at / 1000, n
 		}')
 	# Latencies (ns), sorted: nearest-rank p99.9 and the maximum, in ms.
 	read -r "p999[$r]" "lmax[$r]" < <(
 		cut -d, -f2 "$log" | sort -n | awk '{ v[NR] = $1 }
 		END { k = int(NR * 0.999); if (k < NR * 0.999) k++
 			printf "%.2f %.2f\n", v[k] / 1e6, v[NR] / 1e6 }')
+	# Commit trace (kprobes, ftrace mono clock): intervals per phase, then
+	# which gaps fall in a commit.
+	: > "$out/stall-$r.phases"
+	if [ -s "$in/$r.trace" ]; then
+		awk -v t0="$t0" '
+		/^#/ { next }
+		{
+			for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+\.[0-9]+:$/) break
+			if (i >= NF || !match($0, /-[0-9]+ +\[[0-9]+\]/)) next
+			pid = substr($0, RSTART + 1, RLENGTH); sub(/ .*/, "", pid)
+			ts = substr($i, 1, length($i) - 1) * 1000 - t0
+			ev = $(i + 1); sub(/:$/, "", ev)
+			name = ev; sub(/_(in|out)$/, "", name)
+			if (ev ~ /_in$/) st[name, pid] = ts
+			else if ((name, pid) in st) {
+				printf "%s %.1f %.1f\n", name, st[name, pid], ts
+				delete st[name, pid]
+			}
+		}' "$in/$r.trace" > "$out/stall-$r.phases"
+	fi
+	awk '$1 == "commit" || $1 == "thin_commit" { printf "%.4f 0\n%.4f 1\n%.4f 1\n%.4f 0\n",
+		$2 / 1000, $2 / 1000, $3 / 1000, $3 / 1000 }' "$out/stall-$r.phases" > "$out/stall-$r.commits"
+	diag[$r]="no commit trace"
+	[ -s "$out/stall-$r.phases" ] && diag[$r]=$(awk '
+		FNR == NR { n++; name[n] = $1; s[n] = $2; e[n] = $3
+			if ($1 ~ /commit$/ && $1 != "meta_commit") { nc++; if ($3 - $2 > lc) lc = $3 - $2 }
+			next }
+		$1 == "longest" { g0 = $2; g1 = $3; next }
+		{ ng++; for (i = 1; i <= n; i++)
+			if (name[i] ~ /commit$/ && name[i] != "meta_commit" && s[i] < $2 && e[i] > $1) { in_c++; break } }
+		END {
+			if (!n) { print "no commit trace"; exit }
+			printf "trace: %d commits, longest %.0f ms; %d of %d gaps > 100 ms fall in a commit", nc, lc, in_c, ng
+			printf "; longest gap %.0f-%.0f ms overlaps:", g0, g1
+			k = 0
+			for (i = 1; i <= n; i++) if (s[i] < g1 && e[i] > g0) {
+				printf " %s %.0f-%.0f (%.0f ms)", name[i], s[i], e[i], e[i] - s[i]; k++ }
+			if (!k) printf " no traced phase"
+		}' "$out/stall-$r.phases" "$out/stall-$r.gaps")
 done
 
 has() { local r; for r in "${rows[@]}"; do [ "$r" = "$1" ] && return 0; done; return 1; }
@@ -62,6 +110,7 @@ verdict() { awk -v c="$1" 'BEGIN { print (c ? "PASS" : "MISS") }'; }
 	echo "dm-dedup stall benchmark: 4K sequential writes of unique data, iodepth 32, libaio, direct,"
 	echo "$(envf seconds) s per row, one VM run ($(envf kernel), $(envf cpus) vCPUs, QEMU TCG); data on $(envf data),"
 	echo "metadata on $(envf meta) (virtio, QEMU-throttled: ${BENCH_META_IOPS:-200} write IOPS, ${BENCH_META_BPS:-4194304} B/s)."
+	echo "dm-dedup.ko built from ${BENCH_REV:-an unknown tree}, $(date -u '+%Y-%m-%d %H:%M UTC')."
 	if [ "${BENCH_OTHER_VMS:-0}" -gt 0 ]; then
 		echo "WARNING: up to ${BENCH_OTHER_VMS} other QEMU process(es) ran on this host during the run: rows compete for its cores."
 	fi
@@ -78,7 +127,8 @@ verdict() { awk -v c="$1" 'BEGIN { print (c ? "PASS" : "MISS") }'; }
 	echo
 	echo "details:"
 	for r in "${rows[@]}"; do
-		printf '  %-15s %s completions, longest gap starts at %s s' "$r" "${ncompl[$r]}" "${gapat[$r]}"
+		printf '  %-15s %s completions, %sx the data disk written, longest gap starts at %s s' \
+			"$r" "${ncompl[$r]}" "${passes[$r]}" "${gapat[$r]}"
 		if [ -f "$in/$r.stats" ]; then
 			printf ', dedup_hits=%s unique=%s mapped=%s backpressure_waits=%s longest_wait_us=%s' \
 				"$(stat "$r" dedup_hits)" "$(stat "$r" unique_blocks)" "$(stat "$r" mapped_blocks)" \
@@ -86,7 +136,16 @@ verdict() { awk -v c="$1" 'BEGIN { print (c ? "PASS" : "MISS") }'; }
 		fi
 		echo
 	done
+	echo "commit phases (kprobes; times in ms from the row's start; commit = do_commit, meta_commit ="
+	echo "dedup_meta_commit, flush = data-device flush, srcu_wait = synchronize_srcu, thin_commit ="
+	echo "dm_pool_commit_metadata):"
 	for r in "${rows[@]}"; do
+		[ "$r" = dm-linear ] || echo "  $r: ${diag[$r]}"
+	done
+	for r in "${rows[@]}"; do
+		if [ "$r" != dm-linear ] && awk -v p="${passes[$r]}" 'BEGIN { exit !(p > 1) }'; then
+			echo "  WARNING: $r wrapped around the data disk: its later writes were overwrites (raise BENCH_DATA_MB)"
+		fi
 		[ -f "$in/$r.stats" ] || continue
 		h=$(stat "$r" dedup_hits)
 		if [ "$h" != 0 ]; then
@@ -130,6 +189,12 @@ n=${#rows[@]}
 	i=0
 	for r in "${rows[@]}"; do
 		i=$((i + 1))
+		echo "set y2range [0:8]; unset y2tics"
+		if [ -s "$out/stall-$r.commits" ]; then
+			echo "plot '$out/stall-$r.commits' using 1:2 axes x1y2 with filledcurves y1=0 fc rgb '#cccccc' title 'commit in flight', \\"
+			echo "  '$out/stall-$r.dat' using 1:2 with steps lw 1.2 lc $i title '$r: longest gap ${gap[$r]} ms, ${ngap[$r]} gaps > 100 ms'"
+			continue
+		fi
 		echo "plot '$out/stall-$r.dat' using 1:2 with steps lw 1.2 lc $i title '$r: longest gap ${gap[$r]} ms, ${ngap[$r]} gaps > 100 ms'"
 	done
 	echo "unset multiplot"

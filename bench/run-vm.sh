@@ -13,8 +13,8 @@
 #   BENCH_META_IOPS   write IOPS limit of the metadata disk (default 200)
 #   BENCH_META_BPS    write bytes/s limit of the metadata disk (default 4 MiB)
 #   BENCH_META_MB     size of the metadata disk (default 1024)
-#   BENCH_DATA_SIZE   size of the data disk (default 16G, sparse; large
-#                     enough that no row wraps around within BENCH_SECONDS)
+#   BENCH_DATA_MB     size of the data disk, a brd RAM disk in the guest
+#                     (default 4096; the VM gets BENCH_DATA_MB + 2048 MiB)
 #   BENCH_GUEST       guest script (default bench/stall-guest.sh; another
 #                     script with the same outputs, for experiments)
 # and those of scripts/vm-lib.sh. Exit status: 0 when all four rows ran and
@@ -27,16 +27,17 @@ BENCH_META_IOPS=${BENCH_META_IOPS:-200}
 BENCH_META_BPS=${BENCH_META_BPS:-4194304}
 BENCH_META_MB=${BENCH_META_MB:-1024}
 out=$top/build/bench
-# The data disk is the VM's first disk (vm-lib makes two, sparse). Disks,
-# share and scratch files are the bench's own: a test run's are left alone.
-export VM_DISK_SIZE=${BENCH_DATA_SIZE:-16G}
+BENCH_DATA_MB=${BENCH_DATA_MB:-4096}
+# Disks, share and scratch files are the bench's own: a test run's are left
+# alone. The data disk is a RAM disk in the guest: room for it.
+export VM_MEM=$((BENCH_DATA_MB + 2048))
 export VM_DIR=$out/vm
 export VM_SHARE=$out/share
 # shellcheck source=scripts/vm-lib.sh
 . "$top/scripts/vm-lib.sh"
 
-case $BENCH_SECONDS in
-'' | *[!0-9]*) echo "bench: BENCH_SECONDS must be a number" >&2; exit 2 ;;
+case $BENCH_SECONDS$BENCH_DATA_MB in
+'' | *[!0-9]*) echo "bench: BENCH_SECONDS and BENCH_DATA_MB must be numbers" >&2; exit 2 ;;
 esac
 [ -f "$INITRD_BASE" ] || { echo "bench: $INITRD_BASE missing (make initramfs)" >&2; exit 1; }
 
@@ -61,7 +62,8 @@ truncate -s "${BENCH_META_MB}M" "$out/meta.img"
 guest_tmo=$((4 * (BENCH_SECONDS + 90) + 60))
 install -m 0755 "${BENCH_GUEST:-$top/bench/stall-guest.sh}" "$out/plan/tests/bench/stall-guest.sh"
 install -m 0644 "$top/bench/stall.fio" "$out/plan/tests/bench/stall.fio"
-printf 'BENCH_SECONDS=%s\nBENCH_META_MB=%s\n' "$BENCH_SECONDS" "$BENCH_META_MB" \
+printf 'BENCH_SECONDS=%s\nBENCH_META_MB=%s\nBENCH_DATA_MB=%s\n' \
+	"$BENCH_SECONDS" "$BENCH_META_MB" "$BENCH_DATA_MB" \
 	> "$out/plan/tests/bench/stall.conf"
 printf '1\tbench/stall-guest.sh\t%s\n' "$guest_tmo" > "$out/plan/harness/plan"
 (cd "$out/plan" && find . | cpio -o -H newc --quiet -R 0:0) > "$out/plan.cpio"
@@ -117,5 +119,10 @@ case $verdict in
 	exit 1 ;;
 esac
 
-BENCH_OTHER_VMS=$(cat "$out/other-vms" 2>/dev/null || echo 0) \
+# What was measured: the module is built from the work tree.
+rev=$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [ -n "$(git -C "$top" status --porcelain -- 'dm-dedup-*.c' include 2>/dev/null)" ]; then
+	rev="$rev + uncommitted module changes"
+fi
+BENCH_REV=$rev BENCH_OTHER_VMS=$(cat "$out/other-vms" 2>/dev/null || echo 0) \
 	"$top/bench/analyze.sh" "$VM_SHARE/bench" "$out"
