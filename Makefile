@@ -11,6 +11,8 @@
 #   make check-debug     the VM suite on the lockdep/KASAN/kmemleak kernel
 #                        (scripts/check-debug.sh; check-debug-seeded: its
 #                        detectors must catch deliberate bugs)
+#   make debug-kernel    build that kernel only (once per machine, cached in
+#                        /var/cache/dm-dedup; scripts/debug-kernel.sh)
 #   make vm-shell        boot the test VM with a shell on this terminal
 #   make bench-stall     write-stall benchmark in one VM: dm-linear, dm-thin,
 #                        dedup blocking_commit, dedup (bench/README.md;
@@ -55,11 +57,12 @@ KBUILD_ARGS = -C $(KDIR) W=1 $(if $(wildcard $(KDIR)/vmlinux),,CONFIG_DEBUG_INFO
 # Every C file checkpatch must pass: the module, its headers, the tools and
 # the test-only modules.
 CHECKPATCH_FILES = $(sort $(filter-out %.mod.c,$(wildcard dm-dedup-*.c \
-	include/*.h tools/*.c tools/*.h tests/modules/*.c)))
+	include/*.h tools/*.c tools/*.h tests/modules/*.c \
+	tests/modules/debug/*.c)))
 
 .PHONY: all deps module test-modules tools checkpatch initramfs check \
-	check-harness check-debug check-debug-seeded vm-shell demo install \
-	clean distclean help
+	check-harness check-debug check-debug-seeded debug-kernel vm-shell \
+	demo install clean distclean help
 
 all: module
 
@@ -106,6 +109,9 @@ check-debug: deps
 
 check-debug-seeded: deps
 	@scripts/check-debug.sh --seeded
+
+debug-kernel: deps
+	@scripts/debug-kernel.sh
 
 vm-shell: initramfs
 	@scripts/vm-shell.sh
