@@ -14,6 +14,8 @@
 #   build-seconds    wall time of the build that produced it
 #   build.log        its output
 #   .complete        written last; without it the cache entry is not usable
+# The tree cannot be moved: objtool's dependency files hold absolute paths,
+# so a moved tree rebuilds everything. An interrupted build resumes.
 #
 # Usage:
 #   debug-kernel.sh            build if needed, then print the variables below
