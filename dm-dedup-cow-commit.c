@@ -420,6 +420,7 @@ again:
 		r = -EIO;
 		goto unlock;
 	}
+	claim->seq = cow->publish_seq;
 	r = mem_lookup_fp(cow, fp, pbn);
 	if (r == 1) {
 		r = DEDUP_FP_HIT;
@@ -585,7 +586,8 @@ static int __record(struct dedup_cow *cow, u64 lbn, u64 value, u64 old,
 	struct gen_pbn *p;
 	s64 eff = 0;
 
-	if ((flags & DEDUP_REC_HIT) && mem_pbn_dead(cow, value))
+	if ((flags & DEDUP_REC_HIT) &&
+	    (claim->seq != cow->publish_seq || mem_pbn_dead(cow, value)))
 		return -EAGAIN;
 
 	if (dedup_is_pbn(old) && old != value) {

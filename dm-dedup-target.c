@@ -414,7 +414,7 @@ static void write_block(struct dedup_io *io)
 			}
 		}
 		r = dedup_cow_record(dc->pool->cow, io->lbn, pbn, DEDUP_REC_HIT,
-				     NULL, &gen);
+				     &io->claim, &gen);
 		if (r != -EAGAIN) {
 			finish_io(io, r, gen);
 			return;

@@ -219,6 +219,7 @@ int dedup_cow_find_lbn(struct dedup_cow *cow, u64 lbn, u64 *value);
 /* A claim on a fingerprint that is being written for the first time. */
 struct dedup_claim {
 	struct hlist_node node;
+	u64 seq;		/* publish epoch in which a hit was found */
 	u8 fp[DEDUP_MAX_FP_SIZE];
 };
 
@@ -248,8 +249,10 @@ void dedup_cow_unalloc_block(struct dedup_cow *cow, u64 pbn);
  * Records in the open generation that lbn now maps to value (a PBN,
  * DEDUP_ZERO_PBN or DEDUP_UNMAPPED) and adjusts reference counts.  With
  * DEDUP_REC_NEW and a claim, the claim's fingerprint is indexed and the
- * claim released.  Returns -EAGAIN when a DEDUP_REC_HIT block died in the
- * meantime (look it up again).  *gen is the generation that holds it.
+ * claim released.  With DEDUP_REC_HIT, claim is the one the lookup filled
+ * in; returns -EAGAIN when the block died, or a commit was published, since
+ * that lookup (look it up again: a block freed by a published commit may
+ * have been reused).  *gen is the generation that holds the change.
  */
 int dedup_cow_record(struct dedup_cow *cow, u64 lbn, u64 value,
 		     unsigned int flags, struct dedup_claim *claim, u64 *gen);
