@@ -7,7 +7,8 @@
 #     # timeout: 120            (optional, seconds; default 300)
 #     . /tests/lib.sh
 #
-# and exits 0 on success. lib.sh turns on `set -eu`, so any failing command
+# and exits 0 on success, starting with an empty /tmp (the runner clears
+# it). lib.sh turns on `set -eu`, so any failing command
 # fails the test. Exit 77 (skip "why") reports "ok N - name # SKIP why".
 # After every test the runner calls dedup_teardown, removes every dm device,
 # rmmods dm-dedup (a failure there fails the test) and brd, and fails the

@@ -143,6 +143,13 @@ while IFS="$TAB" read -r id path tmo; do
 	kmsg "$mark"
 	export HARNESS_ID=$id HARNESS_TEST=$name HARNESS_MARK="$mark"
 	rm -f "$HARNESS_STATE/dedup.reg"
+	# Every test starts with an empty /tmp (the harness keeps its own).
+	for f in /tmp/* /tmp/.[!.]*; do
+		case $f in
+		/tmp/harness | "/tmp/*" | "/tmp/.[!.]*") ;;
+		*) rm -rf "$f" ;;
+		esac
+	done
 
 	run_one "$path" "$tmo" "$log"
 	reasons=
