@@ -129,6 +129,18 @@ verdict() { awk -v c="$1" 'BEGIN { print (c ? "PASS" : "MISS") }'; }
 	for r in "${rows[@]}"; do
 		printf '  %-15s %s completions, %sx the data disk written, longest gap starts at %s s' \
 			"$r" "${ncompl[$r]}" "${passes[$r]}" "${gapat[$r]}"
+		if [ -s "$in/$r.sys" ]; then
+			awk '$2 == "meta" { r[$1] = $3; rs[$1] = $5; w[$1] = $7; ws[$1] = $9 }
+			$2 == "cpu" { t = 0; for (i = 3; i <= NF; i++) t += $i
+				tot[$1] = t; idle[$1] = $6; iow[$1] = $7 }
+			END { dt = tot["after"] - tot["before"]
+				printf ", metadata disk %d reads (%.1f MiB) %d writes (%.1f MiB)",
+					r["after"] - r["before"], (rs["after"] - rs["before"]) / 2048,
+					w["after"] - w["before"], (ws["after"] - ws["before"]) / 2048
+				if (dt > 0) printf ", guest CPU busy %.0f%% (iowait %.0f%%)",
+					100 * (1 - (idle["after"] - idle["before"] + iow["after"] - iow["before"]) / dt),
+					100 * (iow["after"] - iow["before"]) / dt }' "$in/$r.sys"
+		fi
 		if [ -f "$in/$r.stats" ]; then
 			printf ', dedup_hits=%s unique=%s mapped=%s backpressure_waits=%s longest_wait_us=%s' \
 				"$(stat "$r" dedup_hits)" "$(stat "$r" unique_blocks)" "$(stat "$r" mapped_blocks)" \
@@ -186,6 +198,7 @@ n=${#rows[@]}
 	echo "set xrange [0:$(envf seconds)]"
 	echo "set grid"
 	echo "set key top right opaque"
+	echo "set offsets 0, 0, graph 0.25, 0"	# headroom for the key
 	i=0
 	for r in "${rows[@]}"; do
 		i=$((i + 1))

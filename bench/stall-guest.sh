@@ -84,14 +84,22 @@ trace_stop() {
 	echo > $TR/trace
 }
 
+# sysstat TAG: the metadata disk's I/O counters and the guest's CPU time.
+sysstat() {
+	echo "$1 meta $(cat /sys/block/${META#/dev/}/stat)"
+	echo "$1 $(head -n1 /proc/stat)"
+}
+
 # run_fio ROW DEV: one measured run; output in $OUT/ROW*.
 run_fio() {
 	local row=$1 dev=$2
 	say "row $row: fio ${S}s on $dev"
 	trace_start
+	sysstat before > "$OUT/$row.sys"
 	BENCH_DEV=$dev BENCH_RUNTIME=$S BENCH_LOG=$OUT/$row \
 		fio --output-format=json --output="$OUT/$row.json" \
 		/tests/bench/stall.fio || fail "fio failed on row $row"
+	sysstat after >> "$OUT/$row.sys"
 	trace_stop "$row"
 	say "row $row: done, $(wc -l < "$OUT/${row}_lat.1.log") completions logged"
 }
