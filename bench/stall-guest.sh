@@ -1,4 +1,5 @@
 #!/bin/sh
+# shellcheck shell=dash
 # Write-completion stalls of dm-linear, dm-thin, dedup blocking_commit and dedup
 # timeout: 900
 #
