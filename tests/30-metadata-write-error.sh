@@ -1,0 +1,98 @@
+#!/bin/sh
+# Metadata write errors (dm-flakey error_writes under the metadata device):
+# writes + a commit make the target read-only (status mode ro) with one
+# clear kernel log line; further writes and commits fail, committed data
+# still reads back right; after flakey is back to pass-through the metadata
+# passes dedup_check and re-opens with the last committed state.
+# timeout: 120
+. /tests/lib.sh
+. /tests/data.inc
+
+BS=4096
+load_dedup
+mkbrd 2 32
+SECT=$(dev_sectors /dev/ram0)
+dm_create mflakey "0 $SECT linear /dev/ram0 0"
+M=/dev/mapper/mflakey
+D=/dev/ram1
+DEV=/dev/mapper/me
+MODEL=/tmp/model
+truncate -s $((1024 * BS)) $MODEL
+dedup_create me $M $D $BS sha256 commit_period_ms 60000
+TABLE=$(dmsetup table me)
+rndfile /tmp/r $((1024 * BS))
+
+# W1: committed (with duplicates and zeroes).
+put /tmp/r 0 $DEV 0 $((256 * BS)) $MODEL
+put /tmp/r 0 $DEV $((256 * BS)) $((32 * BS)) $MODEL
+dd if=/dev/zero of=$DEV bs=$BS seek=300 count=8 oflag=direct conv=notrunc \
+	status=none
+dedup_commit me
+committed=$(status_fields me mapped unique zero data_used)
+expect_status me "committed" mode=rw mapped=288 unique=256 zero=8
+
+flakey() {	# flakey TABLE: swap the metadata device's table
+	dmsetup suspend --nolockfs mflakey || fail "suspend mflakey"
+	dmsetup load mflakey --table "$1" || fail "load mflakey '$1'"
+	dmsetup resume mflakey || fail "resume mflakey"
+}
+flakey "0 $SECT flakey /dev/ram0 0 0 1 1 error_writes"
+if dd if=/dev/zero of=$M bs=4096 seek=$((SECT / 8 - 1)) count=1 \
+	oflag=direct conv=notrunc 2>/dev/null; then
+	fail "flakey with error_writes accepted a write"
+fi
+readdev $M 0 4096 > /dev/null || fail "flakey with error_writes fails reads"
+
+# W2: data writes still succeed (the metadata is not written until commit).
+mark=$(new_mark)
+put /tmp/r $((512 * BS)) $DEV $((512 * BS)) $((64 * BS))
+if dmsetup message me 0 commit; then
+	fail "commit succeeded with the metadata device failing writes"
+fi
+assert_eq "$(dedup_field me mode)" ro "mode after the failed commit"
+
+# Further writes, discards and commits fail; reads of committed data work.
+if dput /tmp/r $((600 * BS)) $DEV $((600 * BS)) $BS 2>/dev/null; then
+	fail "write succeeded in read-only mode"
+fi
+if dput /tmp/r 512 $DEV 512 512 2>/dev/null; then
+	fail "partial write succeeded in read-only mode"
+fi
+if blkdiscard -o 0 -l $((8 * BS)) $DEV 2>/dev/null; then
+	fail "discard succeeded in read-only mode"
+fi
+if dmsetup message me 0 commit 2>/dev/null; then
+	fail "second commit succeeded in read-only mode"
+fi
+cmp_model $DEV $MODEL 0 $((512 * BS)) "committed data in read-only mode"
+if readdev $DEV $((512 * BS)) $((64 * BS)) |
+	cmp -s -n $((64 * BS)) - /tmp/r 0 $((512 * BS)); then
+	log "uncommitted W2 still reads back in read-only mode"
+else
+	log "uncommitted W2 does not read back in read-only mode"
+fi
+
+klog=$(dmesg_since "$mark")
+printf '%s\n' "$klog" | grep 'dedup' || true
+n=$(printf '%s\n' "$klog" | grep -c 'switching to read-only mode' || true)
+assert_eq "$n" 1 "kernel log lines saying 'switching to read-only mode'"
+assert_match "$(printf '%s\n' "$klog" | grep 'switching to read-only mode')" \
+	"dedup: $(dmsetup info -c --noheadings -o major,minor me): metadata operation '[a-z ]+' failed: error = -[0-9]+; switching to read-only mode" \
+	"the read-only log line"
+
+# Back to pass-through, remove: the last committed state must be intact.
+flakey "0 $SECT linear /dev/ram0 0"
+dmsetup remove me || fail "remove of the read-only device"
+dedup_forget me
+if command -v dedup_check >/dev/null 2>&1; then
+	out=$(dedup_check $M 2>&1) || {
+		printf '%s\n' "$out"
+		fail "dedup_check after the metadata write errors"
+	}
+	printf '%s\n' "$out"
+fi
+dedup_create me $M $D $BS sha256 commit_period_ms 60000
+log "re-created: $(dmsetup status me)"
+assert_eq "$(status_fields me mapped unique zero data_used)" "$committed" \
+	"counters after re-create (the last committed state)"
+cmp_model $DEV $MODEL 0 $((512 * BS)) "committed data after re-create"
