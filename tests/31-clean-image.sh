@@ -3,9 +3,10 @@
 # unique, duplicate and zero data, overwrites, discards and several commits
 # is removed, and its metadata device (8 MiB) and data device (16 MiB) are
 # copied to /share/clean-meta.img and /share/clean-data.img (host:
-# build/vm-share/), with the device's last status in /share/clean-meta.status
-# and its table in /share/clean-meta.table. The copies must equal the
-# devices and, if dedup_check is installed, pass it (also with --data-dev).
+# build/vm-share/), with the status of the committed state (re-opened once,
+# counters equal to those before the remove) in /share/clean-meta.status
+# (name=value lines) and its table in /share/clean-meta.table. The copies
+# must equal the devices and pass dedup_check (also with --data-dev).
 # timeout: 90
 . /tests/lib.sh
 . /tests/data.inc
