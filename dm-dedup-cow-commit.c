@@ -129,6 +129,7 @@ struct dedup_cow {
 	u64 pending_frees;		/* dead blocks not yet released */
 	bool commit_in_flight;
 	bool commit_requested;
+	bool period_changed;		/* the committer must re-read period */
 	bool failed;
 	unsigned int period_ms;
 	unsigned long last_commit;	/* jiffies */
@@ -1124,15 +1125,28 @@ static bool commit_due(struct dedup_cow *cow)
 	return due;
 }
 
+static bool period_changed(struct dedup_cow *cow)
+{
+	bool changed;
+
+	spin_lock(&cow->lock);
+	changed = cow->period_changed;
+	cow->period_changed = false;
+	spin_unlock(&cow->lock);
+	return changed;
+}
+
 static int committer(void *context)
 {
 	struct dedup_cow *cow = context;
 
 	while (!kthread_should_stop()) {
+		/* Sleeps at most one period; a new period cuts it short. */
 		wait_event_interruptible_timeout(cow->commit_wait,
 						 kthread_should_stop() ||
-						 commit_due(cow),
-						 msecs_to_jiffies(cow->period_ms));
+						 commit_due(cow) ||
+						 period_changed(cow),
+						 msecs_to_jiffies(READ_ONCE(cow->period_ms)));
 		if (!kthread_should_stop() && commit_due(cow))
 			do_commit(cow);
 	}
@@ -1222,6 +1236,7 @@ void dedup_cow_set_commit_period(struct dedup_cow *cow, unsigned int ms)
 {
 	spin_lock(&cow->lock);
 	cow->period_ms = ms;
+	cow->period_changed = true;
 	spin_unlock(&cow->lock);
 	wake_up(&cow->commit_wait);
 }
@@ -1231,6 +1246,7 @@ void dedup_cow_set_features(struct dedup_cow *cow,
 {
 	spin_lock(&cow->lock);
 	cow->period_ms = p->commit_period_ms;
+	cow->period_changed = true;
 	cow->gen_cap = (size_t)p->max_open_mb << 19;
 	cow->p.max_open_mb = p->max_open_mb;
 	cow->p.blocking_commit = p->blocking_commit;
