@@ -1,13 +1,15 @@
 #!/bin/sh
 # With a tiny open generation and slow metadata, writers wait for room
 # (counted in status), nothing deadlocks, and the data is correct.
-# timeout: 400
+# timeout: 600
 . /tests/lib.sh
 
 load_dedup
 mkbrd 2 512
 MS=$(dev_sectors /dev/ram0)
-dm_create slowmeta "0 $MS delay /dev/ram0 0 0 /dev/ram0 0 300"
+# Every metadata write takes 2 s, so a commit outlasts the time the writers
+# need to fill a 1 MiB open generation even on a slow, busy host.
+dm_create slowmeta "0 $MS delay /dev/ram0 0 0 /dev/ram0 0 2000"
 dedup_create dd1 /dev/mapper/slowmeta /dev/ram1 4096 sha256 max_open_mb 1
 DEV=/dev/mapper/dd1
 
