@@ -30,6 +30,8 @@
 #                        (default /, i.e. the installed Debian modules)
 #   VM_ACCEL=tcg|kvm     QEMU accelerator (default tcg)
 #   VM_TIMEOUT_SCALE=<n> multiply every timeout (slow debug kernels)
+#   VM_LOAD=full|light   size of the tests' workloads (default full;
+#                        check-debug uses light, DEBUG_LOAD=full overrides)
 #   T=<regex>            select tests by file name (extended regex)
 
 SHELL := /bin/bash
@@ -47,8 +49,9 @@ GUEST_KERNEL ?= /boot/vmlinuz-$(KVER)
 GUEST_MODROOT ?= /
 VM_ACCEL ?= tcg
 VM_TIMEOUT_SCALE ?= 1
+VM_LOAD ?= full
 T ?=
-export KVER KDIR GUEST_KERNEL GUEST_MODROOT VM_ACCEL VM_TIMEOUT_SCALE T
+export KVER KDIR GUEST_KERNEL GUEST_MODROOT VM_ACCEL VM_TIMEOUT_SCALE VM_LOAD T
 
 # Headers packages carry no vmlinux, so BTF for modules cannot be made:
 # turn it off instead of printing "Skipping BTF generation" each build.

@@ -9,6 +9,9 @@
 #   VM_MEM, VM_SMP    3072 MiB, 2 CPUs
 #   VM_DISK_SIZE      size of the two sparse virtio disks (default 2G)
 #   VM_TIMEOUT_SCALE  multiplies every timeout (default 1)
+#   VM_LOAD           full (default) or light: the size of the tests'
+#                     workloads (tests/lib.sh by_load; light for the slow
+#                     debug kernel)
 #   VM_APPEND         extra kernel arguments
 #   VM_QEMU_ARGS      extra QEMU arguments (e.g. throttled drives)
 #   VM_DIR            scratch files of the VM (default build/vm)
@@ -28,6 +31,7 @@ VM_MEM=${VM_MEM:-3072}
 VM_SMP=${VM_SMP:-2}
 VM_DISK_SIZE=${VM_DISK_SIZE:-2G}
 VM_TIMEOUT_SCALE=${VM_TIMEOUT_SCALE:-1}
+VM_LOAD=${VM_LOAD:-full}
 VM_DIR=${VM_DIR:-$top/build/vm}
 VM_SHARE=${VM_SHARE:-$top/build/vm-share}
 INITRD_BASE=${INITRD_BASE:-$top/build/initramfs-$KVER.cpio}
@@ -64,7 +68,7 @@ vm_start() {
 		-kernel "$kernel" -initrd "$initrd"
 		-append "console=ttyS0 panic=-1 panic_on_oops=1 quiet loglevel=3 \
 log_buf_len=8M mitigations=off hung_task_timeout_secs=$(scale 60) \
-HARNESS_SCALE=$VM_TIMEOUT_SCALE ${VM_APPEND:-}"
+HARNESS_SCALE=$VM_TIMEOUT_SCALE HARNESS_LOAD=$VM_LOAD ${VM_APPEND:-}"
 		-virtfs "local,path=$VM_SHARE,mount_tag=share,security_model=none,id=share")
 	for i in 0 1; do
 		args+=(-drive "file=$VM_DIR/disk$i.img,if=none,id=vd$i,format=raw,discard=unmap,detect-zeroes=unmap,cache=unsafe"

@@ -18,6 +18,13 @@
 #   fail MSG | skip MSG | log MSG
 #   assert_eq ACTUAL EXPECTED WHAT | assert_ne A B WHAT
 #   assert_match STRING ERE WHAT
+#   by_load FULL LIGHT         print FULL, or LIGHT when the run asked for
+#                              light workloads (HARNESS_LOAD=light, from
+#                              VM_LOAD; make check-debug): the same code
+#                              paths with less data, fewer rounds
+#   scaled SECONDS             SECONDS times the run's timeout scale
+#                              (HARNESS_SCALE, from VM_TIMEOUT_SCALE),
+#                              rounded up: for time limits inside a test
 #   kmsg TEXT                  write TEXT to the kernel log
 #   new_mark                   write a unique marker to the kernel log, print
 #                              it and leave it in $_lib_mark
@@ -63,6 +70,19 @@ mkdir -p "$HARNESS_STATE"
 log() { echo "$*"; }
 fail() { echo "FAIL: $*" >&2; exit 1; }
 skip() { echo "SKIP: $*"; exit 77; }
+
+scaled() {
+	awk -v s="$1" -v f="${HARNESS_SCALE:-1}" \
+		'BEGIN { printf "%d\n", s * f + 0.999 }'
+}
+
+by_load() {
+	if [ "${HARNESS_LOAD:-full}" = light ]; then
+		echo "$2"
+	else
+		echo "$1"
+	fi
+}
 
 assert_eq() {
 	[ "$1" = "$2" ] || fail "${3:-value}: got '$1', expected '$2'"

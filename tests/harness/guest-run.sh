@@ -133,7 +133,7 @@ if [ -w /sys/kernel/debug/kmemleak ]; then
 	echo "# harness: kmemleak: $n suspected leak(s) at boot, cleared"
 	echo clear > /sys/kernel/debug/kmemleak
 fi
-echo "# harness: start kernel $(uname -r) scale ${HARNESS_SCALE:-1}"
+echo "# harness: start kernel $(uname -r) scale ${HARNESS_SCALE:-1} load ${HARNESS_LOAD:-full}"
 while IFS="$TAB" read -r id path tmo; do
 	[ -n "$id" ] || continue
 	name=${path%.sh}
