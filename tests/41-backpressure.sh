@@ -1,29 +1,78 @@
 #!/bin/sh
-# With a tiny open generation and slow metadata, writers wait for room
-# (counted in status), nothing deadlocks, and the data is correct.
+# Back-pressure: with a tiny open generation (max_open_mb 1) and a commit
+# stuck in metadata I/O (the metadata device suspended), writers fill the open
+# generation and then wait for room instead of failing or using more memory;
+# once the metadata device is back, nothing has deadlocked, the waits are
+# counted in status (bp_waits, longest_wait_us) and all the data is correct.
 # timeout: 600
 . /tests/lib.sh
 
 load_dedup
 mkbrd 2 512
 MS=$(dev_sectors /dev/ram0)
-# Every metadata write takes 2 s, so a commit outlasts the time the writers
-# need to fill a 1 MiB open generation even on a slow, busy host.
-dm_create slowmeta "0 $MS delay /dev/ram0 0 0 /dev/ram0 0 2000"
-dedup_create dd1 /dev/mapper/slowmeta /dev/ram1 4096 sha256 max_open_mb 1
+dm_create stuckmeta "0 $MS linear /dev/ram0 0"
+dedup_create dd1 /dev/mapper/stuckmeta /dev/ram1 4096 sha256 max_open_mb 1
 DEV=/dev/mapper/dd1
+DM=dm-$(dmsetup info -c --noheadings -o minor dd1)
+MB=$(by_load 96 32)	# written and verified; 1 MiB fills the generation
 
-fio --name=bp --filename=$DEV --rw=write --bs=4k --size=96m \
+# Warm the reader's cache of the committed trees (one leaf each while they
+# are this small), so that writers need no metadata read while it is stuck:
+# a few blocks past fio's range, committed, then one of them overwritten.
+dd if=/dev/urandom of=/tmp/warm bs=4096 count=16 status=none
+dd if=/tmp/warm of=$DEV bs=4096 seek=$((MB * 256)) oflag=direct \
+	conv=notrunc status=none || fail "warm-up write failed"
+dmsetup message dd1 0 commit || fail "commit message"
+dd if=/tmp/warm of=$DEV bs=4096 count=1 seek=$((MB * 256 + 1)) \
+	oflag=direct conv=notrunc status=none || fail "warm-up overwrite failed"
+
+# However this test ends, the metadata device comes back: the teardown's
+# final commit would wait for it forever.
+trap 'dmsetup resume stuckmeta 2>/dev/null || :' EXIT
+trap 'exit 143' TERM
+dmsetup suspend --noflush --nolockfs stuckmeta || fail "suspend stuckmeta"
+fio --name=bp --filename=$DEV --rw=write --bs=4k --size="${MB}m" \
 	--ioengine=libaio --iodepth=16 --direct=1 --verify=crc32c \
-	--do_verify=1 --verify_fatal=1 --output=/tmp/fio.out ||
-	{ cat /tmp/fio.out; fail "fio write/verify failed"; }
+	--do_verify=1 --verify_fatal=1 --output=/tmp/fio.out &
+fpid=$!
+
+# writes_done: write requests completed by the dedup device so far.
+writes_done() { awk '{ print $5 }' "/sys/block/$DM/stat"; }
+
+# Wait until the writers make no progress for 2 s (all of them waiting).
+end=$(($(date +%s) + $(scaled 180)))
+last=-1
+same=0
+while [ $same -lt 4 ]; do
+	kill -0 $fpid 2>/dev/null ||
+		{ cat /tmp/fio.out; fail "fio ended while the metadata device was suspended"; }
+	[ "$(date +%s)" -le $end ] ||
+		fail "writers never stopped"
+	sleep 0.5
+	now=$(writes_done)
+	if [ "$now" = "$last" ]; then
+		same=$((same + 1))
+	else
+		same=0
+		last=$now
+	fi
+done
+log "writers stalled after $last writes, commit_in_flight $(dedup_field dd1 commit_in_flight), bp_waits so far $(dedup_field dd1 bp_waits)"
+assert_eq "$(dedup_field dd1 commit_in_flight)" 1 "commit in flight while stalled"
+[ "$last" -lt $((MB * 256)) ] || fail "all writes done before the stall"
+
+dmsetup resume stuckmeta || fail "resume stuckmeta"
+wait $fpid || { cat /tmp/fio.out; fail "fio write/verify failed"; }
 
 waits=$(dedup_field dd1 bp_waits)
-log "back-pressure waits: $waits, longest $(dedup_field dd1 longest_wait_us) us"
+longest=$(dedup_field dd1 longest_wait_us)
+log "back-pressure waits: $waits, longest $longest us"
 [ "$waits" -gt 0 ] || fail "back-pressure never engaged"
+# Writers waited through the 2 s without progress, at least.
+[ "$longest" -ge 2000000 ] || fail "longest wait $longest us, expected >= 2 s"
 dmsetup message dd1 0 commit
-assert_eq "$(dedup_field dd1 mapped)" 24576 "mapped blocks"
-fio --name=bp --filename=$DEV --rw=read --bs=4k --size=96m \
+assert_eq "$(dedup_field dd1 mapped)" $((MB * 256 + 16)) "mapped blocks"
+fio --name=bp --filename=$DEV --rw=read --bs=4k --size="${MB}m" \
 	--ioengine=libaio --iodepth=16 --direct=1 --verify=crc32c \
 	--verify_fatal=1 --verify_only=1 --output=/tmp/fio2.out ||
 	{ cat /tmp/fio2.out; fail "verify after commit failed"; }
