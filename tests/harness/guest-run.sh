@@ -134,6 +134,9 @@ if [ -w /sys/kernel/debug/kmemleak ]; then
 	echo clear > /sys/kernel/debug/kmemleak
 fi
 echo "# harness: start kernel $(uname -r) scale ${HARNESS_SCALE:-1} load ${HARNESS_LOAD:-full}"
+if [ -r /proc/lockdep_stats ]; then
+	echo "# harness: lockdep: $(grep -E '^ *debug_locks:' /proc/lockdep_stats | tr -s ' ')"
+fi
 while IFS="$TAB" read -r id path tmo; do
 	[ -n "$id" ] || continue
 	name=${path%.sh}
@@ -176,6 +179,13 @@ while IFS="$TAB" read -r id path tmo; do
 	if [ -n "$hits" ]; then
 		reasons="${reasons:+$reasons; }kernel log shows: $(echo "$hits" |
 			grep -oE "$PATTERN" | sort -u | tr '\n' ' ')"
+	fi
+
+	# Lockdep turns itself off for good after its first report: from then
+	# on no test would be checked, so every one of them says so.
+	if [ -r /proc/lockdep_stats ] &&
+	   grep -Eq '^ *debug_locks: *0$' /proc/lockdep_stats; then
+		reasons="${reasons:+$reasons; }lockdep is off (debug_locks 0)"
 	fi
 
 	if [ -z "$reasons" ]; then
