@@ -19,9 +19,10 @@
 # KASAN, lockdep and kmemleak reports; on this kernel its after-test
 # kmemleak scan is live.
 #
-# Environment: DEBUG_TIMEOUT_SCALE (timeouts x this, default 4), VM_APPEND
-# (added to ours),
-# DM_DEDUP_CACHE (see debug-kernel.sh), T.
+# Environment: DEBUG_TIMEOUT_SCALE (timeouts x this, default 4), DEBUG_LOAD
+# (the tests' workloads: light, the default, or full; see by_load in
+# tests/lib.sh), VM_APPEND (added to ours), DM_DEDUP_CACHE (see
+# debug-kernel.sh), T.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -44,6 +45,10 @@ export GUEST_KERNEL=$KERNEL_IMAGE GUEST_MODROOT=$MODULES_ROOT
 # I/O-heavy tests several times slower. (Not VM_TIMEOUT_SCALE: the Makefile
 # exports that one as 1 for make check.)
 export VM_TIMEOUT_SCALE=${DEBUG_TIMEOUT_SCALE:-4}
+# The detectors look at every lock taken, every access and every object,
+# whatever the volume: the same tests with less data and fewer rounds
+# (light) find the same bugs, in a time CI can afford.
+export VM_LOAD=${DEBUG_LOAD:-light}
 # Report every KASAN bug, not only the first of the boot. pci=noacpi: on
 # QEMU's pc machine the AML of _PRT is a 128-step loop, which this kernel's
 # ACPI interpreter (lockdep + KASAN, under TCG) cannot finish within ACPICA's
