@@ -42,15 +42,7 @@ esac
 [ -f "$INITRD_BASE" ] || { echo "bench: $INITRD_BASE missing (make initramfs)" >&2; exit 1; }
 
 mkdir -p "$out" "$VM_DIR"
-# One run per VM_DIR at a time (the convention of scripts/run-tests.sh).
-if [ -z "${DEDUP_VM_LOCK_HELD:-}" ]; then
-	exec 9>"$VM_DIR/.lock"
-	if ! flock -n 9; then
-		echo "bench: another run uses this tree's VM; waiting" >&2
-		flock 9
-	fi
-	export DEDUP_VM_LOCK_HELD=1
-fi
+vm_lock bench
 
 rm -rf "$VM_SHARE" "$out/plan"
 mkdir -p "$VM_SHARE" "$out/plan/harness" "$out/plan/tests/bench"

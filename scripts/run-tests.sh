@@ -75,16 +75,7 @@ if [ "$total" = 0 ]; then
 fi
 
 mkdir -p "$logs" "$VM_DIR" "$(dirname "$results")"
-# One run per VM_DIR at a time: the VM's disks, plan and share are shared
-# files. A nested run (the harness self-test) inherits the lock.
-if [ -z "${DEDUP_VM_LOCK_HELD:-}" ]; then
-	exec 9>"$VM_DIR/.lock"
-	if ! flock -n 9; then
-		echo "run-tests: another test run uses this tree's VM; waiting" >&2
-		flock 9
-	fi
-	export DEDUP_VM_LOCK_HELD=1
-fi
+vm_lock run-tests
 : > "$results"
 passed=0 failed=0
 echo "1..$total"

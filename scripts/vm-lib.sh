@@ -41,6 +41,20 @@ scale() {
 	awk -v s="$1" -v f="$VM_TIMEOUT_SCALE" 'BEGIN { printf "%d\n", s * f + 0.999 }'
 }
 
+# vm_lock WHO: one run per VM_DIR at a time, since the VM's disks, plan and
+# share are shared files. Waits (saying so, as WHO) while another run holds
+# it; a nested run (the harness self-test) inherits the lock. VM_DIR must
+# exist. The lock is held on fd 9 until the calling script exits.
+vm_lock() {
+	[ -z "${DEDUP_VM_LOCK_HELD:-}" ] || return 0
+	exec 9>"$VM_DIR/.lock"
+	if ! flock -n 9; then
+		echo "$1: another run uses this tree's VM; waiting" >&2
+		flock 9
+	fi
+	export DEDUP_VM_LOCK_HELD=1
+}
+
 # The kernel image may be readable by root only (Debian installs 0600).
 vm_kernel() {
 	if [ -r "$GUEST_KERNEL" ]; then
