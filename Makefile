@@ -23,7 +23,8 @@
 #
 # Variables:
 #   KVER=<release>       build against /usr/src/linux-headers-<release>
-#                        (default: newest installed *-amd64 headers)
+#                        (default: newest installed *-amd64 headers with
+#                        their image; scripts/kver.sh)
 #   KDIR=<tree>          build against any built kernel tree instead
 #   GUEST_KERNEL=<img>   kernel the VM boots (default /boot/vmlinuz-$(KVER))
 #   GUEST_MODROOT=<dir>  root holding lib/modules/$(KVER) for the guest
@@ -40,8 +41,7 @@ ifdef KDIR
 KVER ?= $(shell cat $(KDIR)/include/config/kernel.release 2>/dev/null)
 else
 # Recursive on purpose: evaluated only after scripts/deps.sh has run.
-KVER ?= $(shell ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | \
-	sed 's|.*/linux-headers-||' | sort -V | tail -n1)
+KVER ?= $(shell scripts/kver.sh)
 KDIR = /usr/src/linux-headers-$(KVER)
 endif
 

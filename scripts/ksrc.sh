@@ -6,9 +6,10 @@
 # into build/ksrc-<Debian version>/ (git-ignored) and print that directory.
 # Later calls reuse the extraction. Owned by the test-infrastructure side.
 #
-# The tarball's Debian version must equal the version of the headers we build
-# against (KVER); a mismatch is an error (scripts/deps.sh installs the
-# matching linux-source-6.1 when it can).
+# scripts/deps.sh chose the tarball's version (scripts/kpick.sh: the headers'
+# exact version when the archive has it, else the same upstream release); a
+# tarball of another upstream release than the headers is used with a
+# warning.
 #
 # Usage: scripts/ksrc.sh [KVER]
 set -eu
@@ -26,8 +27,9 @@ srcver=$(dpkg-query -W -f='${Version}' linux-source-6.1 2>/dev/null || true)
 if [ -n "$kver" ]; then
 	hdrver=$(dpkg-query -W -f='${Version}' "linux-headers-$kver" 2>/dev/null || true)
 	if [ -n "$hdrver" ] && [ "$hdrver" != "$srcver" ]; then
-		echo "ksrc: linux-source-6.1 is $srcver but linux-headers-$kver is $hdrver" >&2
-		exit 1
+		if [ "${hdrver%-*}" != "${srcver%-*}" ]; then
+			echo "ksrc: warning: linux-source-6.1 is $srcver but linux-headers-$kver is $hdrver" >&2
+		fi
 	fi
 fi
 

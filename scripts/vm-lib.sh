@@ -3,7 +3,7 @@
 # by the test infrastructure). One place for the QEMU command line.
 #
 # Settings (environment):
-#   KVER              guest kernel release (default: newest installed headers)
+#   KVER              guest kernel release (default: scripts/kver.sh)
 #   GUEST_KERNEL      kernel image (default /boot/vmlinuz-$KVER)
 #   VM_ACCEL          tcg (default) or kvm
 #   VM_MEM, VM_SMP    3072 MiB, 2 CPUs
@@ -22,8 +22,7 @@
 
 top=${top:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 if [ -z "${KVER:-}" ]; then
-	KVER=$(ls -d /usr/src/linux-headers-*-amd64 2>/dev/null |
-		sed 's|.*/linux-headers-||' | sort -V | tail -n1)
+	KVER=$("$top/scripts/kver.sh")
 fi
 GUEST_KERNEL=${GUEST_KERNEL:-/boot/vmlinuz-$KVER}
 VM_ACCEL=${VM_ACCEL:-tcg}
