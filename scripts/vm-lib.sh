@@ -12,6 +12,7 @@
 #   VM_LOAD           full (default) or light: the size of the tests'
 #                     workloads (tests/lib.sh by_load; light for the slow
 #                     debug kernel)
+#   VM_LOCK           the machine-wide lock file (see vm_lock)
 #   VM_APPEND         extra kernel arguments
 #   VM_QEMU_ARGS      extra QEMU arguments (e.g. throttled drives)
 #   VM_DIR            scratch files of the VM (default build/vm)
@@ -40,15 +41,17 @@ scale() {
 	awk -v s="$1" -v f="$VM_TIMEOUT_SCALE" 'BEGIN { printf "%d\n", s * f + 0.999 }'
 }
 
-# vm_lock WHO: one run per VM_DIR at a time, since the VM's disks, plan and
-# share are shared files. Waits (saying so, as WHO) while another run holds
-# it; a nested run (the harness self-test) inherits the lock. VM_DIR must
-# exist. The lock is held on fd 9 until the calling script exits.
+# vm_lock WHO: one VM run at a time on this machine (VM_LOCK, default
+# /tmp/dm-dedup-vm.lock, shared by every checkout): the VM's disks, plan and
+# share are per tree, but two TCG VMs on a small machine slow each other
+# down enough to turn timeouts and benchmarks into noise. Waits (saying so,
+# as WHO) while another run holds it; a nested run (the harness self-test)
+# inherits the lock. The lock is held on fd 9 until the calling script exits.
 vm_lock() {
 	[ -z "${DEDUP_VM_LOCK_HELD:-}" ] || return 0
-	exec 9>"$VM_DIR/.lock"
+	exec 9>"${VM_LOCK:-/tmp/dm-dedup-vm.lock}"
 	if ! flock -n 9; then
-		echo "$1: another run uses this tree's VM; waiting" >&2
+		echo "$1: another VM run holds ${VM_LOCK:-/tmp/dm-dedup-vm.lock}; waiting" >&2
 		flock 9
 	fi
 	export DEDUP_VM_LOCK_HELD=1
