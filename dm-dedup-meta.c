@@ -1,113 +1,59 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The persistent metadata of dm-dedup.
+ * The persistent metadata of dm-dedup: superblock, transaction, the
+ * published (committed) view, and the verbs of include/dm-dedup.h.
  *
- * This file owns everything on the metadata device: the superblock, the
- * three dm_btrees (lbn -> pbn, pbn -> refcount, fingerprint -> pbn) and the
- * metadata space map, all through dm-persistent-data.  The on-disk format
- * is described in include/dm-dedup-format.h.  Callers see an opaque
- * struct dedup_meta and the verbs declared in include/dm-dedup.h.
+ * DOC: metadata
  *
- * Two kinds of caller use it at the same time:
+ * The on-disk layout is described in include/dm-dedup-format.h and the
+ * reasons for it in doc/metadata.md: five sparse arrays (dm-dedup-array.c)
+ * indexed by dm_btrees in a dm-persistent-data transaction, the metadata
+ * space map for region A, and on devices larger than 15.875 GiB a
+ * dm_sm_disk space map for the bulk region beyond it.  In RAM: the
+ * fingerprint index (dm-dedup-index.c) and the data block allocator
+ * (dm-dedup-alloc.c).
  *
- * The committer (dm-dedup-cow-commit.c) is the only one that changes
- * anything.  It applies a generation of changes to the *working* trees
- * through the transaction manager and commits.  Every block it writes is a
- * shadow or a fresh block; a block that a committed root references is
- * never written in place, and a block freed by transaction T is reused by
- * T + 1 at the earliest (sm_metadata's rule).
+ * Two kinds of caller use it at the same time.
  *
- * Readers (the I/O path) look things up in a *committed* transaction's
- * roots.  They do not use the transaction manager: 6.1's
- * dm_bufio_write_dirty_buffers() can wait for metadata writes while holding
- * its client's mutex, which would stall any reader sharing that client for
- * as long as the write-out takes.  So readers go through a second dm-bufio
- * client of their own, read-only, and walk the btree nodes themselves with
- * the same checks as dm-btree's validator.  Because readers only ever see
- * blocks reachable from a published root, and those blocks are immutable
- * until freed, the two caches never disagree about a block a reader can
- * reach - provided that the reader cache forgets everything once readers of
- * the previous root have drained (dedup_meta_drop_reader_cache()), before
- * the next transaction may reuse the blocks that root alone referenced.
+ * The committer (dm-dedup-commit.c) is the only one that changes anything.
+ * It applies a generation of changes to the working arrays, commits
+ * (dedup_meta_commit), updates the RAM index, publishes the commit to
+ * readers (dedup_meta_publish) and retires the previous one
+ * (dedup_meta_retire).  Every block it writes is fresh in its transaction;
+ * a block a committed root references is never written in place, and a
+ * block freed by transaction T is reused by T + 1 at the earliest (the
+ * space maps' rule).
  *
- * A further reason to keep readers off the committer's block manager:
- * dm_bm_read_lock() clears the "write locked" mark of a buffer, so a reader
- * locking a block that the committer holds for write would make the
- * committer's change vanish.  Readers here never touch that client.
+ * Readers (the I/O path) look things up in the *published* roots, under
+ * SRCU, through two read-only dm-bufio clients of their own, never through
+ * the committer's block manager: 6.1's dm_bufio_write_dirty_buffers() can
+ * wait for metadata writes while holding its client's mutex, which would
+ * stall a reader sharing that client for the whole write-out; and
+ * dm_bm_read_lock() clears the "write locked" mark of a buffer, so a
+ * reader locking a block that the committer holds for write would make the
+ * committer's change vanish.  Readers reach only blocks of published roots,
+ * which nobody writes; at retire, after readers of the previous roots have
+ * drained, the node cache is dropped and the array blocks freed by the
+ * commit are forgotten, before the next transaction may reuse them.
+ *
+ * Lock order: lock (committer, sleeping) -> pub_lock; the index's and the
+ * allocator's spinlocks are leaves.  Readers take pub_lock and SRCU only.
  */
 #include <linux/blkdev.h>
 #include <linux/device-mapper.h>
 #include <linux/dm-bufio.h>
+#include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/uuid.h>
+#include <linux/vmalloc.h>
 #include <asm/unaligned.h>
 
-#include "persistent-data/dm-block-manager.h"
-#include "persistent-data/dm-btree.h"
-#include "persistent-data/dm-space-map.h"
-#include "persistent-data/dm-space-map-metadata.h"
-#include "persistent-data/dm-transaction-manager.h"
+#include "persistent-data/dm-space-map-disk.h"
 
-#include "dm-dedup.h"
+#include "dm-dedup-meta-internal.h"
 
 #define DEDUP_MAX_CONCURRENT_LOCKS	5
-
-/* The on-disk btree node layout of dm-persistent-data. */
-#define BTREE_CSUM_XOR		121107
-#define BTREE_INTERNAL_NODE	1
-#define BTREE_LEAF_NODE		2
-#define BTREE_MAX_DEPTH		16
-
-struct btree_node_disk {
-	__le32 csum;
-	__le32 flags;
-	__le64 blocknr;
-	__le32 nr_entries;
-	__le32 max_entries;
-	__le32 value_size;
-	__le32 padding;
-	__le64 keys[];
-} __packed;
-
-struct dedup_meta {
-	struct block_device *bdev;
-
-	/*
-	 * Protects the persistent-data objects below and the working state.
-	 * Taken by every committer-side call (and open/close); never by
-	 * readers.  Held across metadata I/O.
-	 */
-	struct mutex lock;
-	bool fail_io;
-
-	struct dm_block_manager *bm;
-	struct dm_space_map *metadata_sm;
-	struct dm_transaction_manager *tm;
-	struct dm_btree_info lbn_info;
-	struct dm_btree_info ref_info;
-	struct dm_btree_info index_info;
-
-	/* Working (uncommitted) state. */
-	struct dedup_roots working;
-	struct dedup_counters wc;
-	struct dedup_disk_superblock sb;	/* last committed, disk format */
-
-	/*
-	 * Protects the committed roots and counters, which status and the
-	 * publish step read.  A leaf lock.
-	 */
-	spinlock_t committed_lock;
-	struct dedup_roots committed;
-	struct dedup_counters cc;
-
-	/* Readers only. */
-	struct dm_bufio_client *reader;
-	/* Every fingerprint of the working index (see dedup_meta_find_fp). */
-	struct dedup_filter *filter;
-	u64 nr_meta_blocks;
-
-	unsigned int fp_size;
-};
+#define FP_CANDIDATES			8
 
 /*
  * Superblock validator
@@ -147,21 +93,188 @@ static struct dm_block_validator sb_validator = {
 };
 
 /*
+ * Metadata block accounting: array blocks come from the bulk region when
+ * it has room, else from region A.
+ */
+static bool in_bulk(struct dedup_meta *md, dm_block_t b)
+{
+	return md->bulk_sm && b >= md->bulk_start;
+}
+
+int dedup_meta_alloc_block(struct dedup_meta *md, dm_block_t *b)
+{
+	dm_block_t free = 0;
+	int r;
+
+	if (md->bulk_sm && !dm_sm_get_nr_free(md->bulk_sm, &free) && free) {
+		r = dm_sm_new_block(md->bulk_sm, b);
+		if (!r) {
+			*b += md->bulk_start;
+			return 0;
+		}
+		if (r != -ENOSPC)
+			return r;
+	}
+	return dm_sm_new_block(md->metadata_sm, b);
+}
+
+void dedup_meta_block_inc(struct dedup_meta *md, dm_block_t b)
+{
+	int r;
+
+	if (in_bulk(md, b))
+		r = dm_sm_inc_block(md->bulk_sm, b - md->bulk_start);
+	else
+		r = dm_sm_inc_block(md->metadata_sm, b);
+	if (r && !md->cb_error)
+		md->cb_error = r;
+}
+
+/* Remembers a block freed in this transaction, for the readers' cache. */
+static void note_freed(struct dedup_meta *md, dm_block_t b)
+{
+	if (md->nr_freed == md->freed_cap) {
+		size_t cap = max_t(size_t, 256, md->freed_cap * 2);
+		unsigned int noio = memalloc_noio_save();
+		u64 *n = kvmalloc_array(cap, sizeof(*n), GFP_KERNEL);
+
+		memalloc_noio_restore(noio);
+		if (!n) {
+			/* Retire will drop the whole array cache instead. */
+			md->freed_cap = 0;
+			md->nr_freed = SIZE_MAX;
+			return;
+		}
+		if (md->freed)
+			memcpy(n, md->freed, md->nr_freed * sizeof(*n));
+		kvfree(md->freed);
+		md->freed = n;
+		md->freed_cap = cap;
+	}
+	if (md->nr_freed != SIZE_MAX)
+		md->freed[md->nr_freed++] = b;
+}
+
+void dedup_meta_block_dec(struct dedup_meta *md, dm_block_t b)
+{
+	int r;
+
+	if (in_bulk(md, b))
+		r = dm_sm_dec_block(md->bulk_sm, b - md->bulk_start);
+	else
+		r = dm_sm_dec_block(md->metadata_sm, b);
+	if (r && !md->cb_error)
+		md->cb_error = r;
+	note_freed(md, b);
+}
+
+static void space(struct dedup_meta *md, u64 *used, u64 *total)
+{
+	dm_block_t t = 0, f = 0;
+
+	*used = 0;
+	*total = 0;
+	if (!dm_sm_get_nr_blocks(md->metadata_sm, &t) &&
+	    !dm_sm_get_nr_free(md->metadata_sm, &f)) {
+		*total += t;
+		*used += t - f;
+	}
+	if (md->bulk_sm && !dm_sm_get_nr_blocks(md->bulk_sm, &t) &&
+	    !dm_sm_get_nr_free(md->bulk_sm, &f)) {
+		*total += t;
+		*used += t - f;
+	}
+}
+
+/*
+ * Growing the metadata: region A up to its cap, then a bulk region.
+ */
+static int grow(struct dedup_meta *md, u64 nr_blocks)
+{
+	u64 a_target = min(nr_blocks, DEDUP_REGION_A_MAX_BLOCKS);
+	dm_block_t a_now;
+	int r;
+
+	r = dm_sm_get_nr_blocks(md->metadata_sm, &a_now);
+	if (r)
+		return r;
+	if (a_target > a_now) {
+		r = dm_sm_extend(md->metadata_sm, a_target - a_now);
+		if (r)
+			return r;
+	}
+	if (nr_blocks <= DEDUP_REGION_A_MAX_BLOCKS)
+		return 0;
+	if (!md->bulk_sm) {
+		md->bulk_sm = dm_sm_disk_create(md->tm, nr_blocks -
+						DEDUP_REGION_A_MAX_BLOCKS);
+		if (IS_ERR(md->bulk_sm)) {
+			r = PTR_ERR(md->bulk_sm);
+			md->bulk_sm = NULL;
+			return r;
+		}
+		md->bulk_start = DEDUP_REGION_A_MAX_BLOCKS;
+		md->bulk_nr_blocks = nr_blocks - DEDUP_REGION_A_MAX_BLOCKS;
+		md->sb.incompat_flags |= DEDUP_INCOMPAT_BULK;
+		return 0;
+	}
+	if (nr_blocks - md->bulk_start > md->bulk_nr_blocks) {
+		r = dm_sm_extend(md->bulk_sm, nr_blocks - md->bulk_start -
+				 md->bulk_nr_blocks);
+		if (r)
+			return r;
+		md->bulk_nr_blocks = nr_blocks - md->bulk_start;
+	}
+	return 0;
+}
+
+/*
  * Open, format, close
  */
-static void setup_infos(struct dedup_meta *md)
+static const u32 entry_sizes[DEDUP_NR_ARRAYS] = {
+	[DEDUP_A_LBN] = sizeof(__le64),
+	[DEDUP_A_REFCOUNT] = sizeof(__le32),
+	[DEDUP_A_FP] = 0,			/* fp_size */
+	[DEDUP_A_SUMMARY] = sizeof(__le32),
+	[DEDUP_A_SAVE] = DEDUP_INDEX_BUCKET_SIZE,
+	[DEDUP_A_SAVE_DIR] = sizeof(__le64),
+};
+
+static const enum dedup_array_kind kinds[DEDUP_NR_ARRAYS] = {
+	[DEDUP_A_LBN] = DEDUP_ARRAY_LBN,
+	[DEDUP_A_REFCOUNT] = DEDUP_ARRAY_REFCOUNT,
+	[DEDUP_A_FP] = DEDUP_ARRAY_FP,
+	[DEDUP_A_SUMMARY] = DEDUP_ARRAY_SUMMARY,
+	[DEDUP_A_SAVE] = DEDUP_ARRAY_SAVE,
+	[DEDUP_A_SAVE_DIR] = DEDUP_ARRAY_SAVE_DIR,
+};
+
+static u64 *sb_root(struct dedup_sb *sb, enum dedup_array_id id)
 {
-	md->lbn_info.tm = md->tm;
-	md->lbn_info.levels = 1;
-	md->lbn_info.value_type.size = sizeof(__le64);
+	switch (id) {
+	case DEDUP_A_LBN:
+		return &sb->lbn_root;
+	case DEDUP_A_REFCOUNT:
+		return &sb->refcount_root;
+	case DEDUP_A_FP:
+		return &sb->fp_root;
+	case DEDUP_A_SUMMARY:
+		return &sb->summary_root;
+	case DEDUP_A_SAVE:
+		return &sb->save_root;
+	default:
+		return &sb->save_dir_root;
+	}
+}
 
-	md->ref_info.tm = md->tm;
-	md->ref_info.levels = 1;
-	md->ref_info.value_type.size = sizeof(struct dedup_disk_refcount);
+static void init_arrays(struct dedup_meta *md)
+{
+	int i;
 
-	md->index_info.tm = md->tm;
-	md->index_info.levels = 1;
-	md->index_info.value_type.size = sizeof(struct dedup_disk_index_entry);
+	for (i = 0; i < DEDUP_NR_ARRAYS; i++)
+		dedup_array_init(md, &md->arrays[i], kinds[i],
+				 entry_sizes[i] ?: md->fp_size,
+				 *sb_root(&md->sb, i));
 }
 
 static int superblock_all_zeroes(struct dm_block_manager *bm, bool *result)
@@ -181,41 +294,42 @@ static int superblock_all_zeroes(struct dm_block_manager *bm, bool *result)
 static void fill_geometry(struct dedup_meta *md,
 			  const struct dedup_meta_geometry *geo)
 {
-	struct dedup_disk_superblock *sb = &md->sb;
+	struct dedup_sb *sb = &md->sb;
 
-	sb->magic = cpu_to_le64(DEDUP_MAGIC);
-	sb->version = cpu_to_le32(DEDUP_METADATA_VERSION);
-	sb->metadata_block_size = cpu_to_le32(DEDUP_METADATA_BLOCK_SIZE);
-	sb->data_block_size = cpu_to_le32(geo->data_block_size);
-	sb->fp_size = cpu_to_le32(geo->fp_size);
+	sb->magic = DEDUP_MAGIC;
+	sb->version = DEDUP_METADATA_VERSION;
+	sb->metadata_block_size = DEDUP_METADATA_BLOCK_SIZE;
+	sb->data_block_size = geo->data_block_size;
+	sb->fp_size = geo->fp_size;
 	strscpy(sb->hash_name, geo->hash_name, sizeof(sb->hash_name));
-	sb->data_nr_blocks = cpu_to_le64(geo->data_nr_blocks);
+	sb->data_nr_blocks = geo->data_nr_blocks;
 }
+
+static int __commit(struct dedup_meta *md, u64 hits, u64 zero_writes);
 
 static int format_metadata(struct dedup_meta *md,
 			   const struct dedup_meta_geometry *geo)
 {
-	int r;
+	int i, r;
 
 	r = dm_tm_create_with_sm(md->bm, DEDUP_SUPERBLOCK_LOCATION,
 				 &md->tm, &md->metadata_sm);
 	if (r)
 		return r;
-	setup_infos(md);
-
-	r = dm_btree_empty(&md->lbn_info, &md->working.lbn);
-	if (!r)
-		r = dm_btree_empty(&md->ref_info, &md->working.refcount);
-	if (!r)
-		r = dm_btree_empty(&md->index_info, &md->working.index);
-	if (r)
-		return r;
-
 	memset(&md->sb, 0, sizeof(md->sb));
 	generate_random_uuid(md->sb.uuid);
 	fill_geometry(md, geo);
+	r = grow(md, md->nr_blocks);
+	if (r)
+		return r;
+	init_arrays(md);
+	for (i = 0; i < DEDUP_NR_ARRAYS; i++) {
+		r = dedup_array_empty(&md->arrays[i]);
+		if (r)
+			return r;
+	}
 	memset(&md->wc, 0, sizeof(md->wc));
-	return 0;
+	return __commit(md, 0, 0);
 }
 
 /* Checks a superblock that is not all zeroes; sets *error on a mismatch. */
@@ -223,7 +337,8 @@ static int check_superblock(struct dedup_meta *md,
 			    const struct dedup_meta_geometry *geo,
 			    char **error)
 {
-	struct dedup_disk_superblock *sb;
+	struct dedup_disk_superblock *d;
+	struct dedup_sb *sb = &md->sb;
 	struct dm_block *b;
 	int r;
 
@@ -232,54 +347,53 @@ static int check_superblock(struct dedup_meta *md,
 		*error = "Error reading superblock";
 		return r;
 	}
-	sb = dm_block_data(b);
+	d = dm_block_data(b);
+	dedup_sb_unpack(d, sb);
 	r = -EINVAL;
-	if (le64_to_cpu(sb->magic) != DEDUP_MAGIC)
+	if (sb->magic != DEDUP_MAGIC)
 		*error = "Bad superblock magic";
-	else if (le32_to_cpu(sb->csum) != sb_checksum(sb) ||
-		 le64_to_cpu(sb->blocknr) != DEDUP_SUPERBLOCK_LOCATION)
+	else if (le32_to_cpu(d->csum) != sb_checksum(d) ||
+		 le64_to_cpu(d->blocknr) != DEDUP_SUPERBLOCK_LOCATION)
 		*error = "Superblock checksum error";
-	else if (le32_to_cpu(sb->version) != DEDUP_METADATA_VERSION ||
-		 le32_to_cpu(sb->metadata_block_size) !=
-		 DEDUP_METADATA_BLOCK_SIZE)
+	else if (sb->version != DEDUP_METADATA_VERSION ||
+		 sb->metadata_block_size != DEDUP_METADATA_BLOCK_SIZE)
 		*error = "Unsupported metadata version";
-	else if (le32_to_cpu(sb->incompat_flags) & ~DEDUP_INCOMPAT_SUPPORTED)
+	else if ((sb->incompat_flags & ~DEDUP_INCOMPAT_SUPPORTED) ||
+		 (sb->compat_ro_flags & ~DEDUP_COMPAT_RO_SUPPORTED))
 		*error = "Unsupported metadata features";
-	else if (le32_to_cpu(sb->data_block_size) != geo->data_block_size)
+	else if (sb->data_block_size != geo->data_block_size)
 		*error = "Block size differs from metadata";
 	else if (strncmp(sb->hash_name, geo->hash_name,
-			 sizeof(sb->hash_name)) ||
-		 le32_to_cpu(sb->fp_size) != geo->fp_size)
+			 sizeof(sb->hash_name)) || sb->fp_size != geo->fp_size)
 		*error = "Hash differs from metadata";
-	else if (le64_to_cpu(sb->data_nr_blocks) > geo->data_nr_blocks)
+	else if (sb->data_nr_blocks > geo->data_nr_blocks)
 		*error = "Data device smaller than recorded";
+	else if (sb->metadata_nr_blocks > md->nr_blocks)
+		*error = "Metadata device smaller than recorded";
 	else
 		r = 0;
-	if (!r)
-		memcpy(&md->sb, sb, sizeof(md->sb));
 	dm_bm_unlock(b);
 	return r;
 }
 
 static void counters_from_sb(struct dedup_meta *md)
 {
-	struct dedup_disk_superblock *sb = &md->sb;
+	struct dedup_sb *sb = &md->sb;
 	struct dedup_counters *c = &md->wc;
 
-	c->transaction_id = le64_to_cpu(sb->transaction_id);
-	c->nr_mapped = le64_to_cpu(sb->nr_mapped);
-	c->nr_zero = le64_to_cpu(sb->nr_zero);
-	c->nr_unique = le64_to_cpu(sb->nr_unique);
-	c->nr_indexed = le64_to_cpu(sb->nr_indexed);
-	c->dedup_hits = le64_to_cpu(sb->dedup_hits);
-	c->zero_writes = le64_to_cpu(sb->zero_writes);
-	c->commits = le64_to_cpu(sb->commits);
+	c->transaction_id = sb->transaction_id;
+	c->nr_mapped = sb->nr_mapped;
+	c->nr_zero = sb->nr_zero;
+	c->nr_unique = sb->nr_unique;
+	c->dedup_hits = sb->dedup_hits;
+	c->zero_writes = sb->zero_writes;
+	c->commits = sb->commits;
 }
 
 static int open_metadata(struct dedup_meta *md,
 			 const struct dedup_meta_geometry *geo)
 {
-	struct dedup_disk_superblock *sb = &md->sb;
+	struct dedup_sb *sb = &md->sb;
 	int r;
 
 	r = dm_tm_open_with_sm(md->bm, DEDUP_SUPERBLOCK_LOCATION,
@@ -288,56 +402,141 @@ static int open_metadata(struct dedup_meta *md,
 			       &md->tm, &md->metadata_sm);
 	if (r)
 		return r;
-	setup_infos(md);
-
-	md->working.lbn = le64_to_cpu(sb->lbn_root);
-	md->working.refcount = le64_to_cpu(sb->refcount_root);
-	md->working.index = le64_to_cpu(sb->index_root);
-	counters_from_sb(md);
-	/* A grown data device is recorded by the next commit. */
-	sb->data_nr_blocks = cpu_to_le64(geo->data_nr_blocks);
-	return 0;
-}
-
-static void update_space(struct dedup_meta *md, struct dedup_counters *c)
-{
-	dm_block_t total = 0, free = 0;
-
-	if (!dm_sm_get_nr_blocks(md->metadata_sm, &total) &&
-	    !dm_sm_get_nr_free(md->metadata_sm, &free)) {
-		c->meta_total = total;
-		c->meta_used = total - free;
+	if (sb->incompat_flags & DEDUP_INCOMPAT_BULK) {
+		md->bulk_sm = dm_sm_disk_open(md->tm, sb->bulk_space_map_root,
+					      sizeof(sb->bulk_space_map_root));
+		if (IS_ERR(md->bulk_sm)) {
+			r = PTR_ERR(md->bulk_sm);
+			md->bulk_sm = NULL;
+			return r;
+		}
+		md->bulk_start = sb->bulk_start;
+		md->bulk_nr_blocks = sb->bulk_nr_blocks;
 	}
+	init_arrays(md);
+	counters_from_sb(md);
+	md->alloc_cursor = sb->alloc_cursor;
+	/* A grown data or metadata device is recorded by the next commit. */
+	sb->data_nr_blocks = geo->data_nr_blocks;
+	return grow(md, md->nr_blocks);
 }
 
-static void publish_committed(struct dedup_meta *md)
+static void publish(struct dedup_meta *md)
 {
 	struct dedup_counters c = md->wc;
+	int i;
 
-	update_space(md, &c);
-	spin_lock(&md->committed_lock);
-	md->committed = md->working;
-	md->cc = c;
-	spin_unlock(&md->committed_lock);
+	space(md, &c.meta_used, &c.meta_total);
+	spin_lock(&md->pub_lock);
+	for (i = 0; i < DEDUP_NR_ARRAYS; i++)
+		md->pub.roots[i] = md->arrays[i].root;
+	md->pub.c = c;
+	md->seq++;
+	spin_unlock(&md->pub_lock);
 }
 
-static int __commit(struct dedup_meta *md, u64 hits, u64 zero_writes);
+/*
+ * The RAM index at open: the saved one, a rebuild, or empty.
+ */
+static int load_saved_shard(void *context, u64 shard, u8 **buckets, u32 *nb,
+			    u64 *entries);
 
-static int filter_walk_fn(void *context, uint64_t *keys, void *leaf)
+static bool saved_index_valid(struct dedup_meta *md,
+			      const struct dedup_index_geometry *g)
 {
-	struct dedup_disk_index_entry *ie = leaf;
+	struct dedup_sb *sb = &md->sb;
 
-	dedup_filter_add(context, ie->fp);
+	return (sb->compat_flags & DEDUP_COMPAT_SAVED_INDEX) &&
+		sb->save_transaction_id == sb->transaction_id &&
+		sb->save_shard_bits == g->shard_bits &&
+		sb->save_loc_bits == g->loc_bits;
+}
+
+static int open_index(struct dedup_meta *md)
+{
+	struct dedup_index_geometry g;
+	struct dedup_sb *sb = &md->sb;
+
+	dedup_index_geometry(md->data_nr_blocks, md->fps_per_block, &g);
+	md->index = dedup_index_create(&g, load_saved_shard, md);
+	if (IS_ERR(md->index)) {
+		int r = PTR_ERR(md->index);
+
+		md->index = NULL;
+		return r;
+	}
+	if (saved_index_valid(md, &g)) {
+		dedup_index_set_unloaded(md->index);
+		md->index_state = DEDUP_INDEX_LOADING;
+		return 0;
+	}
+	/* A stale saved index is freed by the first commit. */
+	md->drop_saved = sb->compat_flags & DEDUP_COMPAT_SAVED_INDEX;
+	md->index_state = sb->nr_unique ? DEDUP_INDEX_REBUILDING :
+		DEDUP_INDEX_READY;
+	md->rebuild_next = 0;
 	return 0;
 }
 
-static int build_filter(struct dedup_meta *md, u64 entries)
+/* The allocator at open: in-use counts from the summary array. */
+static int open_alloc(struct dedup_meta *md)
 {
-	md->filter = dedup_filter_create(entries);
-	if (!md->filter)
+	struct dedup_array *a = &md->arrays[DEDUP_A_SUMMARY];
+	__le32 *used;
+	u64 bidx = 0;
+	u32 i;
+	int r;
+
+	md->alloc = dedup_alloc_create(md, md->data_nr_blocks,
+				       md->alloc_cursor);
+	if (!md->alloc)
 		return -ENOMEM;
-	return dm_btree_walk(&md->index_info, md->working.index,
-			     filter_walk_fn, md->filter);
+	used = kmalloc(DEDUP_ARRAY_PAYLOAD, GFP_KERNEL);
+	if (!used)
+		return -ENOMEM;
+	for (;; bidx++) {
+		r = dedup_array_next_block(a, &bidx);
+		if (r == -ENODATA) {
+			r = 0;
+			break;
+		}
+		if (!r)
+			r = dedup_array_read_block(a, bidx, used);
+		if (r)
+			break;
+		for (i = 0; i < a->per_block; i++)
+			if (used[i])
+				dedup_alloc_set_used(md->alloc,
+						     bidx * a->per_block + i,
+						     le32_to_cpu(used[i]));
+	}
+	kfree(used);
+	return r;
+}
+
+static void free_meta(struct dedup_meta *md)
+{
+	if (md->array_cache)
+		dm_bufio_client_destroy(md->array_cache);
+	if (md->node_cache)
+		dm_bufio_client_destroy(md->node_cache);
+	if (md->alloc)
+		dedup_alloc_destroy(md->alloc);
+	if (md->index)
+		dedup_index_destroy(md->index);
+	if (md->tm) {
+		dm_tm_destroy(md->tm);
+		if (md->bulk_sm)
+			dm_sm_destroy(md->bulk_sm);
+		dm_sm_destroy(md->metadata_sm);
+	}
+	if (md->bm)
+		dm_block_manager_destroy(md->bm);
+	xa_destroy(&md->fresh);
+	kvfree(md->freed);
+	kvfree(md->retired);
+	cleanup_srcu_struct(&md->srcu);
+	kfree(md);
 }
 
 struct dedup_meta *dedup_meta_open(struct block_device *bdev,
@@ -354,33 +553,41 @@ struct dedup_meta *dedup_meta_open(struct block_device *bdev,
 		return ERR_PTR(-ENOMEM);
 	}
 	mutex_init(&md->lock);
-	spin_lock_init(&md->committed_lock);
+	spin_lock_init(&md->pub_lock);
+	xa_init(&md->fresh);
+	r = init_srcu_struct(&md->srcu);
+	if (r) {
+		kfree(md);
+		*error = "Cannot allocate metadata";
+		return ERR_PTR(r);
+	}
 	md->bdev = bdev;
 	md->fp_size = geo->fp_size;
+	md->fps_per_block = dedup_array_entries_per_block(geo->fp_size);
+	md->data_nr_blocks = geo->data_nr_blocks;
+	md->nr_blocks = bdev_nr_bytes(bdev) / DEDUP_METADATA_BLOCK_SIZE;
 
 	md->bm = dm_block_manager_create(bdev, DEDUP_METADATA_BLOCK_SIZE,
 					 DEDUP_MAX_CONCURRENT_LOCKS);
 	if (IS_ERR(md->bm)) {
 		r = PTR_ERR(md->bm);
+		md->bm = NULL;
 		*error = "Cannot create block manager";
-		goto bad_bm;
+		goto bad;
 	}
-	md->nr_meta_blocks = bdev_nr_bytes(bdev) / DEDUP_METADATA_BLOCK_SIZE;
-	if (md->nr_meta_blocks < DEDUP_MIN_METADATA_BLOCKS) {
+	if (md->nr_blocks < DEDUP_MIN_METADATA_BLOCKS) {
 		r = -EINVAL;
 		*error = "Metadata device too small";
-		goto bad_tm;
+		goto bad;
 	}
 
 	r = superblock_all_zeroes(md->bm, &zeroes);
 	if (r) {
 		*error = "Error reading superblock";
-		goto bad_tm;
+		goto bad;
 	}
 	if (zeroes) {
 		r = format_metadata(md, geo);
-		if (!r)
-			r = __commit(md, 0, 0);
 		if (r)
 			*error = "Error formatting metadata";
 	} else {
@@ -392,289 +599,240 @@ struct dedup_meta *dedup_meta_open(struct block_device *bdev,
 		}
 	}
 	if (r)
-		goto bad_tm;
-	publish_committed(md);
+		goto bad;
+	publish(md);
 
-	r = build_filter(md, geo->data_nr_blocks);
+	r = open_index(md);
+	if (!r)
+		r = open_alloc(md);
 	if (r) {
-		*error = "Cannot build fingerprint filter";
-		goto bad_tm;
+		*error = r == -EFBIG ? "Data device too large" :
+			"Cannot build in-memory metadata";
+		goto bad;
 	}
 
-	md->reader = dm_bufio_client_create(bdev, DEDUP_METADATA_BLOCK_SIZE,
-					    1, 0, NULL, NULL, 0);
-	if (IS_ERR(md->reader)) {
-		r = PTR_ERR(md->reader);
+	md->node_cache = dm_bufio_client_create(bdev, DEDUP_METADATA_BLOCK_SIZE,
+						1, 0, NULL, NULL, 0);
+	md->array_cache = IS_ERR(md->node_cache) ? NULL :
+		dm_bufio_client_create(bdev, DEDUP_METADATA_BLOCK_SIZE, 1, 0,
+				       NULL, NULL, 0);
+	if (IS_ERR_OR_NULL(md->node_cache) || IS_ERR(md->array_cache)) {
+		r = IS_ERR(md->node_cache) ? PTR_ERR(md->node_cache) :
+			PTR_ERR(md->array_cache);
+		if (IS_ERR(md->node_cache))
+			md->node_cache = NULL;
+		if (IS_ERR_OR_NULL(md->array_cache))
+			md->array_cache = NULL;
 		*error = "Cannot create reader cache";
-		goto bad_tm;
+		goto bad;
 	}
 	return md;
 
-bad_tm:
-	if (md->filter)
-		dedup_filter_destroy(md->filter);
-	if (md->tm) {
-		dm_tm_destroy(md->tm);
-		dm_sm_destroy(md->metadata_sm);
-	}
-	dm_block_manager_destroy(md->bm);
-bad_bm:
-	kfree(md);
+bad:
+	free_meta(md);
 	return ERR_PTR(r);
-}
-
-void dedup_meta_close(struct dedup_meta *md)
-{
-	dm_bufio_client_destroy(md->reader);
-	dedup_filter_destroy(md->filter);
-	dm_tm_destroy(md->tm);
-	dm_sm_destroy(md->metadata_sm);
-	dm_block_manager_destroy(md->bm);
-	kfree(md);
 }
 
 bool dedup_meta_needs_check(struct dedup_meta *md)
 {
-	return le32_to_cpu(md->sb.flags) & DEDUP_SB_NEEDS_CHECK;
+	return READ_ONCE(md->sb.flags) & DEDUP_SB_NEEDS_CHECK;
 }
 
-void dedup_meta_committed(struct dedup_meta *md, struct dedup_roots *roots,
-			  struct dedup_counters *c)
+void dedup_meta_counters(struct dedup_meta *md, struct dedup_counters *c)
 {
-	spin_lock(&md->committed_lock);
-	if (roots)
-		*roots = md->committed;
-	if (c)
-		*c = md->cc;
-	spin_unlock(&md->committed_lock);
+	spin_lock(&md->pub_lock);
+	*c = md->pub.c;
+	spin_unlock(&md->pub_lock);
 }
 
-/*
- * Reader side: read-only btree walks through the reader cache
- */
-
-/*
- * Reads and checks node b.  On success the buffer is held (*bp) and must be
- * released with dm_bufio_release().
- */
-static int read_node(struct dedup_meta *md, u64 b, u32 leaf_value_size,
-		     struct dm_buffer **bp, struct btree_node_disk **np)
+void dedup_meta_get_stats(struct dedup_meta *md, struct dedup_meta_stats *s)
 {
-	struct btree_node_disk *n;
-	u32 flags, nr, max, vsize;
-
-	if (b >= md->nr_meta_blocks)
-		return -EILSEQ;
-	n = dm_bufio_read(md->reader, b, bp);
-	if (IS_ERR(n))
-		return PTR_ERR(n);
-
-	/* Checked on every read: the check is cheap next to the I/O path. */
-	flags = le32_to_cpu(n->flags);
-	nr = le32_to_cpu(n->nr_entries);
-	max = le32_to_cpu(n->max_entries);
-	vsize = le32_to_cpu(n->value_size);
-	if (le64_to_cpu(n->blocknr) != b ||
-	    le32_to_cpu(n->csum) != dm_bm_checksum(&n->flags,
-						   DEDUP_METADATA_BLOCK_SIZE -
-						   sizeof(__le32),
-						   BTREE_CSUM_XOR) ||
-	    (flags != BTREE_INTERNAL_NODE && flags != BTREE_LEAF_NODE) ||
-	    vsize != (flags == BTREE_LEAF_NODE ? leaf_value_size :
-		      sizeof(__le64)) ||
-	    nr > max ||
-	    sizeof(*n) + (u64)max * (sizeof(__le64) + vsize) >
-	    DEDUP_METADATA_BLOCK_SIZE) {
-		dm_bufio_release(*bp);
-		DMERR_LIMIT("metadata block %llu is corrupt", b);
-		return -EILSEQ;
+	memset(s, 0, sizeof(*s));
+	s->index_state = READ_ONCE(md->index_state);
+	s->index_entries = dedup_index_entries(md->index);
+	s->index_ram_bytes = dedup_index_ram(md->index);
+	if (s->index_state == DEDUP_INDEX_LOADING) {
+		s->index_total = dedup_index_nr_shards(md->index);
+	} else if (s->index_state == DEDUP_INDEX_REBUILDING) {
+		s->index_progress = READ_ONCE(md->rebuild_next);
+		s->index_total = div_u64(md->data_nr_blocks +
+					 md->fps_per_block - 1,
+					 md->fps_per_block);
 	}
-	*np = n;
+	s->data_free = dedup_alloc_free(md->alloc);
+	s->alloc_ram_bytes = dedup_alloc_ram(md->alloc);
+}
+
+/*
+ * Reader side
+ */
+u64 dedup_meta_publish_seq(struct dedup_meta *md)
+{
+	u64 seq;
+
+	spin_lock(&md->pub_lock);
+	seq = md->seq;
+	spin_unlock(&md->pub_lock);
+	return seq;
+}
+
+static u64 pub_root(struct dedup_meta *md, enum dedup_array_id id, u64 *seq)
+{
+	u64 root;
+
+	spin_lock(&md->pub_lock);
+	root = md->pub.roots[id];
+	if (seq)
+		*seq = md->seq;
+	spin_unlock(&md->pub_lock);
+	return root;
+}
+
+static int find_entry(struct dedup_meta *md, enum dedup_array_id id, u64 key,
+		      void *value, u64 *seq)
+{
+	int idx, r;
+
+	idx = srcu_read_lock(&md->srcu);
+	r = dedup_array_lookup(&md->arrays[id], pub_root(md, id, seq), key,
+			       value);
+	srcu_read_unlock(&md->srcu, idx);
+	return r;
+}
+
+int dedup_meta_find_lbn(struct dedup_meta *md, u64 lbn, u64 *value, u64 *seq)
+{
+	__le64 v;
+	u64 x;
+	int r;
+
+	r = find_entry(md, DEDUP_A_LBN, lbn, &v, seq);
+	if (r)
+		return r;
+	x = le64_to_cpu(v);
+	if (x == DEDUP_LBN_UNMAPPED)
+		return -ENODATA;
+	*value = x == DEDUP_LBN_ZERO ? DEDUP_ZERO_PBN : x - DEDUP_LBN_PBN_BASE;
 	return 0;
 }
 
-/* The index of the last key <= key, or -1. */
-static int lower_bound(struct btree_node_disk *n, u64 key)
+int dedup_meta_find_refcount(struct dedup_meta *md, u64 pbn, u32 *count,
+			     u64 *seq)
 {
-	int lo = -1, hi = le32_to_cpu(n->nr_entries);
-
-	while (hi - lo > 1) {
-		int mid = lo + (hi - lo) / 2;
-
-		if (le64_to_cpu(n->keys[mid]) <= key)
-			lo = mid;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
-static void *node_value(struct btree_node_disk *n, int i, u32 vsize)
-{
-	return (u8 *)&n->keys[le32_to_cpu(n->max_entries)] + (size_t)i * vsize;
-}
-
-/*
- * Finds key (exact) or, with next, the first key >= key.  Copies the value
- * (vsize bytes) and the key found.
- */
-static int walk(struct dedup_meta *md, u64 root, u64 key, bool next,
-		u32 vsize, u64 *rkey, void *value)
-{
-	u64 b = root, fallback = 0;
-	bool have_fallback = false;
-	int depth, i, nr, r;
-
-	for (depth = 0; depth < BTREE_MAX_DEPTH; depth++) {
-		struct btree_node_disk *n;
-		struct dm_buffer *buf;
-
-		r = read_node(md, b, vsize, &buf, &n);
-		if (r)
-			return r;
-		nr = le32_to_cpu(n->nr_entries);
-		i = lower_bound(n, key);
-
-		if (le32_to_cpu(n->flags) == BTREE_LEAF_NODE) {
-			if (next && (i < 0 || le64_to_cpu(n->keys[i]) < key))
-				i++;
-			if (i >= 0 && i < nr &&
-			    (next || le64_to_cpu(n->keys[i]) == key)) {
-				*rkey = le64_to_cpu(n->keys[i]);
-				memcpy(value, node_value(n, i, vsize), vsize);
-				dm_bufio_release(buf);
-				return 0;
-			}
-			dm_bufio_release(buf);
-			if (!next || !have_fallback)
-				return -ENODATA;
-			/* Everything under fallback is > key: take its first. */
-			b = fallback;
-			key = 0;
-			have_fallback = false;
-			continue;
-		}
-
-		if (i < 0) {
-			if (!next || !nr) {
-				dm_bufio_release(buf);
-				return -ENODATA;
-			}
-			i = 0;
-		}
-		if (next && i + 1 < nr) {
-			fallback = le64_to_cpu(*(__le64 *)node_value(n, i + 1,
-								     sizeof(__le64)));
-			have_fallback = true;
-		}
-		b = le64_to_cpu(*(__le64 *)node_value(n, i, sizeof(__le64)));
-		dm_bufio_release(buf);
-	}
-	DMERR_LIMIT("metadata btree deeper than %d", BTREE_MAX_DEPTH);
-	return -EILSEQ;
-}
-
-int dedup_meta_find_lbn(struct dedup_meta *md, const struct dedup_roots *roots,
-			u64 lbn, u64 *value)
-{
-	__le64 v;
-	u64 k;
+	__le32 v;
 	int r;
 
-	r = walk(md, roots->lbn, lbn, false, sizeof(v), &k, &v);
+	r = find_entry(md, DEDUP_A_REFCOUNT, pbn, &v, seq);
 	if (!r)
-		*value = le64_to_cpu(v);
+		*count = le32_to_cpu(v);
 	return r;
 }
 
-int dedup_meta_find_refcount(struct dedup_meta *md,
-			     const struct dedup_roots *roots,
-			     u64 pbn, u32 *count)
+int dedup_meta_find_fp(struct dedup_meta *md, const u8 *fp, u64 skip_pbn,
+		       u64 *pbn, u64 *seq)
 {
-	struct dedup_disk_refcount v;
-	u64 k;
-	int r;
+	struct dedup_array *a = &md->arrays[DEDUP_A_FP];
+	u64 blocks[FP_CANDIDATES], root;
+	int n, i, idx, r = -ENODATA;
+	u32 pos;
 
-	r = walk(md, roots->refcount, pbn, false, sizeof(v), &k, &v);
-	if (!r)
-		*count = le32_to_cpu(v.count);
+	n = dedup_index_lookup(md->index, fp, blocks, FP_CANDIDATES);
+	if (n < 0)
+		return n;
+	idx = srcu_read_lock(&md->srcu);
+	root = pub_root(md, DEDUP_A_FP, seq);
+	for (i = 0; i < n && r == -ENODATA; i++) {
+		for (pos = 0; pos < a->per_block; pos++) {
+			r = dedup_array_find_in_block(a, root, blocks[i], fp,
+						      pos, &pos);
+			if (r)
+				break;
+			*pbn = blocks[i] * a->per_block + pos;
+			if (*pbn != skip_pbn)
+				break;
+			r = -ENODATA;
+		}
+	}
+	srcu_read_unlock(&md->srcu, idx);
 	return r;
 }
 
-static u64 fp_prefix(const u8 *fp)
+int dedup_meta_read_published(struct dedup_meta *md, enum dedup_array_id id,
+			      u64 bidx, void *buf)
 {
-	return get_unaligned_be64(fp) & ~DEDUP_INDEX_SLOT_MASK;
-}
+	int idx, r;
 
-int dedup_meta_find_fp(struct dedup_meta *md, const struct dedup_roots *roots,
-		       const u8 *fp, u64 *pbn)
-{
-	struct dedup_disk_index_entry v;
-	u64 prefix = fp_prefix(fp), key = prefix, k;
-	int r;
-
-	/*
-	 * The filter holds the working index, a superset of the published
-	 * one except for entries the committer is removing; those belong to
-	 * blocks that the frozen generation marks dead, which callers check
-	 * before they get here.
-	 */
-	if (!dedup_filter_may_contain(md->filter, fp))
-		return -ENODATA;
-	for (;;) {
-		r = walk(md, roots->index, key, true, sizeof(v), &k, &v);
-		if (r)
-			return r;
-		if ((k & ~DEDUP_INDEX_SLOT_MASK) != prefix)
-			return -ENODATA;
-		if (!memcmp(v.fp, fp, md->fp_size)) {
-			*pbn = le64_to_cpu(v.pbn);
-			return 0;
-		}
-		if ((k & DEDUP_INDEX_SLOT_MASK) == DEDUP_INDEX_SLOT_MASK)
-			return -ENODATA;
-		key = k + 1;
-	}
-}
-
-void dedup_meta_drop_reader_cache(struct dedup_meta *md)
-{
-	dm_bufio_forget_buffers(md->reader, 0, md->nr_meta_blocks);
+	idx = srcu_read_lock(&md->srcu);
+	r = dedup_array_lookup_block(&md->arrays[id], pub_root(md, id, NULL),
+				     bidx, buf);
+	srcu_read_unlock(&md->srcu, idx);
+	return r;
 }
 
 /*
- * Committer side: changes to the working trees
+ * Data blocks
  */
+int dedup_meta_alloc_data_block(struct dedup_meta *md, u64 *pbn)
+{
+	return dedup_alloc_get(md->alloc, pbn);
+}
+
+void dedup_meta_unalloc_data_block(struct dedup_meta *md, u64 pbn)
+{
+	dedup_alloc_put(md->alloc, pbn, false);
+}
+
+void dedup_meta_release_data_block(struct dedup_meta *md, u64 pbn,
+				   bool was_committed)
+{
+	dedup_alloc_put(md->alloc, pbn, was_committed);
+}
+
+void dedup_meta_data_block_published(struct dedup_meta *md, u64 pbn)
+{
+	dedup_alloc_published(md->alloc, pbn);
+}
+
+int dedup_meta_resize_data(struct dedup_meta *md, u64 data_nr_blocks)
+{
+	int r;
+
+	mutex_lock(&md->lock);
+	r = dedup_alloc_resize(md->alloc, data_nr_blocks);
+	if (!r) {
+		md->sb.data_nr_blocks = data_nr_blocks;
+		md->data_nr_blocks = data_nr_blocks;
+	}
+	mutex_unlock(&md->lock);
+	return r;
+}
+
+/*
+ * Committer side: changes to the working arrays
+ */
+static u64 lbn_encode(u64 value)
+{
+	if (value == DEDUP_UNMAPPED)
+		return DEDUP_LBN_UNMAPPED;
+	if (value == DEDUP_ZERO_PBN)
+		return DEDUP_LBN_ZERO;
+	return value + DEDUP_LBN_PBN_BASE;
+}
+
 static int __set_lbn(struct dedup_meta *md, u64 lbn, u64 value)
 {
-	struct dm_btree_info *info = &md->lbn_info;
-	__le64 old_le, new_le;
-	u64 old = DEDUP_UNMAPPED;
+	__le64 new = cpu_to_le64(lbn_encode(value)), old_le;
+	u64 old;
 	int r;
 
-	r = dm_btree_lookup(info, md->working.lbn, &lbn, &old_le);
-	if (!r)
-		old = le64_to_cpu(old_le);
-	else if (r != -ENODATA)
-		return r;
-	if (old == value)
-		return 0;
-
-	if (value == DEDUP_UNMAPPED) {
-		r = dm_btree_remove(info, md->working.lbn, &lbn,
-				    &md->working.lbn);
-	} else {
-		new_le = cpu_to_le64(value);
-		__dm_bless_for_disk(&new_le);
-		r = dm_btree_insert(info, md->working.lbn, &lbn, &new_le,
-				    &md->working.lbn);
-	}
+	r = dedup_array_update_entry(&md->arrays[DEDUP_A_LBN], lbn, &new,
+				     &old_le);
 	if (r)
 		return r;
-
-	if (old == DEDUP_ZERO_PBN)
+	old = le64_to_cpu(old_le);
+	if (old == DEDUP_LBN_ZERO)
 		md->wc.nr_zero--;
-	else if (old != DEDUP_UNMAPPED)
+	else if (old != DEDUP_LBN_UNMAPPED)
 		md->wc.nr_mapped--;
 	if (value == DEDUP_ZERO_PBN)
 		md->wc.nr_zero++;
@@ -683,230 +841,174 @@ static int __set_lbn(struct dedup_meta *md, u64 lbn, u64 value)
 	return 0;
 }
 
-int dedup_meta_set_lbn(struct dedup_meta *md, u64 lbn, u64 value)
+/* Adds delta to the u32 entry idx of array id; *result is the new value. */
+static int add32(struct dedup_meta *md, enum dedup_array_id id, u64 idx,
+		 s64 delta, u32 *old, u32 *result)
 {
-	int r = -EINVAL;
+	struct dedup_array *a = &md->arrays[id];
+	struct dm_block *b;
+	__le32 *p;
+	s64 v;
+	int r;
 
-	mutex_lock(&md->lock);
-	if (!md->fail_io)
-		r = __set_lbn(md, lbn, value);
-	mutex_unlock(&md->lock);
+	r = dedup_array_write_entry(a, idx, delta > 0, &b, (void **)&p);
+	if (r == -ENODATA) {
+		*old = 0;
+		return -ERANGE;
+	}
+	if (r)
+		return r;
+	*old = le32_to_cpu(*p);
+	v = *old + delta;
+	if (v < 0 || v > U32_MAX) {
+		dm_bm_unlock(b);
+		return -ERANGE;
+	}
+	*p = cpu_to_le32(v);
+	*result = v;
+	return dedup_array_write_done(a, idx, b, !v);
+}
+
+/* Counts a block in or out of its chunk's summary entry. */
+static int summary_add(struct dedup_meta *md, u64 pbn, int delta)
+{
+	u32 old, now;
+	int r;
+
+	r = add32(md, DEDUP_A_SUMMARY, div_u64(pbn, DEDUP_CHUNK_BLOCKS), delta,
+		  &old, &now);
+	if (r == -ERANGE) {
+		DMERR("summary of the chunk of block %llu out of range", pbn);
+		r = -EILSEQ;
+	}
 	return r;
 }
 
-/*
- * Finds a free slot for fp among the index keys sharing its prefix, and
- * checks that fp is not there already.  *key is DEDUP_NO_INDEX if all
- * slots are taken (the block is then stored but not indexed).
- */
-static int find_index_slot(struct dedup_meta *md, const u8 *fp, u64 *key)
-{
-	struct dedup_disk_index_entry v;
-	u64 prefix = fp_prefix(fp), expect = prefix, next = prefix, k;
-	bool found_free = false;
-	int r;
-
-	for (;;) {
-		r = dm_btree_lookup_next(&md->index_info, md->working.index,
-					 &next, &k, &v);
-		if (r == -ENODATA || (!r && (k & ~DEDUP_INDEX_SLOT_MASK) !=
-				      prefix))
-			break;
-		if (r)
-			return r;
-		if (!memcmp(v.fp, fp, md->fp_size)) {
-			DMERR("index already holds the fingerprint of block %llu",
-			      le64_to_cpu(v.pbn));
-			return -EILSEQ;
-		}
-		if (!found_free && k != expect) {
-			*key = expect;
-			found_free = true;
-		}
-		if ((k & DEDUP_INDEX_SLOT_MASK) == DEDUP_INDEX_SLOT_MASK) {
-			if (!found_free)
-				*key = DEDUP_NO_INDEX;
-			return 0;
-		}
-		expect = k + 1;
-		next = k + 1;
-	}
-	if (!found_free)
-		*key = expect;
-	return 0;
-}
-
-static int __add_block(struct dedup_meta *md, u64 pbn, u32 count,
+static int __new_block(struct dedup_meta *md, u64 pbn, u32 count,
 		       const u8 *fp)
 {
-	struct dedup_disk_refcount rc;
-	struct dedup_disk_index_entry ie;
-	u64 key = DEDUP_NO_INDEX;
+	u32 old, now;
+	u8 old_fp[DEDUP_MAX_FP_SIZE];
 	int r;
 
-	if (!count)
+	if (!count || pbn >= md->data_nr_blocks)
 		return -EINVAL;
-	r = dm_btree_lookup(&md->ref_info, md->working.refcount, &pbn, &rc);
-	if (r != -ENODATA) {
-		if (!r) {
-			DMERR("block %llu is allocated twice", pbn);
-			r = -EILSEQ;
-		}
-		return r;
+	r = add32(md, DEDUP_A_REFCOUNT, pbn, count, &old, &now);
+	if (!r && old) {
+		DMERR("block %llu is allocated twice", pbn);
+		r = -EILSEQ;
 	}
-
-	if (fp) {
-		r = find_index_slot(md, fp, &key);
-		if (r)
-			return r;
-	}
-	if (key != DEDUP_NO_INDEX) {
-		memset(&ie, 0, sizeof(ie));
-		ie.pbn = cpu_to_le64(pbn);
-		memcpy(ie.fp, fp, md->fp_size);
-		__dm_bless_for_disk(&ie);
-		r = dm_btree_insert(&md->index_info, md->working.index, &key,
-				    &ie, &md->working.index);
-		if (r)
-			return r;
-		dedup_filter_add(md->filter, fp);
-		md->wc.nr_indexed++;
-	}
-
-	rc.count = cpu_to_le32(count);
-	rc.flags = 0;
-	rc.index_key = cpu_to_le64(key);
-	__dm_bless_for_disk(&rc);
-	r = dm_btree_insert(&md->ref_info, md->working.refcount, &pbn, &rc,
-			    &md->working.refcount);
+	if (!r)
+		r = dedup_array_update_entry(&md->arrays[DEDUP_A_FP], pbn, fp,
+					     old_fp);
+	if (!r)
+		r = summary_add(md, pbn, 1);
 	if (r)
-		return r;
+		return r == -ERANGE ? -EILSEQ : r;
 	md->wc.nr_unique++;
 	return 0;
 }
 
-int dedup_meta_add_block(struct dedup_meta *md, u64 pbn, u32 count,
+static int __adjust_block(struct dedup_meta *md, u64 pbn, s64 delta,
+			  u32 *new_count, u8 *fp)
+{
+	u8 zero[DEDUP_MAX_FP_SIZE] = { 0 };
+	u32 old;
+	int r;
+
+	r = add32(md, DEDUP_A_REFCOUNT, pbn, delta, &old, new_count);
+	if (r == -ERANGE) {
+		DMERR("reference count of block %llu (%u) cannot change by %lld",
+		      pbn, old, delta);
+		return -EILSEQ;
+	}
+	if (r || !old) {
+		if (!r) {
+			DMERR("block %llu has no reference count", pbn);
+			r = -EILSEQ;
+		}
+		return r;
+	}
+	if (*new_count)
+		return 0;
+	r = dedup_array_update_entry(&md->arrays[DEDUP_A_FP], pbn, zero, fp);
+	if (!r)
+		r = summary_add(md, pbn, -1);
+	if (!r)
+		md->wc.nr_unique--;
+	return r;
+}
+
+#define COMMITTER_VERB(call)			\
+({						\
+	int __r = -EINVAL;			\
+						\
+	mutex_lock(&md->lock);			\
+	if (!md->fail_io) {			\
+		md->cb_error = 0;		\
+		__r = (call);			\
+		if (!__r)			\
+			__r = md->cb_error;	\
+	}					\
+	mutex_unlock(&md->lock);		\
+	__r;					\
+})
+
+int dedup_meta_set_lbn(struct dedup_meta *md, u64 lbn, u64 value)
+{
+	return COMMITTER_VERB(__set_lbn(md, lbn, value));
+}
+
+int dedup_meta_new_block(struct dedup_meta *md, u64 pbn, u32 count,
 			 const u8 *fp)
 {
-	int r = -EINVAL;
-
-	mutex_lock(&md->lock);
-	if (!md->fail_io)
-		r = __add_block(md, pbn, count, fp);
-	mutex_unlock(&md->lock);
-	return r;
-}
-
-static int remove_index_entry(struct dedup_meta *md, u64 key, u64 pbn)
-{
-	struct dedup_disk_index_entry ie;
-	int r;
-
-	r = dm_btree_lookup(&md->index_info, md->working.index, &key, &ie);
-	if (r == -ENODATA || (!r && le64_to_cpu(ie.pbn) != pbn)) {
-		DMERR("index entry %llx of block %llu is missing", key, pbn);
-		return -EILSEQ;
-	}
-	if (r)
-		return r;
-	r = dm_btree_remove(&md->index_info, md->working.index, &key,
-			    &md->working.index);
-	if (!r) {
-		dedup_filter_remove(md->filter, ie.fp);
-		md->wc.nr_indexed--;
-	}
-	return r;
-}
-
-static int __adjust_block(struct dedup_meta *md, u64 pbn, s64 delta,
-			  u32 *new_count)
-{
-	struct dedup_disk_refcount rc;
-	s64 count;
-	int r;
-
-	r = dm_btree_lookup(&md->ref_info, md->working.refcount, &pbn, &rc);
-	if (r == -ENODATA) {
-		DMERR("block %llu has no reference count", pbn);
-		return -EILSEQ;
-	}
-	if (r)
-		return r;
-
-	count = (s64)le32_to_cpu(rc.count) + delta;
-	if (count < 0 || count > U32_MAX) {
-		DMERR("reference count of block %llu out of range", pbn);
-		return -EILSEQ;
-	}
-	*new_count = count;
-	if (!delta)
-		return 0;
-
-	if (!count) {
-		u64 key = le64_to_cpu(rc.index_key);
-
-		if (key != DEDUP_NO_INDEX) {
-			r = remove_index_entry(md, key, pbn);
-			if (r)
-				return r;
-		}
-		r = dm_btree_remove(&md->ref_info, md->working.refcount, &pbn,
-				    &md->working.refcount);
-		if (!r)
-			md->wc.nr_unique--;
-		return r;
-	}
-
-	rc.count = cpu_to_le32(count);
-	__dm_bless_for_disk(&rc);
-	return dm_btree_insert(&md->ref_info, md->working.refcount, &pbn, &rc,
-			       &md->working.refcount);
+	return COMMITTER_VERB(__new_block(md, pbn, count, fp));
 }
 
 int dedup_meta_adjust_block(struct dedup_meta *md, u64 pbn, s64 delta,
-			    u32 *new_count)
+			    u32 *new_count, u8 *fp)
 {
-	int r = -EINVAL;
-
-	mutex_lock(&md->lock);
-	if (!md->fail_io)
-		r = __adjust_block(md, pbn, delta, new_count);
-	mutex_unlock(&md->lock);
-	return r;
+	return COMMITTER_VERB(__adjust_block(md, pbn, delta, new_count, fp));
 }
 
 /*
- * Commit
+ * Commit, publish, retire
  */
-static void fill_superblock(struct dedup_meta *md,
-			    struct dedup_disk_superblock *sb)
+static int drop_saved_index(struct dedup_meta *md)
 {
-	struct dedup_counters *c = &md->wc;
+	int r;
 
-	sb->transaction_id = cpu_to_le64(c->transaction_id);
-	sb->lbn_root = cpu_to_le64(md->working.lbn);
-	sb->refcount_root = cpu_to_le64(md->working.refcount);
-	sb->index_root = cpu_to_le64(md->working.index);
-	sb->nr_mapped = cpu_to_le64(c->nr_mapped);
-	sb->nr_zero = cpu_to_le64(c->nr_zero);
-	sb->nr_unique = cpu_to_le64(c->nr_unique);
-	sb->nr_indexed = cpu_to_le64(c->nr_indexed);
-	sb->dedup_hits = cpu_to_le64(c->dedup_hits);
-	sb->zero_writes = cpu_to_le64(c->zero_writes);
-	sb->commits = cpu_to_le64(c->commits);
+	r = dedup_array_delete(&md->arrays[DEDUP_A_SAVE]);
+	if (!r)
+		r = dedup_array_delete(&md->arrays[DEDUP_A_SAVE_DIR]);
+	if (!r) {
+		md->sb.compat_flags &= ~DEDUP_COMPAT_SAVED_INDEX;
+		md->sb.save_transaction_id = 0;
+		md->sb.save_entries = 0;
+		md->drop_saved = false;
+	}
+	return r;
 }
 
 static int __commit(struct dedup_meta *md, u64 hits, u64 zero_writes)
 {
-	struct dedup_disk_superblock sb;
+	struct dedup_disk_superblock *d;
+	struct dedup_sb sb;
 	struct dm_block *sblock;
-	size_t root_len;
-	int r;
+	size_t len;
+	int i, r;
 
+	if (md->drop_saved && md->index_state != DEDUP_INDEX_LOADING) {
+		r = drop_saved_index(md);
+		if (r)
+			return r;
+	}
+	if (md->bulk_sm) {
+		r = dm_sm_commit(md->bulk_sm);
+		if (r)
+			return r;
+	}
 	r = dm_tm_pre_commit(md->tm);
-	if (r)
-		return r;
-	r = dm_sm_root_size(md->metadata_sm, &root_len);
 	if (r)
 		return r;
 
@@ -914,12 +1016,34 @@ static int __commit(struct dedup_meta *md, u64 hits, u64 zero_writes)
 	md->wc.dedup_hits += hits;
 	md->wc.zero_writes += zero_writes;
 	md->wc.commits++;
+
 	sb = md->sb;
-	fill_superblock(md, &sb);
-	memset(sb.metadata_space_map_root, 0,
-	       sizeof(sb.metadata_space_map_root));
-	r = dm_sm_copy_root(md->metadata_sm, sb.metadata_space_map_root,
-			    root_len);
+	sb.transaction_id = md->wc.transaction_id;
+	sb.nr_mapped = md->wc.nr_mapped;
+	sb.nr_zero = md->wc.nr_zero;
+	sb.nr_unique = md->wc.nr_unique;
+	sb.dedup_hits = md->wc.dedup_hits;
+	sb.zero_writes = md->wc.zero_writes;
+	sb.commits = md->wc.commits;
+	sb.metadata_nr_blocks = md->nr_blocks;
+	sb.bulk_start = md->bulk_start;
+	sb.bulk_nr_blocks = md->bulk_nr_blocks;
+	sb.alloc_cursor = md->alloc ? dedup_alloc_cursor(md->alloc) :
+		md->alloc_cursor;
+	for (i = 0; i < DEDUP_NR_ARRAYS; i++)
+		*sb_root(&sb, i) = md->arrays[i].root;
+	memset(sb.metadata_space_map_root, 0, sizeof(sb.metadata_space_map_root));
+	memset(sb.bulk_space_map_root, 0, sizeof(sb.bulk_space_map_root));
+	r = dm_sm_root_size(md->metadata_sm, &len);
+	if (!r)
+		r = dm_sm_copy_root(md->metadata_sm, sb.metadata_space_map_root,
+				    len);
+	if (!r && md->bulk_sm) {
+		r = dm_sm_root_size(md->bulk_sm, &len);
+		if (!r)
+			r = dm_sm_copy_root(md->bulk_sm, sb.bulk_space_map_root,
+					    len);
+	}
 	if (r)
 		return r;
 
@@ -927,11 +1051,21 @@ static int __commit(struct dedup_meta *md, u64 hits, u64 zero_writes)
 				  &sb_validator, &sblock);
 	if (r)
 		return r;
-	memcpy(dm_block_data(sblock), &sb, sizeof(sb));
+	d = dm_block_data(sblock);
+	dedup_sb_pack(&sb, d);
 	r = dm_tm_commit(md->tm, sblock);
 	if (r)
 		return r;
 	md->sb = sb;
+
+	/* The blocks this transaction freed may be reused by the next. */
+	for (i = 0; i < DEDUP_NR_ARRAYS; i++)
+		dedup_array_end_transaction(&md->arrays[i]);
+	xa_destroy(&md->fresh);
+	swap(md->freed, md->retired);
+	swap(md->nr_freed, md->nr_retired);
+	swap(md->freed_cap, md->retired_cap);
+	md->nr_freed = 0;
 	return 0;
 }
 
@@ -941,14 +1075,45 @@ int dedup_meta_commit(struct dedup_meta *md, u64 hits, u64 zero_writes)
 
 	mutex_lock(&md->lock);
 	if (!md->fail_io) {
+		md->cb_error = 0;
 		r = __commit(md, hits, zero_writes);
 		if (r)
 			md->fail_io = true;
-		else
-			publish_committed(md);
 	}
 	mutex_unlock(&md->lock);
 	return r;
+}
+
+int dedup_meta_index_add(struct dedup_meta *md, const u8 *fp, u64 pbn)
+{
+	return dedup_index_insert(md->index, fp, pbn, false);
+}
+
+void dedup_meta_index_remove(struct dedup_meta *md, const u8 *fp, u64 pbn)
+{
+	dedup_index_remove(md->index, fp, pbn);
+}
+
+void dedup_meta_publish(struct dedup_meta *md)
+{
+	publish(md);
+}
+
+void dedup_meta_retire(struct dedup_meta *md)
+{
+	size_t i;
+
+	synchronize_srcu(&md->srcu);
+	dm_bufio_forget_buffers(md->node_cache, 0, md->nr_blocks);
+	mutex_lock(&md->lock);
+	if (md->nr_retired == SIZE_MAX) {
+		dm_bufio_forget_buffers(md->array_cache, 0, md->nr_blocks);
+	} else {
+		for (i = 0; i < md->nr_retired; i++)
+			dm_bufio_forget(md->array_cache, md->retired[i]);
+	}
+	md->nr_retired = 0;
+	mutex_unlock(&md->lock);
 }
 
 int dedup_meta_set_needs_check(struct dedup_meta *md)
@@ -957,19 +1122,18 @@ int dedup_meta_set_needs_check(struct dedup_meta *md)
 	int r;
 
 	mutex_lock(&md->lock);
-	/* No more changes to the working trees: they are abandoned. */
+	/* No more changes to the working arrays: they are abandoned. */
 	md->fail_io = true;
-	md->sb.flags = cpu_to_le32(le32_to_cpu(md->sb.flags) |
-				   DEDUP_SB_NEEDS_CHECK);
+	md->sb.flags |= DEDUP_SB_NEEDS_CHECK;
 	/*
 	 * The last committed superblock, plus the flag.  Flushing writes the
-	 * abandoned transaction's shadows too, but no superblock points at
-	 * them, so the committed trees are untouched.
+	 * abandoned transaction's fresh blocks too, but no superblock points
+	 * at them, so the committed state is untouched.
 	 */
 	r = dm_bm_write_lock_zero(md->bm, DEDUP_SUPERBLOCK_LOCATION,
 				  &sb_validator, &sblock);
 	if (!r) {
-		memcpy(dm_block_data(sblock), &md->sb, sizeof(md->sb));
+		dedup_sb_pack(&md->sb, dm_block_data(sblock));
 		dm_bm_unlock(sblock);
 		r = dm_bm_flush(md->bm);
 	}
@@ -977,27 +1141,265 @@ int dedup_meta_set_needs_check(struct dedup_meta *md)
 	return r;
 }
 
-struct block_walk {
-	dedup_block_fn fn;
-	void *context;
-};
+/*
+ * The RAM index: loading a saved one, rebuilding, saving
+ */
 
-static int block_walk_fn(void *context, uint64_t *keys, void *leaf)
+/* Reads n saved buckets from position pos of the published save array. */
+static int read_buckets(struct dedup_meta *md, u64 pos, u64 n, u8 *out,
+			u8 *blk)
 {
-	struct block_walk *w = context;
-	struct dedup_disk_refcount *rc = leaf;
+	struct dedup_array *a = &md->arrays[DEDUP_A_SAVE];
+	u64 bidx;
+	u32 off, take;
+	int r;
 
-	return w->fn(w->context, keys[0], le32_to_cpu(rc->count));
+	while (n) {
+		bidx = div_u64_rem(pos, a->per_block, &off);
+		r = dedup_meta_read_published(md, DEDUP_A_SAVE, bidx, blk);
+		if (r)
+			return r;
+		take = min_t(u64, n, a->per_block - off);
+		memcpy(out, blk + off * DEDUP_INDEX_BUCKET_SIZE,
+		       (size_t)take * DEDUP_INDEX_BUCKET_SIZE);
+		out += (size_t)take * DEDUP_INDEX_BUCKET_SIZE;
+		pos += take;
+		n -= take;
+	}
+	return 0;
 }
 
-int dedup_meta_walk_blocks(struct dedup_meta *md, dedup_block_fn fn, void *context)
+static int load_saved_shard(void *context, u64 shard, u8 **buckets, u32 *nb,
+			    u64 *entries)
 {
-	struct block_walk w = { .fn = fn, .context = context };
+	struct dedup_meta *md = context;
+	struct dedup_disk_save_shard h;
+	unsigned int noio;
+	__le64 dir;
+	u64 pos;
+	u8 *blk;
+	int r;
+
+	*buckets = NULL;
+	*nb = 0;
+	*entries = 0;
+	r = find_entry(md, DEDUP_A_SAVE_DIR, div_u64(shard, DEDUP_SAVE_GROUP),
+		       &dir, NULL);
+	if (r || !dir)
+		return r;
+	blk = kmalloc(DEDUP_ARRAY_PAYLOAD, GFP_NOIO);
+	if (!blk)
+		return -ENOMEM;
+	for (pos = le64_to_cpu(dir) - 1; ; pos += 1 + le32_to_cpu(h.nr_buckets)) {
+		r = read_buckets(md, pos, 1, (u8 *)&h, blk);
+		if (r)
+			break;
+		if (le32_to_cpu(h.magic) != DEDUP_SAVE_SHARD_MAGIC) {
+			DMERR_LIMIT("saved index: no shard record at bucket %llu",
+				    pos);
+			r = -EILSEQ;
+			break;
+		}
+		if (le64_to_cpu(h.shard) > shard ||
+		    div_u64(le64_to_cpu(h.shard), DEDUP_SAVE_GROUP) !=
+		    div_u64(shard, DEDUP_SAVE_GROUP))
+			break;
+		if (le64_to_cpu(h.shard) < shard)
+			continue;
+		*nb = le32_to_cpu(h.nr_buckets);
+		*entries = le64_to_cpu(h.nr_entries);
+		noio = memalloc_noio_save();
+		*buckets = kvmalloc_array(*nb, DEDUP_INDEX_BUCKET_SIZE,
+					  GFP_KERNEL);
+		memalloc_noio_restore(noio);
+		r = *buckets ? read_buckets(md, pos + 1, *nb, *buckets, blk) :
+			-ENOMEM;
+		break;
+	}
+	kfree(blk);
+	if (r) {
+		kvfree(*buckets);
+		*buckets = NULL;
+		*nb = 0;
+	}
+	return r;
+}
+
+/* Scans up to budget fp blocks of the working fp array into the index. */
+static int rebuild_step(struct dedup_meta *md, unsigned int budget)
+{
+	struct dedup_array *a = &md->arrays[DEDUP_A_FP];
+	u8 *blk;
+	u64 bidx;
+	u32 i;
+	int r = 0;
+
+	blk = kmalloc(DEDUP_ARRAY_PAYLOAD, GFP_NOIO);
+	if (!blk)
+		return -ENOMEM;
+	while (budget--) {
+		bidx = md->rebuild_next;
+		r = dedup_array_next_block(a, &bidx);
+		if (r == -ENODATA) {
+			r = 0;
+			WRITE_ONCE(md->index_state, DEDUP_INDEX_READY);
+			break;
+		}
+		if (!r)
+			r = dedup_array_read_block(a, bidx, blk);
+		for (i = 0; !r && i < a->per_block; i++)
+			if (memchr_inv(blk + i * a->entry_size, 0, a->entry_size))
+				r = dedup_index_insert(md->index,
+						       blk + i * a->entry_size,
+						       bidx * a->per_block + i,
+						       true);
+		if (r)
+			break;
+		WRITE_ONCE(md->rebuild_next, bidx + 1);
+	}
+	kfree(blk);
+	return r;
+}
+
+bool dedup_meta_index_work(struct dedup_meta *md, unsigned int budget)
+{
+	bool more = true;
+	int r = 0;
+
+	switch (READ_ONCE(md->index_state)) {
+	case DEDUP_INDEX_LOADING:
+		while (budget--) {
+			more = dedup_index_load_next(md->index, &r);
+			if (!more || r)
+				break;
+		}
+		if (!r && !more) {
+			WRITE_ONCE(md->index_state, DEDUP_INDEX_READY);
+			/* Its blocks go with the next commit. */
+			md->drop_saved = true;
+		}
+		break;
+	case DEDUP_INDEX_REBUILDING:
+		mutex_lock(&md->lock);
+		r = md->fail_io ? 0 : rebuild_step(md, budget);
+		mutex_unlock(&md->lock);
+		break;
+	default:
+		return false;
+	}
+	if (r) {
+		DMERR_LIMIT("fingerprint index: %s failed: %d; duplicates are stored again until reload",
+			    md->index_state == DEDUP_INDEX_LOADING ?
+			    "loading" : "rebuilding", r);
+		WRITE_ONCE(md->index_state, DEDUP_INDEX_READY);
+	}
+	return READ_ONCE(md->index_state) != DEDUP_INDEX_READY;
+}
+
+struct save_state {
+	struct dedup_meta *md;
+	u8 *blk;		/* staging block of buckets */
+	u64 pos;		/* next bucket position */
+	u64 last_group;
+	u64 entries;
+};
+
+static int save_bucket(struct save_state *st, const void *bucket)
+{
+	struct dedup_array *a = &st->md->arrays[DEDUP_A_SAVE];
+	u64 bidx;
+	u32 off;
+	int r = 0;
+
+	bidx = div_u64_rem(st->pos, a->per_block, &off);
+	memcpy(st->blk + off * DEDUP_INDEX_BUCKET_SIZE, bucket,
+	       DEDUP_INDEX_BUCKET_SIZE);
+	st->pos++;
+	if (off + 1 == a->per_block) {
+		r = dedup_array_write_block(a, bidx, st->blk);
+		memset(st->blk, 0, DEDUP_ARRAY_PAYLOAD);
+	}
+	return r;
+}
+
+static int save_shard(void *context, u64 shard, const u8 *buckets, u32 nb,
+		      u64 entries)
+{
+	struct save_state *st = context;
+	struct dedup_disk_save_shard h;
+	u64 group = div_u64(shard, DEDUP_SAVE_GROUP);
+	u32 i;
+	int r = 0;
+
+	if (group != st->last_group) {
+		__le64 dir = cpu_to_le64(st->pos + 1);
+
+		r = dedup_array_update_entry(&st->md->arrays[DEDUP_A_SAVE_DIR],
+					     group, &dir, NULL);
+		st->last_group = group;
+	}
+	memset(&h, 0, sizeof(h));
+	h.magic = cpu_to_le32(DEDUP_SAVE_SHARD_MAGIC);
+	h.nr_buckets = cpu_to_le32(nb);
+	h.shard = cpu_to_le64(shard);
+	h.nr_entries = cpu_to_le64(entries);
+	if (!r)
+		r = save_bucket(st, &h);
+	for (i = 0; !r && i < nb; i++)
+		r = save_bucket(st, buckets + (size_t)i * DEDUP_INDEX_BUCKET_SIZE);
+	st->entries += entries;
+	return r;
+}
+
+/* Writes the RAM index into the save arrays and commits; md->lock held. */
+static int save_index(struct dedup_meta *md)
+{
+	struct dedup_index_geometry g;
+	struct save_state st = { .md = md, .last_group = ~0ULL };
+	struct dedup_array *a = &md->arrays[DEDUP_A_SAVE];
+	int r;
+
+	st.blk = kzalloc(DEDUP_ARRAY_PAYLOAD, GFP_KERNEL);
+	if (!st.blk)
+		return -ENOMEM;
+	r = drop_saved_index(md);
+	if (!r)
+		r = dedup_index_save(md->index, save_shard, &st);
+	if (!r && st.pos % a->per_block)
+		r = dedup_array_write_block(a, div_u64(st.pos, a->per_block),
+					    st.blk);
+	kfree(st.blk);
+	if (r)
+		return r;
+	dedup_index_geometry(md->data_nr_blocks, md->fps_per_block, &g);
+	md->sb.compat_flags |= DEDUP_COMPAT_SAVED_INDEX;
+	md->sb.save_transaction_id = md->wc.transaction_id + 1;
+	md->sb.save_entries = st.entries;
+	md->sb.save_shard_bits = g.shard_bits;
+	md->sb.save_loc_bits = g.loc_bits;
+	return __commit(md, 0, 0);
+}
+
+void dedup_meta_close(struct dedup_meta *md, bool save)
+{
 	int r;
 
 	mutex_lock(&md->lock);
-	r = dm_btree_walk(&md->ref_info, md->committed.refcount,
-			  block_walk_fn, &w);
+	if (save && !md->fail_io) {
+		/* A saved index still loading is finished first. */
+		while (md->index_state == DEDUP_INDEX_LOADING) {
+			mutex_unlock(&md->lock);
+			dedup_meta_index_work(md, 1024);
+			mutex_lock(&md->lock);
+		}
+		if (md->index_state == DEDUP_INDEX_READY) {
+			md->cb_error = 0;
+			r = save_index(md);
+			if (r)
+				DMERR("could not save the fingerprint index (%d); the next load rebuilds it",
+				      r);
+		}
+	}
 	mutex_unlock(&md->lock);
-	return r;
+	free_meta(md);
 }

@@ -170,7 +170,7 @@ static void cow_metadata_failed(void *context, const char *op, int r)
 	metadata_operation_failed(context, op, r);
 }
 
-/* Errors that say the metadata (not the request) is broken. */
+/* Errors of a metadata call that say the metadata is broken. */
 static bool is_metadata_error(int r)
 {
 	return r == -EILSEQ || r == -EIO || r == -ENOTBLK;
@@ -276,8 +276,6 @@ static void finish_io(struct dedup_io *io, int r, u64 gen)
 	if (r) {
 		if (r == -ENOSPC)
 			DMERR_LIMIT("%s: no free data blocks", dev_name_of(dc));
-		else if (is_metadata_error(r))
-			metadata_operation_failed(dc->pool, "lookup", r);
 		bio->bi_status = errno_to_blk_status(r);
 		bio_endio(bio);
 		return;
@@ -290,6 +288,17 @@ static void finish_io(struct dedup_io *io, int r, u64 gen)
 		bio_endio(bio);
 }
 
+/*
+ * A metadata call failed: the bio fails, and the pool if the metadata is
+ * broken.  (A data device error fails only its bio: finish_io.)
+ */
+static void fail_meta(struct dedup_io *io, const char *op, int r)
+{
+	if (is_metadata_error(r))
+		metadata_operation_failed(io->dc->pool, op, r);
+	finish_io(io, r, 0);
+}
+
 static void record_and_finish(struct dedup_io *io, u64 value,
 			      unsigned int flags)
 {
@@ -297,14 +306,17 @@ static void record_and_finish(struct dedup_io *io, u64 value,
 	int r;
 
 	r = dedup_cow_record(io->dc->pool->cow, io->lbn, value, flags,
-			     io->own_claim ? &io->claim : NULL, &gen);
+			     io->own_claim ? &io->claim : NULL, io->fp, &gen);
 	if (r && (flags & DEDUP_REC_NEW)) {
 		if (io->own_claim)
 			dedup_cow_release_claim(io->dc->pool->cow, &io->claim);
 		dedup_cow_unalloc_block(io->dc->pool->cow, value);
 	}
 	io->own_claim = false;
-	finish_io(io, r, gen);
+	if (r)
+		fail_meta(io, "record", r);
+	else
+		finish_io(io, 0, gen);
 }
 
 static void write_done_worker(struct work_struct *w)
@@ -360,7 +372,10 @@ static void write_new_block(struct dedup_io *io)
 		if (io->own_claim)
 			dedup_cow_release_claim(dc->pool->cow, &io->claim);
 		io->own_claim = false;
-		finish_io(io, r, 0);
+		if (r == -ENOSPC)
+			finish_io(io, r, 0);
+		else
+			fail_meta(io, "allocate", r);
 		return;
 	}
 	bio = block_bio(dc, io->buf, io->pbn, REQ_OP_WRITE);
@@ -374,7 +389,7 @@ static void write_block(struct dedup_io *io)
 {
 	struct dedup_c *dc = io->dc;
 	void *data = page_address(io->buf);
-	u64 pbn;
+	u64 pbn, skip = DEDUP_UNMAPPED;
 	int r;
 
 	if (dedup_block_is_zero(data, dc->block_size)) {
@@ -390,9 +405,10 @@ static void write_block(struct dedup_io *io)
 	for (;;) {
 		u64 gen = 0;
 
-		r = dedup_cow_lookup_fp(dc->pool->cow, io->fp, &pbn, &io->claim);
+		r = dedup_cow_lookup_fp(dc->pool->cow, io->fp, skip, &pbn,
+					&io->claim);
 		if (r < 0) {
-			finish_io(io, r, 0);
+			fail_meta(io, "lookup", r);
 			return;
 		}
 		if (r == DEDUP_FP_MISS) {
@@ -403,6 +419,7 @@ static void write_block(struct dedup_io *io)
 		if (dc->verify || !dedup_hash_trusted(dc->hash)) {
 			r = verify_block(dc, pbn, io->buf);
 			if (r < 0) {
+				/* A data read error: this write fails alone. */
 				finish_io(io, r, 0);
 				return;
 			}
@@ -414,9 +431,17 @@ static void write_block(struct dedup_io *io)
 			}
 		}
 		r = dedup_cow_record(dc->pool->cow, io->lbn, pbn, DEDUP_REC_HIT,
-				     &io->claim, &gen);
+				     &io->claim, io->fp, &gen);
+		if (r == -EMLINK) {
+			/* Shared as often as a count allows: another copy. */
+			skip = pbn;
+			continue;
+		}
 		if (r != -EAGAIN) {
-			finish_io(io, r, gen);
+			if (r)
+				fail_meta(io, "record", r);
+			else
+				finish_io(io, 0, gen);
 			return;
 		}
 	}
@@ -457,7 +482,11 @@ static void process_write(struct dedup_io *io, struct bio *bio)
 		if (r == -ENODATA || (!r && value == DEDUP_ZERO_PBN)) {
 			memset(data, 0, dc->block_size);
 			r = 0;
-		} else if (!r) {
+		} else if (r) {
+			fail_meta(io, "lookup", r);
+			return;
+		} else {
+			/* A data read error fails this write alone. */
 			r = read_block(dc, value, io->buf);
 		}
 		if (r) {
@@ -491,7 +520,7 @@ static void process_read(struct dedup_io *io, struct bio *bio)
 		return;
 	}
 	if (r) {
-		finish_io(io, r, 0);
+		fail_meta(io, "lookup", r);
 		return;
 	}
 	bio_set_dev(bio, dc->data_dev->bdev);
@@ -520,11 +549,14 @@ static void process_discard(struct dedup_io *io, struct bio *bio)
 		dedup_cow_admit(dc->pool->cow);
 		cell_lock(dc, io, lbn);
 		r = dedup_cow_record(dc->pool->cow, lbn, DEDUP_UNMAPPED, 0, NULL,
-				     &gen);
+				     NULL, &gen);
 		cell_unlock(dc, io);
 		cond_resched();
 	}
-	finish_io(io, r, 0);
+	if (r)
+		fail_meta(io, "discard", r);
+	else
+		finish_io(io, 0, 0);
 }
 
 static void process_bio(struct work_struct *w)
@@ -574,7 +606,9 @@ static void destroy_pool(struct dedup_pool *pool)
 		dedup_cow_destroy(pool->cow);
 	if (pool->md) {
 		flush_work(&pool->needs_check_work);
-		dedup_meta_close(pool->md);
+		/* A clean shutdown saves the fingerprint index. */
+		dedup_meta_close(pool->md, pool->cow &&
+				 READ_ONCE(pool->mode) == DEDUP_MODE_RW);
 	}
 	kfree(pool);
 }
@@ -596,7 +630,6 @@ static void cow_params(struct dedup_c *dc, struct dedup_cow_params *cp)
 {
 	memset(cp, 0, sizeof(*cp));
 	cp->data_bdev = dc->data_dev->bdev;
-	cp->data_nr_blocks = dc->data_nr_blocks;
 	cp->data_block_size = dc->block_size;
 	cp->fp_size = dedup_hash_size(dc->hash);
 	cp->commit_period_ms = dc->commit_period_ms;
@@ -992,13 +1025,14 @@ static void emit_table(struct dedup_c *dc, char *result, unsigned int maxlen)
 struct dedup_figures {
 	struct dedup_counters c;
 	struct dedup_cow_stats s;
+	struct dedup_meta_stats m;
 	u64 mapped, unique, zero, hits, data_used;
 };
 
 static void get_figures(struct dedup_c *dc, struct dedup_figures *f)
 {
-	dedup_meta_committed(dc->pool->md, NULL, &f->c);
-	dedup_cow_get_stats(dc->pool->cow, &f->s);
+	dedup_cow_get_stats(dc->pool->cow, &f->s, &f->c);
+	dedup_meta_get_stats(dc->pool->md, &f->m);
 	f->mapped = f->c.nr_mapped + f->s.d_mapped;
 	f->unique = f->c.nr_unique + f->s.d_unique;
 	f->zero = f->c.nr_zero + f->s.d_zero;
@@ -1037,6 +1071,18 @@ static void dedup_status(struct dm_target *ti, status_type_t type,
 	}
 }
 
+static const char *index_state_name(enum dedup_index_state s)
+{
+	switch (s) {
+	case DEDUP_INDEX_LOADING:
+		return "loading";
+	case DEDUP_INDEX_REBUILDING:
+		return "rebuilding";
+	default:
+		return "ready";
+	}
+}
+
 static void emit_stats(struct dedup_c *dc, char *result, unsigned int maxlen)
 {
 	struct dedup_figures f;
@@ -1048,7 +1094,8 @@ static void emit_stats(struct dedup_c *dc, char *result, unsigned int maxlen)
 	       f.c.transaction_id);
 	DMEMIT("data_block_size=%u\ndata_used_blocks=%llu\ndata_total_blocks=%llu\n",
 	       dc->block_size, f.data_used, dc->data_nr_blocks);
-	DMEMIT("data_allocatable_blocks=%llu\n", f.s.data_free);
+	DMEMIT("data_allocatable_blocks=%llu\ndata_pending_free_blocks=%llu\n",
+	       f.m.data_free, f.s.pending_frees);
 	DMEMIT("metadata_used_blocks=%llu\nmetadata_total_blocks=%llu\n",
 	       f.c.meta_used, f.c.meta_total);
 	DMEMIT("mapped_blocks=%llu\nunique_blocks=%llu\ndedup_hits=%llu\nzero_blocks=%llu\nzero_writes=%llu\n",
@@ -1059,6 +1106,11 @@ static void emit_stats(struct dedup_c *dc, char *result, unsigned int maxlen)
 	       f.s.last_commit_blocks, f.s.commit_in_flight);
 	DMEMIT("backpressure_waits=%llu\nlongest_wait_us=%llu\n",
 	       f.s.bp_waits, f.s.longest_wait_us);
+	DMEMIT("index_state=%s\nindex_entries=%llu\nindex_ram_bytes=%llu\n",
+	       index_state_name(f.m.index_state), f.m.index_entries,
+	       f.m.index_ram_bytes);
+	DMEMIT("index_progress=%llu\nindex_total=%llu\nallocator_ram_bytes=%llu\n",
+	       f.m.index_progress, f.m.index_total, f.m.alloc_ram_bytes);
 }
 
 static int dedup_message(struct dm_target *ti, unsigned int argc,
@@ -1133,12 +1185,20 @@ static struct target_type dedup_target = {
 
 static int __init dm_dedup_init(void)
 {
-	return dm_register_target(&dedup_target);
+	int r = dedup_gen_module_init();
+
+	if (r)
+		return r;
+	r = dm_register_target(&dedup_target);
+	if (r)
+		dedup_gen_module_exit();
+	return r;
 }
 
 static void __exit dm_dedup_exit(void)
 {
 	dm_unregister_target(&dedup_target);
+	dedup_gen_module_exit();
 }
 
 module_init(dm_dedup_init);

@@ -1,85 +1,165 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * dm-dedup-format.h - the on-disk format of the dm-dedup metadata device.
+ * dm-dedup-format.h - the on-disk format of the dm-dedup metadata device,
+ * version 2, with the pack/unpack pair of each structure.
  *
  * This header is the single definition of every on-disk structure.  It is
  * shared by the kernel module and by the userspace tools (dedup_check,
- * dedup_dump), so it uses only fixed-width little-endian types and no kernel
- * API.
+ * dedup_dump, dedup_restore), so it uses only fixed-width little-endian
+ * types, and the pack/unpack helpers use dedup_le*() / dedup_cpu_to_le*(),
+ * which each side defines before including it (the kernel: le*_to_cpu()).
+ * doc/metadata.md explains the layout and its arithmetic.
  *
- * The metadata device is managed by dm-persistent-data with 4096-byte
- * blocks.  Block 0 holds our superblock.  Every other block belongs to the
- * metadata space map (sm_metadata: index block, bitmaps, overflow refcount
- * btree) or to one of three single-level dm_btrees:
+ * The metadata device is divided into 4096-byte blocks:
  *
- *   lbn tree       key: logical block number (LBN)
- *                  value: __le64 physical block number (PBN) on the data
- *                  device, or DEDUP_ZERO_PBN for a block last written with
- *                  all zeroes.  Unmapped LBNs have no entry.
+ *   block 0            the superblock (struct dedup_disk_superblock)
+ *   1 .. A - 1         region A, dm-persistent-data's transaction manager with
+ *                      its metadata space map (sm_metadata): btree nodes,
+ *                      space-map blocks, and array blocks when there is no
+ *                      bulk region
+ *   A .. end           the bulk region (only when the device is larger than
+ *                      DEDUP_REGION_A_MAX_BLOCKS): array blocks only,
+ *                      counted by a dm_sm_disk space map (bulk block b is
+ *                      device block A + b) whose own blocks live in region A
  *
- *   refcount tree  key: PBN
- *                  value: struct dedup_disk_refcount.  Only PBNs with a
- *                  reference count > 0 have an entry; count is the number
- *                  of LBNs that map to the PBN.
+ * Everything except the superblock is reached from five sparse arrays.  An
+ * array is a single-level dm_btree (in region A) whose key is an array-block
+ * index and whose value is the __le64 device block number of a 4096-byte
+ * array block: a struct dedup_disk_array_header, then fixed-size entries.
+ * An array block that does not exist reads as all zeroes.
  *
- *   index tree     key: DEDUP_INDEX_KEY(fingerprint prefix, slot)
- *                  value: struct dedup_disk_index_entry.  The top 48 bits of
- *                  the key are the first 48 bits of the fingerprint
- *                  (big-endian), the low 16 bits a collision slot, so
- *                  fingerprints sharing a 48-bit prefix sit next to each
- *                  other and are told apart by the full fingerprint stored
- *                  in the value.  No two entries hold the same fingerprint.
- *                  A data block is indexed by at most one entry, and its
- *                  refcount entry names that entry's key.
+ *   lbn array          index LBN; __le64: DEDUP_LBN_UNMAPPED (0),
+ *                      DEDUP_LBN_ZERO (1), or PBN + DEDUP_LBN_PBN_BASE
+ *   refcount array     index PBN; __le32 reference count, 0 = free
+ *   fp array           index PBN; fp_size bytes of fingerprint, all zero
+ *                      when the block is free
+ *   summary array      index chunk (DEDUP_CHUNK_BLOCKS PBNs); __le32 number
+ *                      of PBNs in the chunk with a non-zero count
+ *   saved index        index position; 48-byte buckets of the RAM
+ *                      fingerprint index saved at a clean shutdown (below),
+ *                      with its directory array
  *
- * The superblock counters describe the committed state exactly; they are
- * checked against a walk of the trees by dedup_check.
+ * Invariants: refcount[p] is the number of LBNs whose lbn entry names p;
+ * fp[p] is non-zero exactly when refcount[p] > 0; summary[c] counts the
+ * PBNs of chunk c with a non-zero count; the superblock counters are the
+ * sums.  Every btree node and array block has reference count 1 in the
+ * space map that owns it.
  */
 #ifndef DM_DEDUP_FORMAT_H
 #define DM_DEDUP_FORMAT_H
 
 #ifdef __KERNEL__
 #include <linux/types.h>
+#include <asm/byteorder.h>
+#define dedup_le32(x)		le32_to_cpu(x)
+#define dedup_le64(x)		le64_to_cpu(x)
+#define dedup_cpu_to_le32(x)	cpu_to_le32(x)
+#define dedup_cpu_to_le64(x)	cpu_to_le64(x)
 #else
-#include <linux/types.h>
+#include <endian.h>
 #include <stdint.h>
+#include <string.h>
+#include <linux/types.h>
+#define dedup_le32(x)		le32toh(x)
+#define dedup_le64(x)		le64toh(x)
+#define dedup_cpu_to_le32(x)	htole32(x)
+#define dedup_cpu_to_le64(x)	htole64(x)
 #endif
 
 #define DEDUP_MAGIC			0x3130505544454444ULL /* "DDEDUP01" */
-#define DEDUP_METADATA_VERSION		1
+#define DEDUP_METADATA_VERSION		2
 #define DEDUP_METADATA_BLOCK_SIZE	4096
 #define DEDUP_SUPERBLOCK_LOCATION	0
-#define DEDUP_SUPERBLOCK_CSUM_XOR	0x00d3d0b1
 #define DEDUP_SPACE_MAP_ROOT_SIZE	128
 #define DEDUP_HASH_NAME_LEN		32
 #define DEDUP_MAX_FP_SIZE		32
 
+/* Checksum seeds: crc32c of bytes 4..4095 of the block, xor the seed. */
+#define DEDUP_SUPERBLOCK_CSUM_XOR	0x00d3d0b1
+#define DEDUP_ARRAY_CSUM_XOR		0x00a77a1b
+
+/*
+ * dm-persistent-data's metadata space map covers at most 255 bitmaps of
+ * 16320 blocks (DM_SM_METADATA_MAX_BLOCKS, 15.875 GiB): region A.
+ */
+#define DEDUP_REGION_A_MAX_BLOCKS	(255ULL * ((1 << 14) - 64))
+
 /* Smallest metadata device we accept, in metadata blocks. */
 #define DEDUP_MIN_METADATA_BLOCKS	64
-
-/* lbn tree value meaning "this LBN was last written with zeroes". */
-#define DEDUP_ZERO_PBN			(~0ULL)
-
-/* refcount entry index_key meaning "this block is not in the index". */
-#define DEDUP_NO_INDEX			(~0ULL)
-
-#define DEDUP_INDEX_SLOT_BITS		16
-#define DEDUP_INDEX_SLOT_MASK		((1ULL << DEDUP_INDEX_SLOT_BITS) - 1)
-/* prefix64: the first 8 fingerprint bytes read as a big-endian integer */
-#define DEDUP_INDEX_KEY(prefix64, slot) \
-	(((prefix64) & ~DEDUP_INDEX_SLOT_MASK) | ((slot) & DEDUP_INDEX_SLOT_MASK))
 
 /* superblock flags */
 #define DEDUP_SB_NEEDS_CHECK		(1U << 0)
 
-/* No incompatible or compatible features are defined in version 1. */
-#define DEDUP_INCOMPAT_SUPPORTED	0U
-#define DEDUP_COMPAT_SUPPORTED		0U
+/*
+ * Feature flags.  An incompat feature this code does not know refuses the
+ * device; an unknown compat_ro feature allows only read-only use; compat
+ * features may be ignored.
+ */
+#define DEDUP_INCOMPAT_BULK		(1U << 0)	/* bulk region in use */
+#define DEDUP_INCOMPAT_SUPPORTED	DEDUP_INCOMPAT_BULK
+#define DEDUP_COMPAT_RO_SUPPORTED	0U
+#define DEDUP_COMPAT_SAVED_INDEX	(1U << 0)	/* save_* fields valid */
+#define DEDUP_COMPAT_SUPPORTED		DEDUP_COMPAT_SAVED_INDEX
+
+/* lbn array values */
+#define DEDUP_LBN_UNMAPPED		0ULL
+#define DEDUP_LBN_ZERO			1ULL
+#define DEDUP_LBN_PBN_BASE		2ULL
+
+/* Array kinds (struct dedup_disk_array_header kind). */
+enum dedup_array_kind {
+	DEDUP_ARRAY_LBN = 1,
+	DEDUP_ARRAY_REFCOUNT = 2,
+	DEDUP_ARRAY_FP = 3,
+	DEDUP_ARRAY_SUMMARY = 4,
+	DEDUP_ARRAY_SAVE = 5,		/* saved index buckets */
+	DEDUP_ARRAY_SAVE_DIR = 6,	/* saved index directory */
+	DEDUP_ARRAY_NR_KINDS = 6,
+};
+
+#define DEDUP_ARRAY_HEADER_SIZE		32
+#define DEDUP_ARRAY_PAYLOAD		(DEDUP_METADATA_BLOCK_SIZE - \
+					 DEDUP_ARRAY_HEADER_SIZE)
+
+/* Reference counts per refcount block, and PBNs per allocation chunk. */
+#define DEDUP_REFCOUNTS_PER_BLOCK	(DEDUP_ARRAY_PAYLOAD / 4)
+#define DEDUP_CHUNK_RC_BLOCKS		32
+#define DEDUP_CHUNK_BLOCKS		(DEDUP_CHUNK_RC_BLOCKS * \
+					 DEDUP_REFCOUNTS_PER_BLOCK)
 
 /*
- * Block 0.  csum is crc32c (dm_bm_checksum) of bytes 4..4095 of the block,
- * xor DEDUP_SUPERBLOCK_CSUM_XOR; blocknr must be DEDUP_SUPERBLOCK_LOCATION.
- * Bytes after the structure are zero.
+ * The saved RAM fingerprint index (dm-dedup-index.c).  The index has
+ * 2^save_shard_bits shards.  An entry is 6 bytes, little endian: the low
+ * save_loc_bits bits are loc, the fingerprint block (PBN / fingerprints per
+ * fp array block) plus 1 (0: empty slot; all ones: deleted), the other bits
+ * a tag.  With h the first 8 bytes of the fingerprint read little endian,
+ * the shard is the top save_shard_bits bits of h, the tag the next
+ * DEDUP_INDEX_TAG_BITS(shard bits, loc bits) bits, and the home bucket of
+ * the entry in a shard of nb buckets is (tag * nb) >> tag bits; collisions
+ * go to the following buckets, wrapping.
+ *
+ * Saved form: a "save" array of 48-byte buckets holding, shard after shard
+ * (empty shards omitted), a struct dedup_disk_save_shard bucket followed by
+ * that shard's nb buckets; and a "save_dir" array of __le64, one per group
+ * of DEDUP_SAVE_GROUP shards: 1 + the bucket position of the first saved
+ * shard of the group, or 0 when the group has none.
+ */
+#define DEDUP_INDEX_ENTRY_SIZE		6
+#define DEDUP_INDEX_BUCKET_ENTRIES	8
+#define DEDUP_INDEX_BUCKET_SIZE		(DEDUP_INDEX_ENTRY_SIZE * \
+					 DEDUP_INDEX_BUCKET_ENTRIES)
+#define DEDUP_INDEX_ENTRY_BITS		(DEDUP_INDEX_ENTRY_SIZE * 8)
+#define DEDUP_INDEX_TAG_BITS(shard_bits, loc_bits) \
+	((DEDUP_INDEX_ENTRY_BITS - (loc_bits)) < 64 - (shard_bits) ? \
+	 (DEDUP_INDEX_ENTRY_BITS - (loc_bits)) : 64 - (shard_bits))
+#define DEDUP_SAVE_GROUP		64
+#define DEDUP_SAVE_SHARD_MAGIC		0x44524853	/* "SHRD" */
+
+/*
+ * Block 0.  csum is crc32c of bytes 4..4095 of the block, xor
+ * DEDUP_SUPERBLOCK_CSUM_XOR; blocknr must be DEDUP_SUPERBLOCK_LOCATION.
+ * Bytes after the structure are zero.  The first 52 bytes are laid out as
+ * in version 1, so a version 1 superblock is recognised and refused.
  */
 struct dedup_disk_superblock {
 	__le32 csum;
@@ -90,25 +170,43 @@ struct dedup_disk_superblock {
 	__le32 version;
 	__le32 incompat_flags;
 	__le32 compat_flags;
+	__le32 compat_ro_flags;
 	__le32 metadata_block_size;	/* bytes, DEDUP_METADATA_BLOCK_SIZE */
 	__le32 data_block_size;		/* bytes, power of two 4096..65536 */
-	__le32 fp_size;			/* fingerprint bytes stored, <= 32 */
+	__le32 fp_size;			/* fingerprint bytes stored, 8..32 */
+	__le32 padding;
 	char hash_name[DEDUP_HASH_NAME_LEN];	/* NUL padded */
 	__le64 data_nr_blocks;		/* data device size in data blocks */
+	__le64 metadata_nr_blocks;	/* metadata device size in blocks */
 	__le64 transaction_id;		/* incremented by every commit */
 
-	/* struct disk_sm_root of the metadata space map (sm_metadata) */
+	/* struct disk_sm_root of region A's sm_metadata */
 	__u8 metadata_space_map_root[DEDUP_SPACE_MAP_ROOT_SIZE];
+	/* struct disk_sm_root of the bulk region's sm_disk (INCOMPAT_BULK) */
+	__u8 bulk_space_map_root[DEDUP_SPACE_MAP_ROOT_SIZE];
+	__le64 bulk_start;		/* first bulk block (A), 0 if none */
+	__le64 bulk_nr_blocks;		/* blocks in the bulk region */
 
+	/* roots of the array btrees */
 	__le64 lbn_root;
 	__le64 refcount_root;
-	__le64 index_root;
+	__le64 fp_root;
+	__le64 summary_root;
 
-	/* Exact for the committed trees. */
-	__le64 nr_mapped;		/* lbn entries with a real PBN */
-	__le64 nr_zero;			/* lbn entries with DEDUP_ZERO_PBN */
-	__le64 nr_unique;		/* refcount entries */
-	__le64 nr_indexed;		/* index entries */
+	/* the RAM index saved at a clean shutdown (COMPAT_SAVED_INDEX) */
+	__le64 save_root;
+	__le64 save_dir_root;
+	__le64 save_transaction_id;	/* valid if == transaction_id */
+	__le64 save_entries;
+	__le32 save_shard_bits;
+	__le32 save_loc_bits;
+
+	__le64 alloc_cursor;		/* where the allocator goes on */
+
+	/* Exact for the committed arrays. */
+	__le64 nr_mapped;		/* LBNs mapped to a PBN */
+	__le64 nr_zero;			/* LBNs mapped to DEDUP_LBN_ZERO */
+	__le64 nr_unique;		/* PBNs with a non-zero count */
 
 	/* Cumulative since format, as of this commit. */
 	__le64 dedup_hits;		/* writes that shared an existing block */
@@ -116,17 +214,157 @@ struct dedup_disk_superblock {
 	__le64 commits;			/* commits, including this one */
 } __packed;
 
-/* refcount tree value */
-struct dedup_disk_refcount {
-	__le32 count;			/* > 0 */
-	__le32 flags;			/* 0 in version 1 */
-	__le64 index_key;		/* key of its index entry or DEDUP_NO_INDEX */
+/* Every array block starts with this. */
+struct dedup_disk_array_header {
+	__le32 csum;		/* crc32c of bytes 4..4095 ^ ARRAY_CSUM_XOR */
+	__le32 kind;		/* enum dedup_array_kind */
+	__le64 blocknr;		/* where it is: catches misdirected writes */
+	__le64 index;		/* array-block index within its array */
+	__le32 entry_size;	/* bytes per entry */
+	__le32 padding;
 } __packed;
 
-/* index tree value */
-struct dedup_disk_index_entry {
-	__le64 pbn;
-	__u8 fp[DEDUP_MAX_FP_SIZE];	/* fp_size bytes, zero padded */
+/* First bucket of each saved shard. */
+struct dedup_disk_save_shard {
+	__le32 magic;		/* DEDUP_SAVE_SHARD_MAGIC */
+	__le32 nr_buckets;	/* nb: buckets that follow */
+	__le64 shard;
+	__le64 nr_entries;	/* live entries in those buckets */
+	__u8 padding[DEDUP_INDEX_BUCKET_SIZE - 24];
 } __packed;
+
+/*
+ * The superblock in CPU order: what the pack/unpack pair converts.  The
+ * checksum and location are handled by the block validator (kernel) or
+ * the block writer (tools), not here.
+ */
+struct dedup_sb {
+	__u32 flags;
+	__u8 uuid[16];
+	__u64 magic;
+	__u32 version;
+	__u32 incompat_flags;
+	__u32 compat_flags;
+	__u32 compat_ro_flags;
+	__u32 metadata_block_size;
+	__u32 data_block_size;
+	__u32 fp_size;
+	char hash_name[DEDUP_HASH_NAME_LEN];
+	__u64 data_nr_blocks;
+	__u64 metadata_nr_blocks;
+	__u64 transaction_id;
+	__u8 metadata_space_map_root[DEDUP_SPACE_MAP_ROOT_SIZE];
+	__u8 bulk_space_map_root[DEDUP_SPACE_MAP_ROOT_SIZE];
+	__u64 bulk_start;
+	__u64 bulk_nr_blocks;
+	__u64 lbn_root;
+	__u64 refcount_root;
+	__u64 fp_root;
+	__u64 summary_root;
+	__u64 save_root;
+	__u64 save_dir_root;
+	__u64 save_transaction_id;
+	__u64 save_entries;
+	__u32 save_shard_bits;
+	__u32 save_loc_bits;
+	__u64 alloc_cursor;
+	__u64 nr_mapped;
+	__u64 nr_zero;
+	__u64 nr_unique;
+	__u64 dedup_hits;
+	__u64 zero_writes;
+	__u64 commits;
+};
+
+#define DEDUP_SB_FIELDS(X) \
+	X(32, flags) X(64, magic) X(32, version) X(32, incompat_flags) \
+	X(32, compat_flags) X(32, compat_ro_flags) \
+	X(32, metadata_block_size) X(32, data_block_size) X(32, fp_size) \
+	X(64, data_nr_blocks) X(64, metadata_nr_blocks) \
+	X(64, transaction_id) X(64, bulk_start) X(64, bulk_nr_blocks) \
+	X(64, lbn_root) X(64, refcount_root) X(64, fp_root) \
+	X(64, summary_root) X(64, save_root) X(64, save_dir_root) \
+	X(64, save_transaction_id) X(64, save_entries) \
+	X(32, save_shard_bits) X(32, save_loc_bits) X(64, alloc_cursor) \
+	X(64, nr_mapped) X(64, nr_zero) X(64, nr_unique) X(64, dedup_hits) \
+	X(64, zero_writes) X(64, commits)
+
+static inline void dedup_sb_unpack(const struct dedup_disk_superblock *d,
+				   struct dedup_sb *s)
+{
+#define DEDUP_UNPACK(bits, f) s->f = dedup_le##bits(d->f);
+	DEDUP_SB_FIELDS(DEDUP_UNPACK)
+#undef DEDUP_UNPACK
+	memcpy(s->uuid, d->uuid, sizeof(s->uuid));
+	memcpy(s->hash_name, d->hash_name, sizeof(s->hash_name));
+	memcpy(s->metadata_space_map_root, d->metadata_space_map_root,
+	       sizeof(s->metadata_space_map_root));
+	memcpy(s->bulk_space_map_root, d->bulk_space_map_root,
+	       sizeof(s->bulk_space_map_root));
+}
+
+/* Fills every field but csum and blocknr; d must be zeroed first. */
+static inline void dedup_sb_pack(const struct dedup_sb *s,
+				 struct dedup_disk_superblock *d)
+{
+#define DEDUP_PACK(bits, f) d->f = dedup_cpu_to_le##bits(s->f);
+	DEDUP_SB_FIELDS(DEDUP_PACK)
+#undef DEDUP_PACK
+	memcpy(d->uuid, s->uuid, sizeof(d->uuid));
+	memcpy(d->hash_name, s->hash_name, sizeof(d->hash_name));
+	memcpy(d->metadata_space_map_root, s->metadata_space_map_root,
+	       sizeof(d->metadata_space_map_root));
+	memcpy(d->bulk_space_map_root, s->bulk_space_map_root,
+	       sizeof(d->bulk_space_map_root));
+}
+
+/* The array header in CPU order. */
+struct dedup_array_header {
+	__u32 kind;
+	__u64 blocknr;
+	__u64 index;
+	__u32 entry_size;
+};
+
+static inline void dedup_array_header_unpack(const struct dedup_disk_array_header *d,
+					     struct dedup_array_header *h)
+{
+	h->kind = dedup_le32(d->kind);
+	h->blocknr = dedup_le64(d->blocknr);
+	h->index = dedup_le64(d->index);
+	h->entry_size = dedup_le32(d->entry_size);
+}
+
+/* Fills every field but csum. */
+static inline void dedup_array_header_pack(const struct dedup_array_header *h,
+					   struct dedup_disk_array_header *d)
+{
+	d->kind = dedup_cpu_to_le32(h->kind);
+	d->blocknr = dedup_cpu_to_le64(h->blocknr);
+	d->index = dedup_cpu_to_le64(h->index);
+	d->entry_size = dedup_cpu_to_le32(h->entry_size);
+	d->padding = 0;
+}
+
+/* Entries of entry_size bytes in one array block. */
+static inline __u32 dedup_array_entries_per_block(__u32 entry_size)
+{
+	return DEDUP_ARRAY_PAYLOAD / entry_size;
+}
+
+/* The 6-byte index entry as a number (bits 0..47). */
+static inline __u64 dedup_index_entry_get(const __u8 *e)
+{
+	return (__u64)e[0] | ((__u64)e[1] << 8) | ((__u64)e[2] << 16) |
+	       ((__u64)e[3] << 24) | ((__u64)e[4] << 32) | ((__u64)e[5] << 40);
+}
+
+static inline void dedup_index_entry_put(__u8 *e, __u64 v)
+{
+	int i;
+
+	for (i = 0; i < DEDUP_INDEX_ENTRY_SIZE; i++)
+		e[i] = (__u8)(v >> (8 * i));
+}
 
 #endif /* DM_DEDUP_FORMAT_H */

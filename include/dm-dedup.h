@@ -2,22 +2,33 @@
 /*
  * dm-dedup.h - the internal API between the files of dm-dedup.ko.
  *
- *   dm-dedup-target.c      the device-mapper target: bios, modes, status
- *   dm-dedup-hash.c        fingerprints, zero detection
- *   dm-dedup-meta.c        persistent metadata (opaque struct dedup_meta)
- *   dm-dedup-cow-commit.c  generations, the commit kthread, back-pressure
+ *   dm-dedup-target.c   the device-mapper target: bios, modes, status
+ *   dm-dedup-hash.c     fingerprints, zero detection
+ *   dm-dedup-meta.c     persistent metadata behind struct dedup_meta:
+ *                       superblock, transaction, committed view, verbs
+ *     dm-dedup-array.c  ... its sparse arrays (dm-dedup-meta-internal.h)
+ *     dm-dedup-index.c  ... its RAM fingerprint index
+ *     dm-dedup-alloc.c  ... its data block allocator
+ *   dm-dedup-gen.c      generations of uncommitted changes, lookups,
+ *                       back-pressure, FLUSH/FUA waiters (struct dedup_cow)
+ *   dm-dedup-commit.c   the commit kthread
  */
 #ifndef DM_DEDUP_H
 #define DM_DEDUP_H
 
 #include <linux/types.h>
 #include <linux/blk_types.h>
+#include <linux/string.h>
 #include "dm-dedup-format.h"
 
 #define DM_MSG_PREFIX "dedup"
 
-/* In-memory lbn value meaning "discarded in this generation". */
-#define DEDUP_UNMAPPED	(~0ULL - 1)
+/*
+ * Values of a logical block, in memory: a PBN, or one of these two (which
+ * are not valid PBNs: data devices have fewer than 2^63 blocks).
+ */
+#define DEDUP_ZERO_PBN	(~0ULL)		/* last written with zeroes */
+#define DEDUP_UNMAPPED	(~0ULL - 1)	/* discarded, or never written */
 
 static inline bool dedup_is_pbn(u64 value)
 {
@@ -37,7 +48,7 @@ struct dedup_hash;
 struct dedup_hash *dedup_hash_create(const char *name);
 void dedup_hash_destroy(struct dedup_hash *h);
 
-/* Bytes of fingerprint this hash produces (<= DEDUP_MAX_FP_SIZE). */
+/* Bytes of fingerprint this hash produces (8..DEDUP_MAX_FP_SIZE). */
 unsigned int dedup_hash_size(struct dedup_hash *h);
 
 /* False for hashes that are not collision resistant: hits must be verified. */
@@ -54,36 +65,21 @@ int dedup_hash_block(struct dedup_hash *h, const void *data, unsigned int len,
 bool dedup_block_is_zero(const void *data, unsigned int len);
 
 /*
- * A filter of fingerprints with no false negatives: may_contain() is true
- * for every fingerprint added and not removed since (and, rarely, for
- * others).  Sized for entries fingerprints.  Safe for concurrent use.
- */
-struct dedup_filter;
-struct dedup_filter *dedup_filter_create(u64 entries);
-void dedup_filter_destroy(struct dedup_filter *f);
-void dedup_filter_add(struct dedup_filter *f, const u8 *fp);
-void dedup_filter_remove(struct dedup_filter *f, const u8 *fp);
-bool dedup_filter_may_contain(struct dedup_filter *f, const u8 *fp);
-
-/*
- * Persistent metadata (dm-dedup-meta.c)
+ * Persistent metadata (dm-dedup-meta.c and the files behind it)
+ *
+ * Callers pass the handle and a key.  Lookups answer from the last
+ * *published* commit and tell which one (its publish sequence number);
+ * the committer's verbs change the working transaction, which becomes
+ * visible at dedup_meta_publish().
  */
 struct dedup_meta;
 
-/* The roots of one committed transaction: what readers look things up in. */
-struct dedup_roots {
-	u64 lbn;
-	u64 refcount;
-	u64 index;
-};
-
-/* Counters of the committed state (see struct dedup_disk_superblock). */
+/* Counters of the published state (see struct dedup_disk_superblock). */
 struct dedup_counters {
 	u64 transaction_id;
 	u64 nr_mapped;
 	u64 nr_zero;
 	u64 nr_unique;
-	u64 nr_indexed;
 	u64 dedup_hits;
 	u64 zero_writes;
 	u64 commits;
@@ -98,6 +94,24 @@ struct dedup_meta_geometry {
 	u64 data_nr_blocks;		/* current data device size, in blocks */
 };
 
+/* What the RAM fingerprint index is doing (status "index_state"). */
+enum dedup_index_state {
+	DEDUP_INDEX_READY,
+	DEDUP_INDEX_LOADING,		/* saved index loading in background */
+	DEDUP_INDEX_REBUILDING,		/* rebuilding after a crash */
+};
+
+struct dedup_meta_stats {
+	enum dedup_index_state index_state;
+	u64 index_entries;
+	u64 index_ram_bytes;
+	u64 index_progress;		/* shards loaded / fp blocks scanned */
+	u64 index_total;
+	u64 data_free;			/* allocatable data blocks */
+	u64 data_pending;		/* freed, allocatable after a commit */
+	u64 alloc_ram_bytes;
+};
+
 /*
  * Opens the metadata on bdev, formatting it if its first 4 KiB are zero.
  * An existing superblock must match geo; on a mismatch nothing is written
@@ -107,71 +121,114 @@ struct dedup_meta_geometry {
 struct dedup_meta *dedup_meta_open(struct block_device *bdev,
 				   const struct dedup_meta_geometry *geo,
 				   char **error);
-/* Closes without committing. */
-void dedup_meta_close(struct dedup_meta *md);
+/*
+ * Closes.  With save, the RAM index is saved and committed first (a clean
+ * shutdown: the next open loads it instead of rebuilding it); the caller
+ * has committed everything else.
+ */
+void dedup_meta_close(struct dedup_meta *md, bool save);
 
 /* True when the superblock carries DEDUP_SB_NEEDS_CHECK. */
 bool dedup_meta_needs_check(struct dedup_meta *md);
 
-/* The committed roots and counters.  Never blocks on I/O. */
-void dedup_meta_committed(struct dedup_meta *md, struct dedup_roots *roots,
-			  struct dedup_counters *c);
+/* The published counters.  Never blocks on I/O. */
+void dedup_meta_counters(struct dedup_meta *md, struct dedup_counters *c);
+void dedup_meta_get_stats(struct dedup_meta *md, struct dedup_meta_stats *s);
 
 /*
- * Reader side.  Lookups in one committed transaction, through a read-only
- * block cache of their own.  The caller must keep the blocks of roots from
- * being reused until it returns (SRCU in dm-dedup-cow-commit.c), and must
- * pass roots that have been published (committed).  No lock is taken that
- * the committer holds across I/O.  -ENODATA means "not present"; -EILSEQ
- * means a corrupt block; other errors are I/O errors.
+ * Reader side, from any context that may sleep: never takes a lock the
+ * committer holds across I/O.  *seq is the publish sequence number of the
+ * commit the answer comes from.  -ENODATA means "not present"; -EILSEQ a
+ * corrupt block; other errors are I/O errors.
  */
-int dedup_meta_find_lbn(struct dedup_meta *md, const struct dedup_roots *roots,
-			u64 lbn, u64 *value);
-int dedup_meta_find_refcount(struct dedup_meta *md,
-			     const struct dedup_roots *roots,
-			     u64 pbn, u32 *count);
-int dedup_meta_find_fp(struct dedup_meta *md, const struct dedup_roots *roots,
-		       const u8 *fp, u64 *pbn);
-
+u64 dedup_meta_publish_seq(struct dedup_meta *md);
+/* What lbn maps to: a PBN or DEDUP_ZERO_PBN; -ENODATA if unmapped. */
+int dedup_meta_find_lbn(struct dedup_meta *md, u64 lbn, u64 *value, u64 *seq);
+/* The committed reference count of pbn (0 if free). */
+int dedup_meta_find_refcount(struct dedup_meta *md, u64 pbn, u32 *count,
+			     u64 *seq);
 /*
- * Forgets every unheld block of the reader cache.  Called after a new
- * transaction is published and readers of the previous roots have drained,
- * so that blocks the next transaction reallocates are never read stale.
+ * A block that holds content with fingerprint fp and is live in the
+ * published commit; -ENODATA if there is none (or the RAM index does not
+ * know it yet, while it is rebuilt).  skip_pbn: a block not to return
+ * (one that failed verification), or DEDUP_UNMAPPED.
  */
-void dedup_meta_drop_reader_cache(struct dedup_meta *md);
+int dedup_meta_find_fp(struct dedup_meta *md, const u8 *fp, u64 skip_pbn,
+		       u64 *pbn, u64 *seq);
 
 /*
- * Committer side.  Only the committer (with its commit mutex held) calls
- * these; they change the working (uncommitted) trees.  Each returns 0 or a
- * negative errno, after which the transaction must be abandoned.
+ * Data blocks.  alloc hands out a block that is free in the published
+ * commit and in no generation; -ENOSPC when there is none, -EAGAIN when
+ * the free ones become allocatable only after the next publish or release.
+ * unalloc returns one that nothing ever referenced.  published: a block
+ * alloc handed out is in a published commit now (new_block, then
+ * publish).  release returns a block whose last reference went away in a
+ * commit that is now durable (was_committed), or that went away before
+ * any commit recorded it.
+ */
+int dedup_meta_alloc_data_block(struct dedup_meta *md, u64 *pbn);
+void dedup_meta_unalloc_data_block(struct dedup_meta *md, u64 pbn);
+void dedup_meta_data_block_published(struct dedup_meta *md, u64 pbn);
+void dedup_meta_release_data_block(struct dedup_meta *md, u64 pbn,
+				   bool was_committed);
+/* Data device grown (table reload): new blocks become allocatable. */
+int dedup_meta_resize_data(struct dedup_meta *md, u64 data_nr_blocks);
+
+/*
+ * Committer side.  Only the committer (one thread at a time) calls these;
+ * they change the working transaction.  Each returns 0 or a negative
+ * errno, after which the transaction must be abandoned
+ * (dedup_meta_set_needs_check() or close without commit).
  */
 /* lbn -> value (a PBN or DEDUP_ZERO_PBN); DEDUP_UNMAPPED removes it. */
 int dedup_meta_set_lbn(struct dedup_meta *md, u64 lbn, u64 value);
-/* A block with count > 0 enters the refcount tree, and the index if fp. */
-int dedup_meta_add_block(struct dedup_meta *md, u64 pbn, u32 count,
+/* A block allocated since the last commit, with count > 0 and its fp. */
+int dedup_meta_new_block(struct dedup_meta *md, u64 pbn, u32 count,
 			 const u8 *fp);
-/* Adds delta to a block's count; at 0 it leaves both trees. */
-int dedup_meta_adjust_block(struct dedup_meta *md, u64 pbn, s64 delta,
-			    u32 *new_count);
 /*
- * Makes the working trees durable: pre-commit, superblock, commit.  The
- * caller flushes the data device first.  hits and zero_writes are added to
- * the cumulative counters.
+ * Adds delta to a committed block's count.  At 0 the block is free and
+ * *fp (DEDUP_MAX_FP_SIZE bytes) receives the fingerprint it had.
+ */
+int dedup_meta_adjust_block(struct dedup_meta *md, u64 pbn, s64 delta,
+			    u32 *new_count, u8 *fp);
+/*
+ * Makes the working transaction durable: pre-commit, superblock, commit.
+ * The caller has flushed the data device.  hits and zero_writes are added
+ * to the cumulative counters.  Not yet visible to readers.
  */
 int dedup_meta_commit(struct dedup_meta *md, u64 hits, u64 zero_writes);
+/*
+ * Between commit and publish: the RAM index learns the fingerprints of
+ * the committed generation's new blocks and forgets those of its dead
+ * blocks.  May sleep (a shard may have to be loaded or grown).
+ */
+int dedup_meta_index_add(struct dedup_meta *md, const u8 *fp, u64 pbn);
+void dedup_meta_index_remove(struct dedup_meta *md, const u8 *fp, u64 pbn);
+/*
+ * Makes the last commit the one readers see.  Called under the caller's
+ * lock that also retires the committed generation; O(1), no I/O.
+ */
+void dedup_meta_publish(struct dedup_meta *md);
+/*
+ * After publish: waits for readers of the previous commit, then lets its
+ * freed metadata blocks be reused.  Must complete before the next
+ * transaction changes anything.
+ */
+void dedup_meta_retire(struct dedup_meta *md);
+/*
+ * Background work of the RAM index done by the committer between commits
+ * (rebuild after a crash): at most budget blocks.  Returns true while
+ * there is more.
+ */
+bool dedup_meta_index_work(struct dedup_meta *md, unsigned int budget);
 /*
  * Sets DEDUP_SB_NEEDS_CHECK in a copy of the last committed superblock and
  * writes it; the uncommitted transaction is never made durable.
  */
 int dedup_meta_set_needs_check(struct dedup_meta *md);
 
-/* Calls fn for every block in the committed refcount tree (at open). */
-typedef int (*dedup_block_fn)(void *context, u64 pbn, u32 count);
-int dedup_meta_walk_blocks(struct dedup_meta *md, dedup_block_fn fn,
-			      void *context);
-
 /*
- * Generations and the commit pipeline (dm-dedup-cow-commit.c)
+ * Generations and the commit pipeline (dm-dedup-gen.c, dm-dedup-commit.c)
  */
 struct dedup_cow;
 struct bio;
@@ -179,7 +236,6 @@ struct bio;
 struct dedup_cow_params {
 	struct dedup_meta *md;
 	struct block_device *data_bdev;
-	u64 data_nr_blocks;
 	unsigned int data_block_size;
 	unsigned int fp_size;
 	unsigned int commit_period_ms;
@@ -200,9 +256,9 @@ struct dedup_cow_stats {
 	bool commit_in_flight;
 	u64 bp_waits;
 	u64 longest_wait_us;
-	s64 d_mapped, d_zero, d_unique;	/* not yet committed */
-	u64 hits, zero_writes;		/* not yet committed */
-	u64 data_free;			/* allocatable data blocks */
+	s64 d_mapped, d_zero, d_unique;	/* not yet published */
+	u64 hits, zero_writes;		/* not yet published */
+	u64 pending_frees;		/* dead blocks not yet allocatable */
 	bool no_space;
 };
 
@@ -231,12 +287,17 @@ enum dedup_fp_result {
 /*
  * Looks fp up in the generations and the committed index.  If another
  * writer holds a claim on fp, waits until it records or releases it.
+ * skip_pbn: a block that failed verification, or DEDUP_UNMAPPED.
  */
-int dedup_cow_lookup_fp(struct dedup_cow *cow, const u8 *fp, u64 *pbn,
-			struct dedup_claim *claim);
+int dedup_cow_lookup_fp(struct dedup_cow *cow, const u8 *fp, u64 skip_pbn,
+			u64 *pbn, struct dedup_claim *claim);
 void dedup_cow_release_claim(struct dedup_cow *cow, struct dedup_claim *claim);
 
-/* Hands out a free data block; -ENOSPC when there is none. */
+/*
+ * Hands out a free data block; waits for pending frees to become
+ * allocatable when there are any (unless error_if_no_space); -ENOSPC when
+ * there is none.
+ */
 int dedup_cow_alloc_block(struct dedup_cow *cow, u64 *pbn);
 /* Returns a block that alloc handed out and nothing ever referenced. */
 void dedup_cow_unalloc_block(struct dedup_cow *cow, u64 pbn);
@@ -248,14 +309,17 @@ void dedup_cow_unalloc_block(struct dedup_cow *cow, u64 pbn);
 /*
  * Records in the open generation that lbn now maps to value (a PBN,
  * DEDUP_ZERO_PBN or DEDUP_UNMAPPED) and adjusts reference counts.  With
- * DEDUP_REC_NEW and a claim, the claim's fingerprint is indexed and the
- * claim released.  With DEDUP_REC_HIT, claim is the one the lookup filled
- * in; returns -EAGAIN when the block died, or a commit was published, since
- * that lookup (look it up again: a block freed by a published commit may
- * have been reused).  *gen is the generation that holds the change.
+ * DEDUP_REC_NEW, fp is the new block's fingerprint; it is indexed (unless
+ * DEDUP_REC_NOINDEX) and the claim, if any, released.  With
+ * DEDUP_REC_HIT, claim is the one the lookup filled in; returns -EAGAIN
+ * when the block died, or a commit was published, since that lookup (look
+ * it up again), and -EMLINK when the block is shared by as many LBNs as a
+ * count can hold (store a new copy).  *gen is the generation that holds
+ * the change.
  */
 int dedup_cow_record(struct dedup_cow *cow, u64 lbn, u64 value,
-		     unsigned int flags, struct dedup_claim *claim, u64 *gen);
+		     unsigned int flags, struct dedup_claim *claim,
+		     const u8 *fp, u64 *gen);
 
 /*
  * Completes bio once generation gen (or, for gen == 0, everything recorded
@@ -271,6 +335,12 @@ void dedup_cow_set_commit_period(struct dedup_cow *cow, unsigned int ms);
 /* Takes the feature fields of p (a reloaded table's). */
 void dedup_cow_set_features(struct dedup_cow *cow,
 			    const struct dedup_cow_params *p);
-void dedup_cow_get_stats(struct dedup_cow *cow, struct dedup_cow_stats *s);
+/* The statistics and the published counters, consistent with each other. */
+void dedup_cow_get_stats(struct dedup_cow *cow, struct dedup_cow_stats *s,
+			 struct dedup_counters *c);
+
+/* Module init/exit of dm-dedup-gen.c (its slab caches). */
+int dedup_gen_module_init(void);
+void dedup_gen_module_exit(void);
 
 #endif /* DM_DEDUP_H */

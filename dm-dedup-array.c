@@ -1,0 +1,631 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Sparse arrays of fixed-size entries on the metadata device.
+ *
+ * DOC: sparse arrays
+ *
+ * An array is a single-level dm_btree mapping an array-block index to the
+ * location of a 4 KiB array block: a struct dedup_disk_array_header, then
+ * entries.  Blocks that were never written do not exist and read as zero,
+ * so an array indexed by LBN or PBN costs nothing where nothing is stored.
+ * An array block that becomes all zero is dropped again.
+ *
+ * The committer changes arrays copy-on-write.  The first change to an
+ * array block in a transaction copies it to a block allocated for this
+ * transaction ("fresh"), points the btree at the copy and lets the btree's
+ * value type release the original; later changes in the same transaction
+ * write the fresh block in place.  A block that a committed root reaches is
+ * therefore never written, and we know every array block a transaction
+ * frees (md->freed), which is what lets the readers' array cache forget
+ * exactly those blocks before they can be reused.
+ *
+ * Readers walk a *published* root through two dm-bufio clients of their
+ * own (md->node_cache for btree nodes, md->array_cache for array blocks),
+ * never through the committer's block manager: see dm-dedup-meta.c.  The
+ * walker checks every node as dm-btree's validator would.
+ */
+#include <linux/device-mapper.h>
+#include <linux/dm-bufio.h>
+#include <linux/slab.h>
+
+#include "persistent-data/dm-btree-internal.h"
+
+#include "dm-dedup-meta-internal.h"
+
+#define BTREE_CSUM_XOR		121107
+#define BTREE_MAX_DEPTH		16
+
+/*
+ * Array block validator (committer side)
+ */
+static u32 array_csum(struct dedup_disk_array_header *h)
+{
+	return dm_bm_checksum(&h->kind, DEDUP_METADATA_BLOCK_SIZE - sizeof(__le32),
+			      DEDUP_ARRAY_CSUM_XOR);
+}
+
+static void array_prepare_for_write(struct dm_block_validator *v,
+				    struct dm_block *b, size_t block_size)
+{
+	struct dedup_disk_array_header *h = dm_block_data(b);
+
+	h->blocknr = cpu_to_le64(dm_block_location(b));
+	h->csum = cpu_to_le32(array_csum(h));
+}
+
+static int array_check(struct dm_block_validator *v, struct dm_block *b,
+		       size_t block_size)
+{
+	struct dedup_disk_array_header *h = dm_block_data(b);
+
+	if (le64_to_cpu(h->blocknr) != dm_block_location(b)) {
+		DMERR_LIMIT("array block %llu: wrong location %llu",
+			    (u64)dm_block_location(b), le64_to_cpu(h->blocknr));
+		return -ENOTBLK;
+	}
+	if (le32_to_cpu(h->csum) != array_csum(h)) {
+		DMERR_LIMIT("array block %llu: checksum error",
+			    (u64)dm_block_location(b));
+		return -EILSEQ;
+	}
+	return 0;
+}
+
+static struct dm_block_validator array_validator = {
+	.name = "dedup_array",
+	.prepare_for_write = array_prepare_for_write,
+	.check = array_check,
+};
+
+/* Kind, index and entry size of a block that passed the validator. */
+static int check_header(struct dedup_array *a, const void *data, u64 bidx)
+{
+	struct dedup_array_header h;
+
+	dedup_array_header_unpack(data, &h);
+	if (h.kind != a->kind || h.index != bidx ||
+	    h.entry_size != a->entry_size) {
+		DMERR_LIMIT("array block %llu: kind %u index %llu, expected kind %u index %llu",
+			    h.blocknr, h.kind, h.index, a->kind, bidx);
+		return -EILSEQ;
+	}
+	return 0;
+}
+
+static void *payload(void *block)
+{
+	return (u8 *)block + DEDUP_ARRAY_HEADER_SIZE;
+}
+
+/*
+ * The btree's values are array block locations, counted in the space map
+ * that owns them.
+ */
+static void value_inc(void *context, const void *value, unsigned int count)
+{
+	const __le64 *v = value;
+	unsigned int i;
+
+	for (i = 0; i < count; i++)
+		dedup_meta_block_inc(context, le64_to_cpu(v[i]));
+}
+
+static void value_dec(void *context, const void *value, unsigned int count)
+{
+	const __le64 *v = value;
+	unsigned int i;
+
+	for (i = 0; i < count; i++)
+		dedup_meta_block_dec(context, le64_to_cpu(v[i]));
+}
+
+static int value_equal(void *context, const void *value1, const void *value2)
+{
+	return !memcmp(value1, value2, sizeof(__le64));
+}
+
+void dedup_array_init(struct dedup_meta *md, struct dedup_array *a,
+		      enum dedup_array_kind kind, u32 entry_size, u64 root)
+{
+	a->md = md;
+	a->kind = kind;
+	a->entry_size = entry_size;
+	a->per_block = dedup_array_entries_per_block(entry_size);
+	a->info.tm = md->tm;
+	a->info.levels = 1;
+	a->info.value_type.context = md;
+	a->info.value_type.size = sizeof(__le64);
+	a->info.value_type.inc = value_inc;
+	a->info.value_type.dec = value_dec;
+	a->info.value_type.equal = value_equal;
+	a->root = root;
+	a->last_loc = 0;
+}
+
+int dedup_array_empty(struct dedup_array *a)
+{
+	return dm_btree_empty(&a->info, &a->root);
+}
+
+void dedup_array_end_transaction(struct dedup_array *a)
+{
+	a->last_loc = 0;
+}
+
+/*
+ * Committer side
+ */
+static bool is_fresh(struct dedup_meta *md, u64 loc)
+{
+	return xa_load(&md->fresh, loc) != NULL;
+}
+
+static int mark_fresh(struct dedup_meta *md, u64 loc)
+{
+	return xa_err(xa_store(&md->fresh, loc, xa_mk_value(1), GFP_NOIO));
+}
+
+static int insert_loc(struct dedup_array *a, u64 bidx, u64 loc)
+{
+	__le64 v = cpu_to_le64(loc);
+	int r;
+
+	__dm_bless_for_disk(&v);
+	r = dm_btree_insert(&a->info, a->root, &bidx, &v, &a->root);
+	if (!r)
+		r = a->md->cb_error;
+	return r;
+}
+
+/* A zeroed array block for bidx, in the btree; write locked in *blk. */
+static int create_block(struct dedup_array *a, u64 bidx, struct dm_block **blk)
+{
+	struct dedup_meta *md = a->md;
+	struct dedup_array_header h = {
+		.kind = a->kind, .index = bidx, .entry_size = a->entry_size,
+	};
+	dm_block_t loc;
+	int r;
+
+	r = dedup_meta_alloc_block(md, &loc);
+	if (r)
+		return r;
+	r = mark_fresh(md, loc);
+	if (!r)
+		r = insert_loc(a, bidx, loc);
+	if (r) {
+		dedup_meta_block_dec(md, loc);
+		return r;
+	}
+	r = dm_bm_write_lock_zero(md->bm, loc, &array_validator, blk);
+	if (r)
+		return r;
+	h.blocknr = loc;
+	dedup_array_header_pack(&h, dm_block_data(*blk));
+	a->last_index = bidx;
+	a->last_loc = loc;
+	return 0;
+}
+
+/* Copies block old (of bidx) to a fresh block; write locked in *blk. */
+static int shadow_block(struct dedup_array *a, u64 bidx, u64 old,
+			struct dm_block **blk)
+{
+	struct dedup_meta *md = a->md;
+	struct dm_block *ob;
+	dm_block_t loc;
+	int r;
+
+	r = dm_bm_read_lock(md->bm, old, &array_validator, &ob);
+	if (r)
+		return r;
+	r = check_header(a, dm_block_data(ob), bidx);
+	if (r) {
+		dm_bm_unlock(ob);
+		return r;
+	}
+	r = dedup_meta_alloc_block(md, &loc);
+	if (r) {
+		dm_bm_unlock(ob);
+		return r;
+	}
+	r = dm_bm_write_lock_zero(md->bm, loc, &array_validator, blk);
+	if (r) {
+		dm_bm_unlock(ob);
+		dedup_meta_block_dec(md, loc);
+		return r;
+	}
+	memcpy(dm_block_data(*blk), dm_block_data(ob),
+	       DEDUP_METADATA_BLOCK_SIZE);
+	dm_bm_unlock(ob);
+	dm_bm_unlock(*blk);
+
+	/* The btree releases old through value_dec. */
+	r = mark_fresh(md, loc);
+	if (!r)
+		r = insert_loc(a, bidx, loc);
+	if (r)
+		return r;
+	a->last_index = bidx;
+	a->last_loc = loc;
+	return dm_bm_write_lock(md->bm, loc, &array_validator, blk);
+}
+
+/* Where block bidx of the working array is (0 if nowhere). */
+static int find_loc(struct dedup_array *a, u64 bidx, u64 *loc)
+{
+	__le64 v;
+	int r;
+
+	if (a->last_loc && a->last_index == bidx) {
+		*loc = a->last_loc;
+		return 0;
+	}
+	r = dm_btree_lookup(&a->info, a->root, &bidx, &v);
+	if (r == -ENODATA) {
+		*loc = 0;
+		return 0;
+	}
+	if (!r)
+		*loc = le64_to_cpu(v);
+	return r;
+}
+
+int dedup_array_get_entry(struct dedup_array *a, u64 idx, void *value)
+{
+	u64 bidx = div_u64(idx, a->per_block), loc;
+	u32 off = idx - bidx * a->per_block;
+	struct dm_block *b;
+	int r;
+
+	r = find_loc(a, bidx, &loc);
+	if (r)
+		return r;
+	if (!loc) {
+		memset(value, 0, a->entry_size);
+		return 0;
+	}
+	r = dm_bm_read_lock(a->md->bm, loc, &array_validator, &b);
+	if (r)
+		return r;
+	r = check_header(a, dm_block_data(b), bidx);
+	if (!r)
+		memcpy(value, payload(dm_block_data(b)) + off * a->entry_size,
+		       a->entry_size);
+	dm_bm_unlock(b);
+	return r;
+}
+
+static int remove_block(struct dedup_array *a, u64 bidx)
+{
+	int r;
+
+	a->last_loc = 0;
+	r = dm_btree_remove(&a->info, a->root, &bidx, &a->root);
+	if (!r)
+		r = a->md->cb_error;
+	return r;
+}
+
+int dedup_array_write_entry(struct dedup_array *a, u64 idx, bool create,
+			    struct dm_block **b, void **entry)
+{
+	u64 bidx = div_u64(idx, a->per_block), loc;
+	u32 off = idx - bidx * a->per_block;
+	int r;
+
+	r = find_loc(a, bidx, &loc);
+	if (r)
+		return r;
+	if (!loc) {
+		if (!create)
+			return -ENODATA;
+		r = create_block(a, bidx, b);
+	} else if (is_fresh(a->md, loc)) {
+		r = dm_bm_write_lock(a->md->bm, loc, &array_validator, b);
+		if (!r) {
+			r = check_header(a, dm_block_data(*b), bidx);
+			if (r)
+				dm_bm_unlock(*b);
+		}
+		a->last_index = bidx;
+		a->last_loc = loc;
+	} else {
+		r = shadow_block(a, bidx, loc, b);
+	}
+	if (!r)
+		*entry = payload(dm_block_data(*b)) + off * a->entry_size;
+	return r;
+}
+
+int dedup_array_write_done(struct dedup_array *a, u64 idx, struct dm_block *b,
+			   bool check_zero)
+{
+	bool zero = check_zero && !memchr_inv(payload(dm_block_data(b)), 0,
+					       DEDUP_ARRAY_PAYLOAD);
+
+	dm_bm_unlock(b);
+	return zero ? remove_block(a, div_u64(idx, a->per_block)) : 0;
+}
+
+int dedup_array_update_entry(struct dedup_array *a, u64 idx,
+			     const void *value, void *old)
+{
+	bool zero = !memchr_inv(value, 0, a->entry_size);
+	struct dm_block *b;
+	void *p;
+	int r;
+
+	r = dedup_array_write_entry(a, idx, !zero, &b, &p);
+	if (r == -ENODATA) {
+		/* Zero into a block that does not exist: nothing to do. */
+		if (old)
+			memset(old, 0, a->entry_size);
+		return 0;
+	}
+	if (r)
+		return r;
+	if (old)
+		memcpy(old, p, a->entry_size);
+	memcpy(p, value, a->entry_size);
+	return dedup_array_write_done(a, idx, b, zero);
+}
+
+int dedup_array_write_block(struct dedup_array *a, u64 bidx, const void *buf)
+{
+	struct dm_block *b;
+	void *p;
+	int r;
+
+	r = dedup_array_write_entry(a, bidx * a->per_block, true, &b, &p);
+	if (r)
+		return r;
+	memcpy(payload(dm_block_data(b)), buf, DEDUP_ARRAY_PAYLOAD);
+	return dedup_array_write_done(a, bidx * a->per_block, b, false);
+}
+
+int dedup_array_delete(struct dedup_array *a)
+{
+	int r;
+
+	a->last_loc = 0;
+	r = dm_btree_del(&a->info, a->root);
+	if (!r)
+		r = a->md->cb_error;
+	if (!r)
+		r = dm_btree_empty(&a->info, &a->root);
+	return r;
+}
+
+int dedup_array_next_block(struct dedup_array *a, u64 *bidx)
+{
+	__le64 v;
+	u64 key = *bidx;
+	int r;
+
+	r = dm_btree_lookup_next(&a->info, a->root, &key, bidx, &v);
+	return r;
+}
+
+int dedup_array_read_block(struct dedup_array *a, u64 bidx, void *buf)
+{
+	struct dm_block *b;
+	u64 loc;
+	int r;
+
+	r = find_loc(a, bidx, &loc);
+	if (r)
+		return r;
+	if (!loc) {
+		memset(buf, 0, DEDUP_ARRAY_PAYLOAD);
+		return 0;
+	}
+	r = dm_bm_read_lock(a->md->bm, loc, &array_validator, &b);
+	if (r)
+		return r;
+	r = check_header(a, dm_block_data(b), bidx);
+	if (!r)
+		memcpy(buf, payload(dm_block_data(b)), DEDUP_ARRAY_PAYLOAD);
+	dm_bm_unlock(b);
+	return r;
+}
+
+/*
+ * Reader side: read-only btree walks through the readers' caches
+ */
+
+/*
+ * Reads and checks node b.  On success the buffer is held (*bp) and must be
+ * released with dm_bufio_release().
+ */
+static int read_node(struct dedup_meta *md, u64 b, struct dm_buffer **bp,
+		     struct btree_node **np)
+{
+	struct btree_node *n;
+	struct node_header *h;
+	u32 flags, nr, max, vsize;
+
+	if (b >= md->nr_blocks)
+		return -EILSEQ;
+	n = dm_bufio_read(md->node_cache, b, bp);
+	if (IS_ERR(n))
+		return PTR_ERR(n);
+
+	/* Checked on every read: the check is cheap next to the I/O path. */
+	h = &n->header;
+	flags = le32_to_cpu(h->flags);
+	nr = le32_to_cpu(h->nr_entries);
+	max = le32_to_cpu(h->max_entries);
+	vsize = le32_to_cpu(h->value_size);
+	if (le64_to_cpu(h->blocknr) != b ||
+	    le32_to_cpu(h->csum) != dm_bm_checksum(&h->flags,
+						   DEDUP_METADATA_BLOCK_SIZE -
+						   sizeof(__le32),
+						   BTREE_CSUM_XOR) ||
+	    (flags != INTERNAL_NODE && flags != LEAF_NODE) ||
+	    vsize != sizeof(__le64) || nr > max ||
+	    sizeof(*h) + (u64)max * (sizeof(__le64) + vsize) >
+	    DEDUP_METADATA_BLOCK_SIZE) {
+		dm_bufio_release(*bp);
+		DMERR_LIMIT("metadata block %llu is corrupt", b);
+		return -EILSEQ;
+	}
+	*np = n;
+	return 0;
+}
+
+/* The index of the last key <= key, or -1. */
+static int find_lower(struct btree_node *n, u64 key)
+{
+	int lo = -1, hi = le32_to_cpu(n->header.nr_entries);
+
+	while (hi - lo > 1) {
+		int mid = lo + (hi - lo) / 2;
+
+		if (le64_to_cpu(n->keys[mid]) <= key)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static u64 node_value(struct btree_node *n, int i)
+{
+	__le64 *values = (__le64 *)&n->keys[le32_to_cpu(n->header.max_entries)];
+
+	return le64_to_cpu(values[i]);
+}
+
+/* The value of key in the btree at root, or -ENODATA. */
+static int btree_find(struct dedup_meta *md, u64 root, u64 key, u64 *value)
+{
+	u64 b = root;
+	int depth, i, r;
+
+	for (depth = 0; depth < BTREE_MAX_DEPTH; depth++) {
+		struct btree_node *n;
+		struct dm_buffer *buf;
+		bool leaf;
+
+		r = read_node(md, b, &buf, &n);
+		if (r)
+			return r;
+		i = find_lower(n, key);
+		leaf = le32_to_cpu(n->header.flags) == LEAF_NODE;
+		if (i < 0 || (leaf && le64_to_cpu(n->keys[i]) != key)) {
+			dm_bufio_release(buf);
+			return -ENODATA;
+		}
+		b = node_value(n, i);
+		dm_bufio_release(buf);
+		if (leaf) {
+			*value = b;
+			return 0;
+		}
+	}
+	DMERR_LIMIT("metadata btree deeper than %d", BTREE_MAX_DEPTH);
+	return -EILSEQ;
+}
+
+/* Reads array block bidx of a published root; NULL (no error) if absent. */
+static int read_array_block(struct dedup_array *a, u64 root, u64 bidx,
+			    struct dm_buffer **bp, void **data)
+{
+	struct dedup_meta *md = a->md;
+	struct dedup_disk_array_header *h;
+	u64 loc;
+	int r;
+
+	*data = NULL;
+	r = btree_find(md, root, bidx, &loc);
+	if (r == -ENODATA)
+		return 0;
+	if (r)
+		return r;
+	if (loc >= md->nr_blocks) {
+		DMERR_LIMIT("array block %llu beyond the metadata device", loc);
+		return -EILSEQ;
+	}
+	h = dm_bufio_read(md->array_cache, loc, bp);
+	if (IS_ERR(h))
+		return PTR_ERR(h);
+	if (le64_to_cpu(h->blocknr) != loc ||
+	    le32_to_cpu(h->csum) != array_csum(h)) {
+		DMERR_LIMIT("array block %llu is corrupt", loc);
+		r = -EILSEQ;
+	} else {
+		r = check_header(a, h, bidx);
+	}
+	if (r) {
+		dm_bufio_release(*bp);
+		return r;
+	}
+	*data = h;
+	return 0;
+}
+
+int dedup_array_lookup(struct dedup_array *a, u64 root, u64 idx, void *value)
+{
+	u64 bidx = div_u64(idx, a->per_block);
+	u32 off = idx - bidx * a->per_block;
+	struct dm_buffer *buf;
+	void *data;
+	int r;
+
+	r = read_array_block(a, root, bidx, &buf, &data);
+	if (r)
+		return r;
+	if (!data) {
+		memset(value, 0, a->entry_size);
+		return 0;
+	}
+	memcpy(value, payload(data) + off * a->entry_size, a->entry_size);
+	dm_bufio_release(buf);
+	return 0;
+}
+
+int dedup_array_find_in_block(struct dedup_array *a, u64 root, u64 bidx,
+			      const void *value, u32 from, u32 *pos)
+{
+	struct dm_buffer *b;
+	void *data;
+	u8 *p;
+	u32 i;
+	int r;
+
+	r = read_array_block(a, root, bidx, &b, &data);
+	if (r)
+		return r;
+	if (!data)
+		return -ENODATA;
+	p = payload(data);
+	r = -ENODATA;
+	for (i = from; i < a->per_block; i++)
+		if (!memcmp(p + i * a->entry_size, value, a->entry_size)) {
+			*pos = i;
+			r = 0;
+			break;
+		}
+	dm_bufio_release(b);
+	return r;
+}
+
+int dedup_array_lookup_block(struct dedup_array *a, u64 root, u64 bidx,
+			     void *buf)
+{
+	struct dm_buffer *b;
+	void *data;
+	int r;
+
+	r = read_array_block(a, root, bidx, &b, &data);
+	if (r)
+		return r;
+	if (!data) {
+		memset(buf, 0, DEDUP_ARRAY_PAYLOAD);
+		return 0;
+	}
+	memcpy(buf, payload(data), DEDUP_ARRAY_PAYLOAD);
+	dm_bufio_release(b);
+	return 0;
+}

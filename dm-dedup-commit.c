@@ -1,0 +1,542 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The commit kthread: freeze, apply, flush, commit, publish, release.
+ *
+ * DOC: commit
+ *
+ * One commit, with the commit mutex held throughout:
+ *
+ *  1. freeze: the open generation becomes the frozen one and a fresh one
+ *     opens (O(1) under cow->lock; writers go on at once);
+ *  2. apply the frozen changes to the metadata's working transaction, in
+ *     key order so that neighbouring entries share array blocks;
+ *  3. flush the data device: data before the mappings that point at it;
+ *  4. commit the metadata (superblock last);
+ *  5. tell the RAM index the new blocks' fingerprints and forget the dead
+ *     ones', then publish the commit and retire the frozen generation in
+ *     one critical section (lookups see one or the other, never neither);
+ *  6. complete the FLUSH/FUA bios that waited for this generation;
+ *  7. retire: wait for readers of the previous commit, let the caches
+ *     forget what it freed; only then may the next transaction reuse it;
+ *  8. hand the dead data blocks to the release worker, which discards
+ *     them (discard passdown) and returns them to the allocator, off the
+ *     FLUSH path and without holding up the next commit.
+ *
+ * Between commits the kthread does the RAM index's background work
+ * (loading a saved index, or rebuilding it after a crash).
+ */
+#include <linux/blkdev.h>
+#include <linux/device-mapper.h>
+#include <linux/kthread.h>
+#include <linux/sched/mm.h>
+#include <linux/slab.h>
+#include <linux/sort.h>
+
+#include "dm-dedup-cow.h"
+
+#define INDEX_WORK_BUDGET	64
+
+static int cmp_lbn(const void *a, const void *b)
+{
+	const struct gen_lbn *x = *(const struct gen_lbn **)a;
+	const struct gen_lbn *y = *(const struct gen_lbn **)b;
+
+	return x->lbn < y->lbn ? -1 : x->lbn > y->lbn;
+}
+
+static int cmp_pbn(const void *a, const void *b)
+{
+	const struct gen_pbn *x = *(const struct gen_pbn **)a;
+	const struct gen_pbn *y = *(const struct gen_pbn **)b;
+
+	return x->pbn < y->pbn ? -1 : x->pbn > y->pbn;
+}
+
+static void *alloc_array(unsigned long n)
+{
+	unsigned int noio = memalloc_noio_save();
+	void *a = kvmalloc_array(max(n, 1UL), sizeof(void *),
+				 GFP_KERNEL | __GFP_NOWARN);
+
+	memalloc_noio_restore(noio);
+	return a;
+}
+
+/*
+ * Apply
+ */
+static int apply_lbns(struct dedup_cow *cow, struct dedup_gen *g)
+{
+	struct gen_lbn **a, *l;
+	unsigned long i, n = 0;
+	int r = 0;
+
+	a = alloc_array(g->nr_lbn);
+	if (!a) {
+		/* Short of memory: in hash order, slower but as correct. */
+		for (i = 0; i < (1UL << g->bits) && !r; i++)
+			hlist_for_each_entry(l, &g->lbn_tab[i], node) {
+				r = dedup_meta_set_lbn(cow->md, l->lbn, l->value);
+				if (r)
+					break;
+			}
+		return r;
+	}
+	for (i = 0; i < (1UL << g->bits); i++)
+		hlist_for_each_entry(l, &g->lbn_tab[i], node)
+			a[n++] = l;
+	sort(a, n, sizeof(*a), cmp_lbn, NULL);
+	for (i = 0; i < n && !r; i++) {
+		r = dedup_meta_set_lbn(cow->md, a[i]->lbn, a[i]->value);
+		cond_resched();
+	}
+	kvfree(a);
+	return r;
+}
+
+static int apply_pbn(struct dedup_cow *cow, struct gen_pbn *p)
+{
+	bool dead = p->flags & PBN_DEAD;
+	u32 count;
+	int r;
+
+	if (p->flags & PBN_NEW) {
+		if (dead)
+			return p->delta ? -EILSEQ : 0;
+		if (p->delta <= 0 || p->delta > U32_MAX)
+			return -EILSEQ;
+		return dedup_meta_new_block(cow->md, p->pbn, p->delta, p->fp);
+	}
+	if (!p->delta)
+		return dead ? -EILSEQ : 0;
+	r = dedup_meta_adjust_block(cow->md, p->pbn, p->delta, &count, p->fp);
+	if (!r && !count != dead)
+		r = -EILSEQ;
+	return r;
+}
+
+static int apply_pbns(struct dedup_cow *cow, struct dedup_gen *g)
+{
+	struct gen_pbn *p;
+	unsigned long i, n = 0;
+	int r = 0;
+
+	cow->sorted = alloc_array(g->nr_pbn);
+	cow->nr_sorted = 0;
+	for (i = 0; i < (1UL << g->bits); i++)
+		hlist_for_each_entry(p, &g->pbn_tab[i], node) {
+			if (cow->sorted) {
+				cow->sorted[n++] = p;
+				continue;
+			}
+			/* Short of memory: in hash order. */
+			r = apply_pbn(cow, p);
+			if (r)
+				goto out;
+		}
+	if (!cow->sorted)
+		return 0;
+	cow->nr_sorted = n;
+	sort(cow->sorted, n, sizeof(p), cmp_pbn, NULL);
+	for (i = 0; i < n && !r; i++) {
+		r = apply_pbn(cow, cow->sorted[i]);
+		cond_resched();
+	}
+out:
+	if (r == -EILSEQ)
+		DMERR("reference count of block %llu disagrees with metadata",
+		      cow->sorted ? cow->sorted[i - 1]->pbn : p->pbn);
+	return r;
+}
+
+static void free_sorted(struct dedup_cow *cow)
+{
+	kvfree(cow->sorted);
+	cow->sorted = NULL;
+	cow->nr_sorted = 0;
+}
+
+/* Calls fn for every block entry of g, sorted when that was possible. */
+static void for_each_pbn(struct dedup_cow *cow, struct dedup_gen *g,
+			 void (*fn)(struct dedup_cow *cow, struct gen_pbn *p,
+				    void *context),
+			 void *context)
+{
+	struct gen_pbn *p;
+	unsigned long i;
+
+	if (cow->sorted) {
+		for (i = 0; i < cow->nr_sorted; i++)
+			fn(cow, cow->sorted[i], context);
+		return;
+	}
+	for (i = 0; i < (1UL << g->bits); i++)
+		hlist_for_each_entry(p, &g->pbn_tab[i], node)
+			fn(cow, p, context);
+}
+
+/*
+ * After the commit
+ */
+static void index_update(struct dedup_cow *cow, struct gen_pbn *p, void *c)
+{
+	int r;
+
+	if ((p->flags & (PBN_NEW | PBN_DEAD | PBN_INDEXED)) ==
+	    (PBN_NEW | PBN_INDEXED)) {
+		r = dedup_meta_index_add(cow->md, p->fp, p->pbn);
+		/* Not indexed is only a missed chance to share it. */
+		if (r && r != -ERANGE)
+			DMERR_LIMIT("fingerprint index: block %llu not indexed: %d",
+				    p->pbn, r);
+	} else if ((p->flags & (PBN_NEW | PBN_DEAD)) == PBN_DEAD) {
+		dedup_meta_index_remove(cow->md, p->fp, p->pbn);
+	}
+}
+
+static void settle_new(struct dedup_cow *cow, struct gen_pbn *p, void *c)
+{
+	if ((p->flags & (PBN_NEW | PBN_DEAD)) == PBN_NEW)
+		dedup_meta_data_block_published(cow->md, p->pbn);
+}
+
+static void collect_dead(struct dedup_cow *cow, struct gen_pbn *p, void *c)
+{
+	struct dedup_frees *f = c;
+
+	if (!(p->flags & PBN_DEAD))
+		return;
+	f->blocks[f->nr].pbn = p->pbn;
+	f->blocks[f->nr].was_committed = !(p->flags & PBN_NEW);
+	f->nr++;
+}
+
+static void count_dead(struct dedup_cow *cow, struct gen_pbn *p, void *c)
+{
+	unsigned long *n = c;
+
+	if (p->flags & PBN_DEAD)
+		(*n)++;
+}
+
+static void discard_run(struct dedup_cow *cow, u64 start, u64 len)
+{
+	sector_t per = cow->p.data_block_size >> SECTOR_SHIFT;
+	int r;
+
+	r = blkdev_issue_discard(cow->p.data_bdev, start * per, len * per,
+				 GFP_NOIO);
+	if (r && r != -EOPNOTSUPP)
+		DMERR_LIMIT("discard passdown of blocks %llu+%llu failed: %d",
+			    start, len, r);
+}
+
+/* Discards (with passdown) and releases blocks freed by durable commits. */
+static void release(struct dedup_cow *cow, const struct dedup_free *blocks,
+		    unsigned long nr)
+{
+	bool passdown = READ_ONCE(cow->p.discard_passdown) &&
+		bdev_max_discard_sectors(cow->p.data_bdev);
+	u64 run_start = 0, run_len = 0;
+	unsigned long i;
+
+	for (i = 0; passdown && i < nr; i++) {
+		u64 pbn = blocks[i].pbn;
+
+		if (run_len && run_start + run_len == pbn) {
+			run_len++;
+			continue;
+		}
+		if (run_len)
+			discard_run(cow, run_start, run_len);
+		run_start = pbn;
+		run_len = 1;
+	}
+	if (run_len)
+		discard_run(cow, run_start, run_len);
+
+	/* Only after the discards: a reused block must not be discarded. */
+	for (i = 0; i < nr; i++)
+		dedup_meta_release_data_block(cow->md, blocks[i].pbn,
+					      blocks[i].was_committed);
+	spin_lock(&cow->lock);
+	cow->pending_frees -= nr;
+	cow->release_seq++;
+	cow->stats.no_space = false;
+	spin_unlock(&cow->lock);
+	wake_up_all(&cow->release_wait);
+}
+
+void dedup_cow_release_work(struct work_struct *w)
+{
+	struct dedup_cow *cow = container_of(w, struct dedup_cow, release_work);
+	struct dedup_frees *f;
+
+	for (;;) {
+		spin_lock(&cow->frees_lock);
+		f = list_first_entry_or_null(&cow->frees_list,
+					     struct dedup_frees, list);
+		if (f)
+			list_del(&f->list);
+		spin_unlock(&cow->frees_lock);
+		if (!f)
+			return;
+		release(cow, f->blocks, f->nr);
+		kvfree(f);
+	}
+}
+
+static void release_one(struct dedup_cow *cow, struct gen_pbn *p, void *c)
+{
+	struct dedup_free one = {
+		.pbn = p->pbn, .was_committed = !(p->flags & PBN_NEW),
+	};
+
+	if (p->flags & PBN_DEAD)
+		release(cow, &one, 1);
+}
+
+/* Hands the frozen generation's dead blocks to the release worker. */
+static void queue_frees(struct dedup_cow *cow, struct dedup_gen *g)
+{
+	struct dedup_frees *f;
+	unsigned long n = 0;
+	unsigned int noio;
+
+	for_each_pbn(cow, g, count_dead, &n);
+	if (!n)
+		return;
+	noio = memalloc_noio_save();
+	f = kvmalloc(struct_size(f, blocks, n), GFP_KERNEL | __GFP_NOWARN);
+	memalloc_noio_restore(noio);
+	if (!f) {
+		/* Short of memory: here, one at a time, after earlier ones. */
+		flush_workqueue(cow->release_wq);
+		for_each_pbn(cow, g, release_one, NULL);
+		return;
+	}
+	f->nr = 0;
+	for_each_pbn(cow, g, collect_dead, f);
+	spin_lock(&cow->frees_lock);
+	list_add_tail(&f->list, &cow->frees_list);
+	spin_unlock(&cow->frees_lock);
+	queue_work(cow->release_wq, &cow->release_work);
+}
+
+static void commit_failed(struct dedup_cow *cow, const char *op, int r)
+{
+	struct bio_list bios;
+
+	bio_list_init(&bios);
+	spin_lock(&cow->lock);
+	cow->failed = true;
+	cow->commit_in_flight = false;
+	bio_list_merge(&bios, &cow->open->waiters);
+	bio_list_init(&cow->open->waiters);
+	if (cow->frozen) {
+		bio_list_merge(&bios, &cow->frozen->waiters);
+		bio_list_init(&cow->frozen->waiters);
+	}
+	spin_unlock(&cow->lock);
+
+	cow->p.metadata_failed(cow->p.context, op, r);
+	dedup_cow_end_bios(&bios, BLK_STS_IOERR);
+	wake_up_all(&cow->room_wait);
+	wake_up_all(&cow->claim_wait);
+	wake_up_all(&cow->durable_wait);
+	wake_up_all(&cow->release_wait);
+}
+
+/* Freeze, apply, flush, commit: 0 when the commit is durable. */
+static int write_generation(struct dedup_cow *cow, struct dedup_gen *f,
+			    const char **op)
+{
+	int r;
+
+	*op = "apply";
+	r = apply_lbns(cow, f);
+	if (!r)
+		r = apply_pbns(cow, f);
+	if (!r) {
+		/* Data before the mappings that point at it. */
+		*op = "flush data device";
+		r = blkdev_issue_flush(cow->p.data_bdev);
+	}
+	if (!r) {
+		*op = "commit";
+		r = dedup_meta_commit(cow->md, f->hits, f->zero_writes);
+	}
+	return r;
+}
+
+int dedup_cow_do_commit(struct dedup_cow *cow)
+{
+	struct dedup_gen *f;
+	struct bio_list done;
+	const char *op;
+	ktime_t start;
+	u64 ms, blocks;
+	int r;
+
+	mutex_lock(&cow->commit_mutex);
+	spin_lock(&cow->lock);
+	if (cow->failed) {
+		spin_unlock(&cow->lock);
+		mutex_unlock(&cow->commit_mutex);
+		return -EIO;
+	}
+	f = cow->open;
+	cow->commit_requested = false;
+	cow->last_commit = jiffies;
+	if (dedup_gen_empty(f) && bio_list_empty(&f->waiters)) {
+		spin_unlock(&cow->lock);
+		mutex_unlock(&cow->commit_mutex);
+		return 0;
+	}
+	/* Freeze: O(1), no I/O, no allocation. */
+	cow->open = (f == &cow->gens[0]) ? &cow->gens[1] : &cow->gens[0];
+	cow->open->seq = f->seq + 1;
+	cow->frozen = f;
+	cow->commit_in_flight = true;
+	blocks = f->nr_lbn;
+	spin_unlock(&cow->lock);
+	wake_up_all(&cow->room_wait);
+
+	start = ktime_get();
+	r = write_generation(cow, f, &op);
+	if (r) {
+		free_sorted(cow);
+		commit_failed(cow, op, r);
+		mutex_unlock(&cow->commit_mutex);
+		return r;
+	}
+
+	/* The index learns the commit, then the commit is published. */
+	for_each_pbn(cow, f, index_update, NULL);
+	bio_list_init(&done);
+	ms = ktime_ms_delta(ktime_get(), start);
+	spin_lock(&cow->lock);
+	dedup_meta_publish(cow->md);
+	cow->publish_seq++;
+	cow->frozen = NULL;
+	cow->durable_seq = f->seq;
+	cow->commit_in_flight = false;
+	bio_list_merge(&done, &f->waiters);
+	bio_list_init(&f->waiters);
+	cow->stats.commits++;
+	cow->stats.last_commit_ms = ms;
+	cow->stats.last_commit_blocks = blocks;
+	if (ms > cow->stats.longest_commit_ms)
+		cow->stats.longest_commit_ms = ms;
+	spin_unlock(&cow->lock);
+	wake_up_all(&cow->room_wait);
+	dedup_cow_end_bios(&done, BLK_STS_OK);
+
+	/* Readers of the previous commit finish before anything is reused. */
+	dedup_meta_retire(cow->md);
+	for_each_pbn(cow, f, settle_new, NULL);
+	queue_frees(cow, f);
+	spin_lock(&cow->lock);
+	cow->release_seq++;
+	spin_unlock(&cow->lock);
+	wake_up_all(&cow->release_wait);
+
+	free_sorted(cow);
+	dedup_gen_clear(cow, f);
+	/* A reload changed max_open_mb: this generation follows now. */
+	if (f->bits != READ_ONCE(cow->want_bits))
+		dedup_gen_init(f, READ_ONCE(cow->want_bits), f->seq);
+	wake_up_all(&cow->durable_wait);
+	mutex_unlock(&cow->commit_mutex);
+	return 0;
+}
+
+int dedup_cow_commit(struct dedup_cow *cow)
+{
+	return dedup_cow_do_commit(cow);
+}
+
+/*
+ * The kthread
+ */
+static bool commit_due(struct dedup_cow *cow)
+{
+	bool due;
+
+	spin_lock(&cow->lock);
+	due = !cow->failed &&
+		(cow->commit_requested ||
+		 cow->open->bytes >= cow->gen_cap ||
+		 (!dedup_gen_empty(cow->open) &&
+		  time_after_eq(jiffies, cow->last_commit +
+				msecs_to_jiffies(cow->period_ms))));
+	spin_unlock(&cow->lock);
+	return due;
+}
+
+static bool period_changed(struct dedup_cow *cow)
+{
+	bool changed;
+
+	spin_lock(&cow->lock);
+	changed = cow->period_changed;
+	cow->period_changed = false;
+	spin_unlock(&cow->lock);
+	return changed;
+}
+
+/* The index's background work, excluded from commits. */
+static bool index_work(struct dedup_cow *cow)
+{
+	bool more;
+
+	mutex_lock(&cow->commit_mutex);
+	more = !READ_ONCE(cow->failed) &&
+		dedup_meta_index_work(cow->md, INDEX_WORK_BUDGET);
+	mutex_unlock(&cow->commit_mutex);
+	return more;
+}
+
+static int committer(void *context)
+{
+	struct dedup_cow *cow = context;
+	bool more_index_work = true;
+
+	while (!kthread_should_stop()) {
+		long timeout = more_index_work ? 0 :
+			msecs_to_jiffies(READ_ONCE(cow->period_ms));
+
+		/* Sleeps at most one period; a new period cuts it short. */
+		wait_event_interruptible_timeout(cow->commit_wait,
+						 kthread_should_stop() ||
+						 commit_due(cow) ||
+						 period_changed(cow),
+						 timeout);
+		if (kthread_should_stop())
+			break;
+		if (commit_due(cow))
+			dedup_cow_do_commit(cow);
+		else if (more_index_work)
+			more_index_work = index_work(cow);
+		if (more_index_work)
+			cond_resched();
+	}
+	return 0;
+}
+
+int dedup_cow_start_committer(struct dedup_cow *cow)
+{
+	cow->committer = kthread_run(committer, cow, "dedup_commit");
+	if (IS_ERR(cow->committer)) {
+		int r = PTR_ERR(cow->committer);
+
+		cow->committer = NULL;
+		return r;
+	}
+	return 0;
+}
+
+void dedup_cow_stop_committer(struct dedup_cow *cow)
+{
+	kthread_stop(cow->committer);
+}

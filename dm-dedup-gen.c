@@ -1,0 +1,922 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Generations of uncommitted changes, and every lookup of the I/O path.
+ *
+ * DOC: generations
+ *
+ * Writers never change the persistent metadata.  Every change they make
+ * (an LBN's new mapping, a data block's reference count delta, a new
+ * fingerprint) goes into the *open generation*, a set of in-memory hash
+ * tables.  The commit kthread (dm-dedup-commit.c) turns the open
+ * generation into the *frozen* one and opens a fresh one (an O(1) pointer
+ * swap under cow->lock), then applies the frozen changes to the metadata,
+ * flushes the data device, and commits.  Writers go on filling the new
+ * open generation the whole time.
+ *
+ * A lookup reads, in order, the open generation, the frozen one, and the
+ * last published commit (dm-dedup-meta.c).  At publish the committer
+ * publishes the commit and retires the frozen generation in one critical
+ * section of cow->lock, so a lookup that samples the generations under
+ * cow->lock and then reads the metadata, checking that the publish
+ * sequence number it read at is still the current one, always sees a
+ * consistent pair: the old commit with the frozen changes on top, or the
+ * new commit, which contains them.
+ *
+ * Reference counts: a writer computes a block's effective count (committed
+ * count + frozen delta + open delta) when it drops a reference.  When it
+ * reaches zero the block is marked dead in the open generation; lookups
+ * treat it as absent from then on, and it returns to the allocator only
+ * after that generation is durable (no reuse before durability).
+ *
+ * DOC: back-pressure
+ *
+ * The open generation may hold max_open_mb / 2 of entries (the frozen one
+ * the other half).  When it is full a commit is started; if one is running
+ * already, new writes wait in dedup_cow_admit() until it has finished and
+ * the open generation could be frozen.  Each wait is counted and timed.
+ * With blocking_commit, writers instead wait whenever a commit is in
+ * flight, as in designs that hold the metadata lock across the commit.
+ * Generation entries come from mempools: when memory is short a writer
+ * waits for the next commit to return entries, instead of failing.
+ *
+ * DOC: locking
+ *
+ * Lock order: commit_mutex -> the metadata's lock -> cow->lock -> the
+ * metadata's pub_lock; frees_lock is a leaf.  cow->lock is a spinlock,
+ * never held across I/O, allocation or sleep.  The I/O path takes
+ * cow->lock and the metadata's reader side only; it never takes
+ * commit_mutex or the metadata's lock, so nothing it waits for is held
+ * across metadata I/O.
+ */
+#include <linux/blkdev.h>
+#include <linux/device-mapper.h>
+#include <linux/hash.h>
+#include <linux/jiffies.h>
+#include <linux/module.h>
+#include <linux/sched/mm.h>
+#include <linux/slab.h>
+#include <asm/unaligned.h>
+
+#include "dm-dedup-cow.h"
+
+#define DEDUP_GEN_POOL		64
+#define DEDUP_CLAIM_BITS	12
+
+/*
+ * Test-only: the highest reference count a block may reach before a new
+ * copy is stored instead (0: the format's limit, U32_MAX).  Lets a test
+ * reach the limit with a few writes.
+ */
+static unsigned int test_refcount_limit;
+module_param(test_refcount_limit, uint, 0644);
+MODULE_PARM_DESC(test_refcount_limit,
+		 "Testing only: share a block at most this many times (0: 2^32 - 1)");
+
+static struct kmem_cache *gen_lbn_cache;
+static struct kmem_cache *gen_pbn_cache;
+
+/*
+ * Generation tables
+ */
+static unsigned int fp_hash(const u8 *fp, unsigned int bits)
+{
+	return hash_64(get_unaligned_le64(fp), bits);
+}
+
+int dedup_gen_init(struct dedup_gen *g, unsigned int bits, u64 seq)
+{
+	size_t n = 1UL << bits;
+	unsigned int noio = memalloc_noio_save();
+	struct hlist_head *l, *p, *f;
+
+	l = kvcalloc(n, sizeof(*l), GFP_KERNEL);
+	p = kvcalloc(n, sizeof(*p), GFP_KERNEL);
+	f = kvcalloc(n, sizeof(*f), GFP_KERNEL);
+	memalloc_noio_restore(noio);
+	if (!l || !p || !f) {
+		kvfree(l);
+		kvfree(p);
+		kvfree(f);
+		return -ENOMEM;
+	}
+	kvfree(g->lbn_tab);
+	kvfree(g->pbn_tab);
+	kvfree(g->fp_tab);
+	g->lbn_tab = l;
+	g->pbn_tab = p;
+	g->fp_tab = f;
+	g->bits = bits;
+	g->seq = seq;
+	bio_list_init(&g->waiters);
+	return 0;
+}
+
+/* Frees every entry; the generation must be out of reach of lookups. */
+void dedup_gen_clear(struct dedup_cow *cow, struct dedup_gen *g)
+{
+	size_t i, n = 1UL << g->bits;
+	struct hlist_node *tmp;
+	struct gen_lbn *l;
+	struct gen_pbn *p;
+
+	for (i = 0; i < n && (g->nr_lbn || g->nr_pbn); i++) {
+		hlist_for_each_entry_safe(l, tmp, &g->lbn_tab[i], node) {
+			hlist_del(&l->node);
+			mempool_free(l, cow->lbn_pool);
+			g->nr_lbn--;
+		}
+		hlist_for_each_entry_safe(p, tmp, &g->pbn_tab[i], node) {
+			hlist_del(&p->node);
+			if (p->flags & PBN_INDEXED)
+				hlist_del(&p->fp_node);
+			mempool_free(p, cow->pbn_pool);
+			g->nr_pbn--;
+		}
+	}
+	g->bytes = 0;
+	g->d_mapped = 0;
+	g->d_zero = 0;
+	g->d_unique = 0;
+	g->hits = 0;
+	g->zero_writes = 0;
+}
+
+void dedup_gen_free(struct dedup_cow *cow, struct dedup_gen *g)
+{
+	if (g->lbn_tab && g->pbn_tab && g->fp_tab)
+		dedup_gen_clear(cow, g);
+	kvfree(g->lbn_tab);
+	kvfree(g->pbn_tab);
+	kvfree(g->fp_tab);
+}
+
+bool dedup_gen_empty(struct dedup_gen *g)
+{
+	return !g->nr_lbn && !g->nr_pbn && !g->hits && !g->zero_writes;
+}
+
+static struct gen_lbn *gen_find_lbn(struct dedup_gen *g, u64 lbn)
+{
+	struct gen_lbn *l;
+
+	hlist_for_each_entry(l, &g->lbn_tab[hash_64(lbn, g->bits)], node)
+		if (l->lbn == lbn)
+			return l;
+	return NULL;
+}
+
+static struct gen_pbn *gen_find_pbn(struct dedup_gen *g, u64 pbn)
+{
+	struct gen_pbn *p;
+
+	hlist_for_each_entry(p, &g->pbn_tab[hash_64(pbn, g->bits)], node)
+		if (p->pbn == pbn)
+			return p;
+	return NULL;
+}
+
+static struct gen_pbn *gen_find_fp(struct dedup_cow *cow, struct dedup_gen *g,
+				   const u8 *fp)
+{
+	struct gen_pbn *p;
+
+	hlist_for_each_entry(p, &g->fp_tab[fp_hash(fp, g->bits)], fp_node)
+		if (!memcmp(p->fp, fp, cow->p.fp_size))
+			return p;
+	return NULL;
+}
+
+/* Finds pbn's entry in the open generation or inserts *spare there. */
+static struct gen_pbn *gen_get_pbn(struct dedup_cow *cow, u64 pbn,
+				   struct gen_pbn **spare)
+{
+	struct dedup_gen *g = cow->open;
+	struct gen_pbn *p = gen_find_pbn(g, pbn);
+
+	if (p)
+		return p;
+	p = *spare;
+	*spare = NULL;
+	memset(p, 0, sizeof(*p));
+	p->pbn = pbn;
+	INIT_HLIST_NODE(&p->fp_node);
+	hlist_add_head(&p->node, &g->pbn_tab[hash_64(pbn, g->bits)]);
+	g->nr_pbn++;
+	g->bytes += sizeof(*p);
+	return p;
+}
+
+/* Both generations; cow->lock held. */
+static struct gen_lbn *mem_find_lbn(struct dedup_cow *cow, u64 lbn)
+{
+	struct gen_lbn *l = gen_find_lbn(cow->open, lbn);
+
+	if (!l && cow->frozen)
+		l = gen_find_lbn(cow->frozen, lbn);
+	return l;
+}
+
+static unsigned int mem_pbn_flags(struct dedup_cow *cow, u64 pbn, s64 *delta)
+{
+	struct gen_pbn *p;
+	unsigned int flags = 0;
+
+	*delta = 0;
+	p = gen_find_pbn(cow->open, pbn);
+	if (p) {
+		flags |= p->flags;
+		*delta += p->delta;
+	}
+	if (cow->frozen) {
+		p = gen_find_pbn(cow->frozen, pbn);
+		if (p) {
+			flags |= p->flags;
+			*delta += p->delta;
+		}
+	}
+	return flags;
+}
+
+static bool mem_pbn_dead(struct dedup_cow *cow, u64 pbn)
+{
+	s64 delta;
+
+	return mem_pbn_flags(cow, pbn, &delta) & PBN_DEAD;
+}
+
+/*
+ * Claims on fingerprints being written for the first time
+ */
+static struct dedup_claim *claim_find(struct dedup_cow *cow, const u8 *fp)
+{
+	struct dedup_claim *c;
+
+	hlist_for_each_entry(c, &cow->claims[fp_hash(fp, cow->claim_bits)], node)
+		if (!memcmp(c->fp, fp, cow->p.fp_size))
+			return c;
+	return NULL;
+}
+
+static bool claim_gone(struct dedup_cow *cow, const u8 *fp)
+{
+	bool gone;
+
+	spin_lock(&cow->lock);
+	gone = !claim_find(cow, fp) || cow->failed;
+	spin_unlock(&cow->lock);
+	return gone;
+}
+
+static void claim_take(struct dedup_cow *cow, struct dedup_claim *claim,
+		       const u8 *fp)
+{
+	memcpy(claim->fp, fp, DEDUP_MAX_FP_SIZE);
+	hlist_add_head(&claim->node,
+		       &cow->claims[fp_hash(fp, cow->claim_bits)]);
+}
+
+void dedup_cow_release_claim(struct dedup_cow *cow, struct dedup_claim *claim)
+{
+	spin_lock(&cow->lock);
+	hlist_del_init(&claim->node);
+	spin_unlock(&cow->lock);
+	wake_up_all(&cow->claim_wait);
+}
+
+/*
+ * Lookups
+ */
+int dedup_cow_find_lbn(struct dedup_cow *cow, u64 lbn, u64 *value)
+{
+	struct gen_lbn *l;
+	u64 v = 0, seq;
+	int r = 0;
+
+	spin_lock(&cow->lock);
+	l = mem_find_lbn(cow, lbn);
+	if (l)
+		v = l->value;
+	spin_unlock(&cow->lock);
+	/*
+	 * Not in a generation: the published commit has it, whichever one
+	 * (the caller holds lbn's cell, so no writer changes it meanwhile,
+	 * and a generation retired since was published first).
+	 */
+	if (!l)
+		r = dedup_meta_find_lbn(cow->md, lbn, &v, &seq);
+
+	if (!r && v == DEDUP_UNMAPPED)
+		r = -ENODATA;
+	if (!r)
+		*value = v;
+	return r;
+}
+
+/*
+ * In-memory part of a fingerprint lookup, cow->lock held: 1 and *pbn for a
+ * live block, 0 for a dead one (a miss), -ENOENT if not in memory.
+ */
+static int mem_lookup_fp(struct dedup_cow *cow, const u8 *fp, u64 skip_pbn,
+			 u64 *pbn)
+{
+	struct gen_pbn *p = gen_find_fp(cow, cow->open, fp);
+
+	if ((!p || p->pbn == skip_pbn) && cow->frozen)
+		p = gen_find_fp(cow, cow->frozen, fp);
+	if (!p || p->pbn == skip_pbn)
+		return -ENOENT;
+	if (mem_pbn_dead(cow, p->pbn))
+		return 0;
+	*pbn = p->pbn;
+	return 1;
+}
+
+int dedup_cow_lookup_fp(struct dedup_cow *cow, const u8 *fp, u64 skip_pbn,
+			u64 *pbn, struct dedup_claim *claim)
+{
+	u64 seq, mseq = 0, cpbn = 0;
+	int r, cr;
+
+again:
+	spin_lock(&cow->lock);
+	if (cow->failed) {
+		r = -EIO;
+		goto unlock;
+	}
+	claim->seq = cow->publish_seq;
+	r = mem_lookup_fp(cow, fp, skip_pbn, pbn);
+	if (r == 1) {
+		r = DEDUP_FP_HIT;
+		goto unlock;
+	}
+	if (claim_find(cow, fp))
+		goto wait;
+	if (!r) {
+		claim_take(cow, claim, fp);
+		r = DEDUP_FP_MISS;
+		goto unlock;
+	}
+	seq = cow->publish_seq;
+	spin_unlock(&cow->lock);
+
+	cr = dedup_meta_find_fp(cow->md, fp, skip_pbn, &cpbn, &mseq);
+
+	spin_lock(&cow->lock);
+	if (seq != cow->publish_seq || (!cr && mseq != seq)) {
+		spin_unlock(&cow->lock);
+		goto again;
+	}
+	/* Writers may have added it while the lock was dropped. */
+	r = mem_lookup_fp(cow, fp, skip_pbn, pbn);
+	if (r == 1) {
+		r = DEDUP_FP_HIT;
+		goto unlock;
+	}
+	if (claim_find(cow, fp))
+		goto wait;
+	if (cr && cr != -ENODATA) {
+		r = cr;
+		goto unlock;
+	}
+	if (!cr && r && !mem_pbn_dead(cow, cpbn)) {
+		*pbn = cpbn;
+		r = DEDUP_FP_HIT;
+		goto unlock;
+	}
+	claim_take(cow, claim, fp);
+	r = DEDUP_FP_MISS;
+unlock:
+	spin_unlock(&cow->lock);
+	return r;
+
+wait:
+	spin_unlock(&cow->lock);
+	wait_event(cow->claim_wait, claim_gone(cow, fp));
+	goto again;
+}
+
+/*
+ * Data blocks
+ */
+void dedup_cow_request_commit(struct dedup_cow *cow)
+{
+	spin_lock(&cow->lock);
+	cow->commit_requested = true;
+	spin_unlock(&cow->lock);
+	wake_up(&cow->commit_wait);
+}
+
+static bool released_since(struct dedup_cow *cow, u64 seq)
+{
+	bool r;
+
+	spin_lock(&cow->lock);
+	r = cow->release_seq != seq || cow->failed;
+	spin_unlock(&cow->lock);
+	return r;
+}
+
+int dedup_cow_alloc_block(struct dedup_cow *cow, u64 *pbn)
+{
+	u64 pending, seq;
+	int r;
+
+	for (;;) {
+		spin_lock(&cow->lock);
+		pending = cow->pending_frees;
+		seq = cow->release_seq;
+		spin_unlock(&cow->lock);
+
+		r = dedup_meta_alloc_data_block(cow->md, pbn);
+		if (!r || (r != -ENOSPC && r != -EAGAIN))
+			return r;
+		/*
+		 * Blocks freed or allocated by uncommitted generations come
+		 * back, or become usable, once a commit makes them durable:
+		 * wait for the next release, unless told not to.
+		 */
+		if (r == -ENOSPC && (!pending || cow->p.error_if_no_space)) {
+			spin_lock(&cow->lock);
+			cow->stats.no_space = true;
+			spin_unlock(&cow->lock);
+			return r;
+		}
+		dedup_cow_request_commit(cow);
+		wait_event(cow->release_wait, released_since(cow, seq));
+		if (READ_ONCE(cow->failed))
+			return -EIO;
+	}
+}
+
+void dedup_cow_unalloc_block(struct dedup_cow *cow, u64 pbn)
+{
+	dedup_meta_unalloc_data_block(cow->md, pbn);
+}
+
+/*
+ * Recording changes
+ */
+static void count_value(struct dedup_gen *g, u64 value, int sign)
+{
+	if (value == DEDUP_ZERO_PBN)
+		g->d_zero += sign;
+	else if (dedup_is_pbn(value))
+		g->d_mapped += sign;
+}
+
+static u32 refcount_limit(void)
+{
+	unsigned int limit = READ_ONCE(test_refcount_limit);
+
+	return limit ?: U32_MAX;
+}
+
+struct record_spares {
+	struct gen_lbn *l;
+	struct gen_pbn *p1, *p2;
+	u64 claim_seq;		/* a hit: the publish epoch of its lookup */
+};
+
+/*
+ * Everything but the committed counts of old and value is known; cow->lock
+ * held.
+ */
+static int __record(struct dedup_cow *cow, u64 lbn, u64 value, u64 old,
+		    u32 old_committed, u32 value_committed, unsigned int flags,
+		    const u8 *fp, struct record_spares *sp)
+{
+	struct dedup_gen *g = cow->open;
+	struct gen_lbn *l;
+	struct gen_pbn *p;
+	s64 eff = 0, delta;
+
+	if ((flags & DEDUP_REC_HIT) &&
+	    (sp->claim_seq != cow->publish_seq || mem_pbn_dead(cow, value)))
+		return -EAGAIN;
+	if ((flags & DEDUP_REC_HIT) && value != old) {
+		mem_pbn_flags(cow, value, &delta);
+		if ((s64)value_committed + delta >= refcount_limit())
+			return -EMLINK;
+	}
+
+	if (dedup_is_pbn(old) && old != value) {
+		mem_pbn_flags(cow, old, &delta);
+		eff = (s64)old_committed + delta - 1;
+		if (eff < 0) {
+			DMERR_LIMIT("reference count of block %llu below zero",
+				    old);
+			return -EILSEQ;
+		}
+	}
+
+	if (value == DEDUP_UNMAPPED && old == DEDUP_UNMAPPED)
+		return 0;
+
+	l = gen_find_lbn(g, lbn);
+	if (!l) {
+		l = sp->l;
+		sp->l = NULL;
+		l->lbn = lbn;
+		hlist_add_head(&l->node, &g->lbn_tab[hash_64(lbn, g->bits)]);
+		g->nr_lbn++;
+		g->bytes += sizeof(*l);
+	}
+	l->value = value;
+
+	if (value != old) {
+		if (dedup_is_pbn(value)) {
+			p = gen_get_pbn(cow, value, &sp->p1);
+			p->delta++;
+			if (flags & DEDUP_REC_NEW) {
+				p->flags |= PBN_NEW;
+				g->d_unique++;
+				memcpy(p->fp, fp, sizeof(p->fp));
+				if (!(flags & DEDUP_REC_NOINDEX)) {
+					p->flags |= PBN_INDEXED;
+					hlist_add_head(&p->fp_node,
+						       &g->fp_tab[fp_hash(p->fp,
+									  g->bits)]);
+				}
+			}
+		}
+		if (dedup_is_pbn(old)) {
+			p = gen_get_pbn(cow, old, &sp->p2);
+			p->delta--;
+			if (!eff) {
+				p->flags |= PBN_DEAD;
+				g->d_unique--;
+				cow->pending_frees++;
+			}
+		}
+		count_value(g, old, -1);
+		count_value(g, value, 1);
+	}
+	if (flags & DEDUP_REC_HIT)
+		g->hits++;
+	if (value == DEDUP_ZERO_PBN)
+		g->zero_writes++;
+	return 0;
+}
+
+/* An entry from pool; when it is short, a commit will return entries. */
+static void *pool_get(struct dedup_cow *cow, mempool_t *pool)
+{
+	void *e = mempool_alloc(pool, GFP_NOWAIT | __GFP_NOWARN);
+
+	if (e)
+		return e;
+	dedup_cow_request_commit(cow);
+	return mempool_alloc(pool, GFP_NOIO);
+}
+
+static void put_spares(struct dedup_cow *cow, struct record_spares *sp)
+{
+	if (sp->l)
+		mempool_free(sp->l, cow->lbn_pool);
+	if (sp->p1)
+		mempool_free(sp->p1, cow->pbn_pool);
+	if (sp->p2)
+		mempool_free(sp->p2, cow->pbn_pool);
+}
+
+/*
+ * The committed count of pbn, unless a generation says it is new (then
+ * 0); at publish sequence number *seq (which must match the others read).
+ */
+static int committed_count(struct dedup_cow *cow, u64 pbn, u32 *count,
+			   u64 *seq)
+{
+	s64 delta;
+	bool is_new;
+	int r;
+
+	spin_lock(&cow->lock);
+	is_new = mem_pbn_flags(cow, pbn, &delta) & PBN_NEW;
+	spin_unlock(&cow->lock);
+	*count = 0;
+	if (is_new)
+		return 0;
+	r = dedup_meta_find_refcount(cow->md, pbn, count, seq);
+	if (!r && !*count) {
+		DMERR_LIMIT("block %llu is mapped but has no reference count",
+			    pbn);
+		r = -EILSEQ;
+	}
+	return r;
+}
+
+int dedup_cow_record(struct dedup_cow *cow, u64 lbn, u64 value,
+		     unsigned int flags, struct dedup_claim *claim,
+		     const u8 *fp, u64 *gen)
+{
+	struct record_spares sp;
+	struct gen_lbn *l;
+	u64 seq, mseq, old = DEDUP_UNMAPPED;
+	u32 old_committed, value_committed;
+	int r;
+
+	sp.l = pool_get(cow, cow->lbn_pool);
+	sp.p1 = pool_get(cow, cow->pbn_pool);
+	sp.p2 = pool_get(cow, cow->pbn_pool);
+	sp.claim_seq = claim ? claim->seq : 0;
+
+again:
+	spin_lock(&cow->lock);
+	seq = cow->publish_seq;
+	l = mem_find_lbn(cow, lbn);
+	if (l)
+		old = l->value;
+	spin_unlock(&cow->lock);
+
+	mseq = seq;
+	if (!l) {
+		r = dedup_meta_find_lbn(cow->md, lbn, &old, &mseq);
+		if (r == -ENODATA)
+			old = DEDUP_UNMAPPED;
+		else if (r)
+			goto out;
+	}
+
+	old_committed = 0;
+	value_committed = 0;
+	r = 0;
+	if (dedup_is_pbn(old) && old != value)
+		r = committed_count(cow, old, &old_committed, &mseq);
+	if (!r && (flags & DEDUP_REC_HIT) && value != old)
+		r = committed_count(cow, value, &value_committed, &mseq);
+	if (r)
+		goto out;
+
+	spin_lock(&cow->lock);
+	if (seq != cow->publish_seq || mseq != seq) {
+		spin_unlock(&cow->lock);
+		goto again;
+	}
+	if (cow->failed)
+		r = -EIO;
+	else
+		r = __record(cow, lbn, value, old, old_committed,
+			     value_committed, flags, fp, &sp);
+	*gen = cow->open->seq;
+	if (!r && claim && (flags & DEDUP_REC_NEW))
+		hlist_del_init(&claim->node);
+	spin_unlock(&cow->lock);
+	if (!r && claim && (flags & DEDUP_REC_NEW))
+		wake_up_all(&cow->claim_wait);
+out:
+	put_spares(cow, &sp);
+	return r;
+}
+
+/*
+ * Back-pressure
+ */
+static bool admit_blocked(struct dedup_cow *cow)
+{
+	if (cow->failed)
+		return false;
+	if (cow->p.blocking_commit)
+		return cow->commit_in_flight;
+	return cow->open->bytes >= cow->gen_cap;
+}
+
+static bool admit_ok(struct dedup_cow *cow)
+{
+	bool ok;
+
+	spin_lock(&cow->lock);
+	ok = !admit_blocked(cow);
+	spin_unlock(&cow->lock);
+	return ok;
+}
+
+int dedup_cow_admit(struct dedup_cow *cow)
+{
+	ktime_t start;
+	u64 us;
+
+	if (admit_ok(cow))
+		return 0;
+
+	start = ktime_get();
+	if (!cow->p.blocking_commit)
+		dedup_cow_request_commit(cow);
+	wait_event(cow->room_wait, admit_ok(cow));
+	us = ktime_us_delta(ktime_get(), start);
+
+	spin_lock(&cow->lock);
+	cow->stats.bp_waits++;
+	if (us > cow->stats.longest_wait_us)
+		cow->stats.longest_wait_us = us;
+	spin_unlock(&cow->lock);
+	return 0;
+}
+
+/*
+ * Durability waits
+ */
+void dedup_cow_complete_when_durable(struct dedup_cow *cow, struct bio *bio,
+				     u64 gen)
+{
+	struct dedup_gen *g = NULL;
+
+	spin_lock(&cow->lock);
+	if (cow->failed) {
+		spin_unlock(&cow->lock);
+		bio->bi_status = BLK_STS_IOERR;
+		bio_endio(bio);
+		return;
+	}
+	if (!gen) {
+		/* A flush: everything recorded so far. */
+		if (!dedup_gen_empty(cow->open))
+			gen = cow->open->seq;
+		else if (cow->frozen)
+			gen = cow->frozen->seq;
+	}
+	if (gen > cow->durable_seq) {
+		if (gen == cow->open->seq)
+			g = cow->open;
+		else if (cow->frozen && gen == cow->frozen->seq)
+			g = cow->frozen;
+	}
+	if (g) {
+		bio_list_add(&g->waiters, bio);
+		if (g == cow->open)
+			cow->commit_requested = true;
+	}
+	spin_unlock(&cow->lock);
+
+	if (g)
+		wake_up(&cow->commit_wait);
+	else
+		bio_endio(bio);
+}
+
+void dedup_cow_end_bios(struct bio_list *bios, blk_status_t status)
+{
+	struct bio *bio;
+
+	while ((bio = bio_list_pop(bios))) {
+		bio->bi_status = status;
+		bio_endio(bio);
+	}
+}
+
+/*
+ * Create, destroy, features, status
+ */
+static unsigned int gen_bits(size_t gen_cap)
+{
+	unsigned long entries = gen_cap / sizeof(struct gen_lbn) / 4;
+
+	return clamp_t(unsigned int, ilog2(max(entries, 1UL)), 8, 22);
+}
+
+static size_t cap_of(unsigned int max_open_mb)
+{
+	/* Half of max_open_mb for each of the two generations. */
+	return (size_t)max_open_mb << 19;
+}
+
+struct dedup_cow *dedup_cow_create(const struct dedup_cow_params *p)
+{
+	struct dedup_cow *cow;
+	int r;
+
+	cow = kzalloc(sizeof(*cow), GFP_KERNEL);
+	if (!cow)
+		return ERR_PTR(-ENOMEM);
+	cow->p = *p;
+	cow->md = p->md;
+	cow->period_ms = p->commit_period_ms;
+	cow->gen_cap = cap_of(p->max_open_mb);
+	cow->want_bits = gen_bits(cow->gen_cap);
+	cow->claim_bits = DEDUP_CLAIM_BITS;
+	cow->publish_seq = dedup_meta_publish_seq(cow->md);
+
+	spin_lock_init(&cow->lock);
+	spin_lock_init(&cow->frees_lock);
+	INIT_LIST_HEAD(&cow->frees_list);
+	INIT_WORK(&cow->release_work, dedup_cow_release_work);
+	mutex_init(&cow->commit_mutex);
+	init_waitqueue_head(&cow->claim_wait);
+	init_waitqueue_head(&cow->room_wait);
+	init_waitqueue_head(&cow->commit_wait);
+	init_waitqueue_head(&cow->durable_wait);
+	init_waitqueue_head(&cow->release_wait);
+	cow->last_commit = jiffies;
+
+	r = -ENOMEM;
+	cow->lbn_pool = mempool_create_slab_pool(DEDUP_GEN_POOL, gen_lbn_cache);
+	cow->pbn_pool = mempool_create_slab_pool(DEDUP_GEN_POOL, gen_pbn_cache);
+	cow->release_wq = alloc_ordered_workqueue("dedup_release",
+						  WQ_MEM_RECLAIM);
+	if (!cow->lbn_pool || !cow->pbn_pool || !cow->release_wq ||
+	    dedup_gen_init(&cow->gens[0], cow->want_bits, 1) ||
+	    dedup_gen_init(&cow->gens[1], cow->want_bits, 0))
+		goto bad;
+	cow->open = &cow->gens[0];
+	cow->claims = kvcalloc(1UL << cow->claim_bits, sizeof(*cow->claims),
+			       GFP_KERNEL);
+	if (!cow->claims)
+		goto bad;
+
+	r = dedup_cow_start_committer(cow);
+	if (r)
+		goto bad;
+	return cow;
+
+bad:
+	kvfree(cow->claims);
+	dedup_gen_free(cow, &cow->gens[1]);
+	dedup_gen_free(cow, &cow->gens[0]);
+	if (cow->release_wq)
+		destroy_workqueue(cow->release_wq);
+	mempool_destroy(cow->pbn_pool);
+	mempool_destroy(cow->lbn_pool);
+	kfree(cow);
+	return ERR_PTR(r);
+}
+
+void dedup_cow_destroy(struct dedup_cow *cow)
+{
+	dedup_cow_stop_committer(cow);
+	dedup_cow_do_commit(cow);
+	flush_workqueue(cow->release_wq);
+	destroy_workqueue(cow->release_wq);
+	kvfree(cow->claims);
+	dedup_gen_free(cow, &cow->gens[1]);
+	dedup_gen_free(cow, &cow->gens[0]);
+	mempool_destroy(cow->pbn_pool);
+	mempool_destroy(cow->lbn_pool);
+	kfree(cow);
+}
+
+void dedup_cow_set_commit_period(struct dedup_cow *cow, unsigned int ms)
+{
+	spin_lock(&cow->lock);
+	cow->period_ms = ms;
+	cow->period_changed = true;
+	spin_unlock(&cow->lock);
+	wake_up(&cow->commit_wait);
+}
+
+void dedup_cow_set_features(struct dedup_cow *cow,
+			    const struct dedup_cow_params *p)
+{
+	spin_lock(&cow->lock);
+	cow->gen_cap = cap_of(p->max_open_mb);
+	/* Each generation's tables follow at its next commit. */
+	cow->want_bits = gen_bits(cow->gen_cap);
+	cow->p.max_open_mb = p->max_open_mb;
+	cow->p.blocking_commit = p->blocking_commit;
+	cow->p.discard_passdown = p->discard_passdown;
+	cow->p.error_if_no_space = p->error_if_no_space;
+	spin_unlock(&cow->lock);
+	dedup_cow_set_commit_period(cow, p->commit_period_ms);
+	wake_up_all(&cow->room_wait);
+}
+
+void dedup_cow_get_stats(struct dedup_cow *cow, struct dedup_cow_stats *s,
+			 struct dedup_counters *c)
+{
+	struct dedup_gen *g;
+	int i;
+
+	spin_lock(&cow->lock);
+	*s = cow->stats;
+	/* Under cow->lock: the counters and the generations agree. */
+	dedup_meta_counters(cow->md, c);
+	s->commit_in_flight = cow->commit_in_flight;
+	for (i = 0; i < 2; i++) {
+		g = i ? cow->frozen : cow->open;
+		if (!g)
+			continue;
+		s->d_mapped += g->d_mapped;
+		s->d_zero += g->d_zero;
+		s->d_unique += g->d_unique;
+		s->hits += g->hits;
+		s->zero_writes += g->zero_writes;
+	}
+	s->pending_frees = cow->pending_frees;
+	spin_unlock(&cow->lock);
+}
+
+int dedup_gen_module_init(void)
+{
+	gen_lbn_cache = KMEM_CACHE(gen_lbn, 0);
+	gen_pbn_cache = KMEM_CACHE(gen_pbn, 0);
+	if (!gen_lbn_cache || !gen_pbn_cache) {
+		kmem_cache_destroy(gen_lbn_cache);
+		kmem_cache_destroy(gen_pbn_cache);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void dedup_gen_module_exit(void)
+{
+	kmem_cache_destroy(gen_lbn_cache);
+	kmem_cache_destroy(gen_pbn_cache);
+}
