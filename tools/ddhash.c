@@ -2,8 +2,9 @@
 /*
  * ddhash.c - software sha256, blake2b, xxhash64 and crc32c for the
  * dm-dedup tools, written from the published specifications (FIPS 180-4,
- * RFC 7693, the xxHash specification, RFC 3720 for crc32c).  Only one-shot
- * interfaces: the tools always hash whole blocks held in memory.
+ * RFC 7693, the xxHash specification, RFC 3720 for crc32c).  One-shot
+ * digests of whole blocks held in memory, and digests of many blocks that
+ * share a prefix (dedup_restore --generate), whose state is kept.
  */
 #include <string.h>
 
@@ -118,16 +119,18 @@ static void sha256_block(uint32_t h[8], const uint8_t *p)
 	h[4] += e; h[5] += f; h[6] += g; h[7] += hh;
 }
 
-void dd_sha256(const void *data, size_t len, uint8_t out[32])
+static const uint32_t sha256_iv[8] = {
+	0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+	0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
+};
+
+/* Hashes the rest of a message whose first 'done' bytes are in h. */
+static void sha256_finish(uint32_t h[8], uint64_t done, const uint8_t *p,
+			  size_t len, uint8_t out[32])
 {
-	uint32_t h[8] = {
-		0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-		0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
-	};
-	const uint8_t *p = data;
 	uint8_t tail[128];
 	size_t rest, tlen;
-	uint64_t bits = (uint64_t)len * 8;
+	uint64_t bits = (done + len) * 8;
 	int i;
 
 	while (len >= 64) {
@@ -147,6 +150,14 @@ void dd_sha256(const void *data, size_t len, uint8_t out[32])
 		sha256_block(h, tail + 64);
 	for (i = 0; i < 8; i++)
 		put_be32(out + 4 * i, h[i]);
+}
+
+void dd_sha256(const void *data, size_t len, uint8_t out[32])
+{
+	uint32_t h[8];
+
+	memcpy(h, sha256_iv, sizeof(h));
+	sha256_finish(h, 0, data, len, out);
 }
 
 /* ------------------------------------------------------------------ */
@@ -218,18 +229,21 @@ static void blake2b_compress(uint64_t h[8], const uint8_t *block,
 		h[i] ^= v[i] ^ v[i + 8];
 }
 
-void dd_blake2b(const void *data, size_t len, uint8_t *out, size_t outlen)
+static void blake2b_init(uint64_t h[8], size_t outlen)
 {
-	const uint8_t *p = data;
-	uint8_t last[128], full[64];
-	uint64_t h[8], t = 0;
-	size_t i;
+	int i;
 
-	if (outlen == 0 || outlen > 64)
-		return;
 	for (i = 0; i < 8; i++)
 		h[i] = blake2b_iv[i];
 	h[0] ^= 0x01010000ULL ^ outlen;	/* depth 1, fanout 1, no key */
+}
+
+/* The rest of a message of which t bytes are in h; len > 0 unless t = 0. */
+static void blake2b_finish(uint64_t h[8], uint64_t t, const uint8_t *p,
+			   size_t len, uint8_t *out, size_t outlen)
+{
+	uint8_t last[128], full[64];
+	size_t i;
 
 	/* every block but the last is compressed without the final flag */
 	while (len > 128) {
@@ -246,6 +260,16 @@ void dd_blake2b(const void *data, size_t len, uint8_t *out, size_t outlen)
 	for (i = 0; i < 8; i++)
 		put_le64(full + 8 * i, h[i]);
 	memcpy(out, full, outlen);
+}
+
+void dd_blake2b(const void *data, size_t len, uint8_t *out, size_t outlen)
+{
+	uint64_t h[8];
+
+	if (outlen == 0 || outlen > 64)
+		return;
+	blake2b_init(h, outlen);
+	blake2b_finish(h, 0, data, len, out, outlen);
 }
 
 /* ------------------------------------------------------------------ */
@@ -270,32 +294,50 @@ static uint64_t xxh64_merge(uint64_t acc, uint64_t val)
 	return acc * XXH_P1 + XXH_P4;
 }
 
-uint64_t dd_xxh64(const void *data, size_t len, uint64_t seed)
+static void xxh64_init(uint64_t v[4], uint64_t seed)
 {
-	const uint8_t *p = data, *end = p + len;
+	v[0] = seed + XXH_P1 + XXH_P2;
+	v[1] = seed + XXH_P2;
+	v[2] = seed;
+	v[3] = seed - XXH_P1;
+}
+
+/* Consumes whole 32-byte stripes; returns the bytes consumed. */
+static size_t xxh64_stripes(uint64_t v[4], const uint8_t *p, size_t len)
+{
+	size_t done = 0;
+
+	while (len - done >= 32) {
+		v[0] = xxh64_round(v[0], get_le64(p + done));
+		v[1] = xxh64_round(v[1], get_le64(p + done + 8));
+		v[2] = xxh64_round(v[2], get_le64(p + done + 16));
+		v[3] = xxh64_round(v[3], get_le64(p + done + 24));
+		done += 32;
+	}
+	return done;
+}
+
+/*
+ * The hash of a message of total bytes whose stripes so far are in v
+ * (total >= 32), or of a short one (v NULL); p, len: what is left.
+ */
+static uint64_t xxh64_finish(const uint64_t *v, uint64_t seed,
+			     uint64_t total, const uint8_t *p, size_t len)
+{
+	const uint8_t *end = p + len;
 	uint64_t h;
 
-	if (len >= 32) {
-		uint64_t v1 = seed + XXH_P1 + XXH_P2, v2 = seed + XXH_P2;
-		uint64_t v3 = seed, v4 = seed - XXH_P1;
-
-		while (end - p >= 32) {
-			v1 = xxh64_round(v1, get_le64(p));
-			v2 = xxh64_round(v2, get_le64(p + 8));
-			v3 = xxh64_round(v3, get_le64(p + 16));
-			v4 = xxh64_round(v4, get_le64(p + 24));
-			p += 32;
-		}
-		h = rol64(v1, 1) + rol64(v2, 7) + rol64(v3, 12) +
-		    rol64(v4, 18);
-		h = xxh64_merge(h, v1);
-		h = xxh64_merge(h, v2);
-		h = xxh64_merge(h, v3);
-		h = xxh64_merge(h, v4);
+	if (v) {
+		h = rol64(v[0], 1) + rol64(v[1], 7) + rol64(v[2], 12) +
+		    rol64(v[3], 18);
+		h = xxh64_merge(h, v[0]);
+		h = xxh64_merge(h, v[1]);
+		h = xxh64_merge(h, v[2]);
+		h = xxh64_merge(h, v[3]);
 	} else {
 		h = seed + XXH_P5;
 	}
-	h += len;
+	h += total;
 
 	while (end - p >= 8) {
 		h ^= xxh64_round(0, get_le64(p));
@@ -321,10 +363,24 @@ uint64_t dd_xxh64(const void *data, size_t len, uint64_t seed)
 	return h;
 }
 
+uint64_t dd_xxh64(const void *data, size_t len, uint64_t seed)
+{
+	const uint8_t *p = data;
+	uint64_t v[4];
+	size_t done;
+
+	if (len < 32)
+		return xxh64_finish(NULL, seed, len, p, len);
+	xxh64_init(v, seed);
+	done = xxh64_stripes(v, p, len);
+	return xxh64_finish(v, seed, len, p + done, len - done);
+}
+
 /* ------------------------------------------------------------------ */
 /* crc32c */
 
-static uint32_t crc32c_table[256];
+/* slicing by 8: table[k][b] is the crc of byte b followed by k zeroes */
+static uint32_t crc32c_table[8][256];
 static int crc32c_ready;
 
 static void crc32c_init(void)
@@ -335,8 +391,12 @@ static void crc32c_init(void)
 		c = i;
 		for (j = 0; j < 8; j++)
 			c = (c >> 1) ^ (c & 1 ? 0x82F63B78U : 0);
-		crc32c_table[i] = c;
+		crc32c_table[0][i] = c;
 	}
+	for (i = 0; i < 256; i++)
+		for (j = 1; j < 8; j++)
+			crc32c_table[j][i] = (crc32c_table[j - 1][i] >> 8) ^
+				crc32c_table[0][crc32c_table[j - 1][i] & 0xff];
 	crc32c_ready = 1;
 }
 
@@ -346,8 +406,22 @@ uint32_t dd_crc32c(uint32_t crc, const void *data, size_t len)
 
 	if (!crc32c_ready)
 		crc32c_init();
+	while (len >= 8) {
+		uint32_t lo = crc ^ get_le32(p), hi = get_le32(p + 4);
+
+		crc = crc32c_table[7][lo & 0xff] ^
+		      crc32c_table[6][(lo >> 8) & 0xff] ^
+		      crc32c_table[5][(lo >> 16) & 0xff] ^
+		      crc32c_table[4][lo >> 24] ^
+		      crc32c_table[3][hi & 0xff] ^
+		      crc32c_table[2][(hi >> 8) & 0xff] ^
+		      crc32c_table[1][(hi >> 16) & 0xff] ^
+		      crc32c_table[0][hi >> 24];
+		p += 8;
+		len -= 8;
+	}
 	while (len--)
-		crc = crc32c_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
+		crc = crc32c_table[0][(crc ^ *p++) & 0xff] ^ (crc >> 8);
 	return crc;
 }
 
@@ -404,6 +478,79 @@ void dd_hash(enum dd_hash_alg alg, const void *data, size_t len, uint8_t *out)
 		break;
 	case DD_HASH_XXHASH64:
 		put_le64(out, dd_xxh64(data, len, 0));
+		break;
+	default:
+		break;
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* hashing many messages that share a prefix */
+
+int dd_hash_prefix_init(struct dd_hash_prefix *pf, enum dd_hash_alg alg,
+			const void *prefix, size_t len)
+{
+	const uint8_t *p = prefix;
+	size_t i;
+
+	memset(pf, 0, sizeof(*pf));
+	if (len % 128)
+		return -1;
+	pf->alg = alg;
+	pf->len = len;
+	switch (alg) {
+	case DD_HASH_SHA256: {
+		uint32_t h[8];
+
+		memcpy(h, sha256_iv, sizeof(h));
+		for (i = 0; i < len; i += 64)
+			sha256_block(h, p + i);
+		for (i = 0; i < 8; i++)
+			pf->state[i] = h[i];
+		return 0;
+	}
+	case DD_HASH_BLAKE2B_256:
+		blake2b_init(pf->state, 32);
+		for (i = 0; i < len; i += 128)
+			blake2b_compress(pf->state, p + i, i + 128, 0);
+		return 0;
+	case DD_HASH_XXHASH64:
+		xxh64_init(pf->state, 0);
+		xxh64_stripes(pf->state, p, len);
+		return 0;
+	default:
+		return -1;
+	}
+}
+
+void dd_hash_with_prefix(const struct dd_hash_prefix *pf, const void *tail,
+			 size_t len, uint8_t *out)
+{
+	uint64_t v[8];
+	size_t i, done;
+
+	memcpy(v, pf->state, sizeof(v));
+	switch (pf->alg) {
+	case DD_HASH_SHA256: {
+		uint32_t h[8];
+
+		for (i = 0; i < 8; i++)
+			h[i] = (uint32_t)v[i];
+		sha256_finish(h, pf->len, tail, len, out);
+		break;
+	}
+	case DD_HASH_BLAKE2B_256:
+		blake2b_finish(v, pf->len, tail, len, out, 32);
+		break;
+	case DD_HASH_XXHASH64:
+		if (!pf->len) {
+			put_le64(out, dd_xxh64(tail, len, 0));
+			break;
+		}
+		done = xxh64_stripes(v, tail, len);
+		put_le64(out, xxh64_finish(v, 0, pf->len + len,
+					   (const uint8_t *)tail + done,
+					   len - done));
 		break;
 	default:
 		break;

@@ -37,6 +37,22 @@ void dd_sha256(const void *data, size_t len, uint8_t out[32]);
 void dd_blake2b(const void *data, size_t len, uint8_t *out, size_t outlen);
 uint64_t dd_xxh64(const void *data, size_t len, uint64_t seed);
 
+/*
+ * Digests of many messages that start with the same prefix (a multiple of
+ * 128 bytes) cost only their tails: the state after the prefix is kept.
+ * A blake2b tail must not be empty.
+ */
+struct dd_hash_prefix {
+	enum dd_hash_alg alg;
+	size_t len;
+	uint64_t state[8];
+};
+
+int dd_hash_prefix_init(struct dd_hash_prefix *pf, enum dd_hash_alg alg,
+			const void *prefix, size_t len);
+void dd_hash_with_prefix(const struct dd_hash_prefix *pf, const void *tail,
+			 size_t len, uint8_t *out);
+
 /* Raw crc32c update (Castagnoli, reflected), no pre- or post-inversion. */
 uint32_t dd_crc32c(uint32_t crc, const void *data, size_t len);
 
