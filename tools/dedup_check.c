@@ -1,17 +1,22 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * dedup_check - offline consistency checker for dm-dedup metadata.
+ * dedup_check - offline consistency checker for dm-dedup metadata
+ * (version 2, include/dm-dedup-format.h).
  *
- * Order of work: the superblock; the metadata space map (index, bitmaps,
- * overflow refcount btree) into a per-block count array; the refcount
- * tree into an array sorted by PBN; the index tree into an array; the lbn
- * tree, streamed, counting the LBNs of every PBN.  Then the cross checks,
- * the space-map comparison against the references counted while walking,
- * and the superblock counters.  Memory is O(metadata blocks + refcount
- * entries + index entries); LBN mappings are never held.
+ * Order of work: the superblock; both space maps (counts, and their own
+ * blocks as references); the btrees of the six arrays (every array block
+ * reached once, in region A or the bulk region); the refcount array into
+ * memory (counts, per PBN, of the refcount blocks that exist); the lbn
+ * array streamed, counting the LBNs of every PBN; the fp array streamed
+ * (non-zero exactly where the count is, the data block's digest with
+ * --data-dev, the saved index); the summary array against the counts; the
+ * superblock counters; the space maps against the references found.
+ * Memory: 2 bytes per metadata block plus about 8 bytes per PBN slot of
+ * the refcount blocks that exist, plus the saved index if there is one.
  *
  * Exit status: 0 clean (warnings allowed), 1 errors found, 2 usage or I/O
- * error, or metadata of a newer format that this tool refuses to check.
+ * error, or metadata this tool refuses (another version, unknown
+ * incompatible features).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -19,484 +24,442 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "ddmeta.h"
+#include "dedup/dedup.h"
+#include "dedup/saveidx.h"
+#include "pdata/endian.h"
+#include "pdata/log.h"
 
 #define EXIT_CLEAN	0
 #define EXIT_ERRORS	1
 #define EXIT_USAGE	2
 
-struct rc_ent {
-	uint64_t pbn;
-	uint64_t index_key;
-	uint64_t leaf;
-	uint32_t count;
-	uint32_t mapped;
-};
+#define RC_PER		DEDUP_REFCOUNTS_PER_BLOCK
 
-struct ix_ent {
-	uint64_t key;
-	uint64_t pbn;
-	uint64_t leaf;
-	uint8_t fp[DEDUP_MAX_FP_SIZE];
+/* One refcount array block held in memory. */
+struct rcb {
+	uint32_t count[RC_PER];
+	uint32_t mapped[RC_PER];
+	uint8_t has_fp[(RC_PER + 7) / 8];
+	bool ok;
 };
 
 struct check {
 	const char *path;
 	const char *data_path;
-	double sample;		/* percent of index entries to verify */
+	double sample;		/* percent of the blocks in use to verify */
 	bool sb_only;
 	bool clear_needs_check;
 
-	struct dd_dev dev;
-	struct dd_dev data;
-	struct dd_sb sb;
-	struct dd_meta m;
-	struct dd_sm sm;
-	struct dd_tree trees[DD_NR_TREES];
+	struct pd_dev dev;
+	struct pd_dev data;
+	struct dd_super s;
+	struct dd_layout lay;
+	struct pd_ctx c;
+	struct pd_sm msm;
+	struct pd_sm bsm;
+	struct dd_array a[DD_NR_ARRAYS];
+	struct dd_saveidx si;
+	bool si_valid;
 
-	struct rc_ent *rc;
-	size_t nr_rc;
-	size_t cap_rc;
-	struct ix_ent *ix;
-	size_t nr_ix;
-	size_t cap_ix;
-
+	struct rcb *rc;		/* parallel to a[DD_A_REFCOUNT].blocks */
+	uint64_t in_use;	/* PBNs with a non-zero count */
 	uint64_t lbn_mapped;
 	uint64_t lbn_zero;
+	uint64_t fp_set;
 	uint64_t data_checked;
+	uint64_t data_sampled;
+	uint64_t si_missing;
+	uint64_t si_found;
 	bool io_error;
 };
 
-static void *grow(void *p, size_t *cap, size_t size)
+static bool array_whole(struct check *c, enum dd_array_id id)
 {
-	size_t n = *cap ? *cap * 2 : 1024;
+	return !c->a[id].tree.damaged && !c->a[id].bad_blocks;
+}
 
-	p = realloc(p, n * size);
-	if (!p) {
-		fprintf(stderr, "dedup_check: out of memory\n");
-		exit(EXIT_USAGE);
+/* The refcount block holding pbn, or NULL if it does not exist. */
+static struct rcb *find_rcb(struct check *c, uint64_t pbn, uint32_t *off,
+			    uint64_t *loc)
+{
+	struct dd_array *a = &c->a[DD_A_REFCOUNT];
+	uint64_t bidx = pbn / RC_PER;
+	size_t lo = 0, hi = a->nr_blocks;
+	static size_t last;
+
+	if (last < a->nr_blocks && a->blocks[last].bidx == bidx) {
+		lo = last;
+	} else {
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+
+			if (a->blocks[mid].bidx < bidx)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo == a->nr_blocks || a->blocks[lo].bidx != bidx)
+			return NULL;
+		last = lo;
 	}
-	*cap = n;
-	return p;
-}
-
-static int cmp_rc(const void *a, const void *b)
-{
-	const struct rc_ent *x = a, *y = b;
-
-	return x->pbn < y->pbn ? -1 : x->pbn > y->pbn;
-}
-
-static int cmp_ix_key(const void *a, const void *b)
-{
-	const struct ix_ent *x = a, *y = b;
-
-	return x->key < y->key ? -1 : x->key > y->key;
-}
-
-static int cmp_ix_pbn(const void *a, const void *b)
-{
-	const struct ix_ent *x = a, *y = b;
-
-	if (x->pbn != y->pbn)
-		return x->pbn < y->pbn ? -1 : 1;
-	return cmp_ix_key(a, b);
-}
-
-static size_t fp_cmp_size;
-
-static int cmp_ix_fp(const void *a, const void *b)
-{
-	const struct ix_ent *x = *(const struct ix_ent * const *)a;
-	const struct ix_ent *y = *(const struct ix_ent * const *)b;
-	int r = memcmp(x->fp, y->fp, fp_cmp_size);
-
-	if (r)
-		return r;
-	return cmp_ix_key(x, y);
-}
-
-/* qsort() with a NULL base is undefined, even for 0 elements */
-static void sort(void *base, size_t n, size_t size,
-		 int (*cmp)(const void *, const void *))
-{
-	if (n)
-		qsort(base, n, size, cmp);
-}
-
-static struct rc_ent *find_rc(struct check *c, uint64_t pbn)
-{
-	struct rc_ent k = { .pbn = pbn };
-
-	if (!c->nr_rc)
-		return NULL;
-	return bsearch(&k, c->rc, c->nr_rc, sizeof(k), cmp_rc);
-}
-
-static struct ix_ent *find_ix(struct check *c, uint64_t key)
-{
-	struct ix_ent k = { .key = key };
-
-	if (!c->nr_ix)
-		return NULL;
-	return bsearch(&k, c->ix, c->nr_ix, sizeof(k), cmp_ix_key);
+	*off = pbn % RC_PER;
+	if (loc)
+		*loc = a->blocks[lo].loc;
+	return &c->rc[lo];
 }
 
 /* ------------------------------------------------------------------ */
-/* leaf entry callbacks */
+/* refcount array */
 
-static void refcount_entry(struct dd_tree *t, uint64_t block, uint32_t index,
-			   uint64_t key, const uint8_t *value)
+static void read_refcounts(struct check *c)
 {
-	static const char *what = "refcount tree leaf";
-	struct check *c = t->priv;
-	struct rc_ent *e;
-	uint32_t count = dd_le32(value);
-	uint32_t flags = dd_le32(value + 4);
+	struct dd_array *a = &c->a[DD_A_REFCOUNT];
+	uint64_t dnb = c->s.sb.data_nr_blocks;
+	uint8_t *blk = pd_malloc(DD_BLOCK_SIZE);
+	size_t i;
+	uint32_t j;
 
-	if (c->sb.data_geometry_ok && key >= c->sb.data_nr_blocks)
-		dd_error(block, what, "entry %u: PBN %llu beyond the data device (%llu blocks)",
-			 index, (unsigned long long)key,
-			 (unsigned long long)c->sb.data_nr_blocks);
-	if (!count)
-		dd_error(block, what, "entry %u: PBN %llu has count 0",
-			 index, (unsigned long long)key);
-	if (flags)
-		dd_error(block, what, "entry %u: PBN %llu has flags 0x%x, must be 0",
-			 index, (unsigned long long)key, flags);
+	c->rc = pd_calloc(a->nr_blocks, sizeof(*c->rc));
+	for (i = 0; i < a->nr_blocks; i++) {
+		struct rcb *r = &c->rc[i];
+		uint64_t first = a->blocks[i].bidx * RC_PER;
+		bool beyond = false;
 
-	if (c->nr_rc == c->cap_rc)
-		c->rc = grow(c->rc, &c->cap_rc, sizeof(*c->rc));
-	e = &c->rc[c->nr_rc++];
-	e->pbn = key;
-	e->count = count;
-	e->index_key = dd_le64(value + 8);
-	e->leaf = block;
-	e->mapped = 0;
+		if (dd_array_read(&c->c, a, i, blk))
+			continue;
+		r->ok = true;
+		for (j = 0; j < RC_PER; j++) {
+			r->count[j] = pd_le32(blk + DEDUP_ARRAY_HEADER_SIZE +
+					      4 * j);
+			if (!r->count[j])
+				continue;
+			if (c->s.data_ok && first + j >= dnb) {
+				if (!beyond)
+					pd_error(a->blocks[i].loc, a->block_what, "PBN %llu beyond the data device (%llu blocks) has count %u",
+						 (unsigned long long)(first + j),
+						 (unsigned long long)dnb,
+						 r->count[j]);
+				beyond = true;
+				r->count[j] = 0;
+				continue;
+			}
+			c->in_use++;
+		}
+		if (pd_all_zero(r->count, sizeof(r->count), NULL) && !beyond)
+			pd_warning(a->blocks[i].loc, a->block_what, "all zero (the module drops such blocks)");
+	}
+	free(blk);
 }
 
-static void index_entry(struct dd_tree *t, uint64_t block, uint32_t index,
-			uint64_t key, const uint8_t *value)
+/* ------------------------------------------------------------------ */
+/* lbn array */
+
+static void scan_lbns(struct check *c)
 {
-	static const char *what = "index tree leaf";
-	struct check *c = t->priv;
-	struct ix_ent *e;
-	uint64_t pbn = dd_le64(value);
-	const uint8_t *fp = value + 8;
-	size_t off;
+	struct dd_array *a = &c->a[DD_A_LBN];
+	bool rc_whole = array_whole(c, DD_A_REFCOUNT);
+	uint64_t dnb = c->s.sb.data_nr_blocks, lbn, from = 0;
+	struct dd_cursor *cur = pd_malloc(sizeof(*cur));
+	const uint8_t *e;
 
-	if (pbn == DEDUP_ZERO_PBN ||
-	    (c->sb.data_geometry_ok && pbn >= c->sb.data_nr_blocks))
-		dd_error(block, what, "entry 0x%016llx points to PBN %llu beyond the data device (%llu blocks)",
-			 (unsigned long long)key, (unsigned long long)pbn,
-			 (unsigned long long)c->sb.data_nr_blocks);
-	if (c->sb.fp_ok) {
-		uint64_t prefix = dd_be64(fp) & ~DEDUP_INDEX_SLOT_MASK;
+	dd_cursor_init(cur, &c->c, a);
+	while (dd_cursor_next(cur, from, &lbn, &e)) {
+		uint64_t v = pd_le64(e), pbn;
+		struct rcb *r;
+		uint32_t off;
 
-		if ((key & ~DEDUP_INDEX_SLOT_MASK) != prefix)
-			dd_error(block, what, "entry 0x%016llx: key prefix does not match the fingerprint prefix 0x%012llx",
-				 (unsigned long long)key,
-				 (unsigned long long)(prefix >> DEDUP_INDEX_SLOT_BITS));
-		for (off = c->sb.fp_size; off < DEDUP_MAX_FP_SIZE; off++) {
-			if (fp[off]) {
-				dd_error(block, what, "entry 0x%016llx: fingerprint byte %zu beyond fp_size %u is not zero",
-					 (unsigned long long)key, off,
-					 c->sb.fp_size);
-				break;
+		from = lbn + 1;
+		if (v == DEDUP_LBN_ZERO) {
+			c->lbn_zero++;
+			continue;
+		}
+		c->lbn_mapped++;
+		pbn = v - DEDUP_LBN_PBN_BASE;
+		if (c->s.data_ok && pbn >= dnb) {
+			pd_error(cur->block, a->block_what, "LBN %llu maps to PBN %llu beyond the data device (%llu blocks)",
+				 (unsigned long long)lbn,
+				 (unsigned long long)pbn,
+				 (unsigned long long)dnb);
+			continue;
+		}
+		r = find_rcb(c, pbn, &off, NULL);
+		if (r && r->ok && r->count[off]) {
+			if (r->mapped[off] < UINT32_MAX)
+				r->mapped[off]++;
+		} else if (rc_whole) {
+			pd_error(cur->block, a->block_what, "LBN %llu maps to PBN %llu, whose reference count is 0",
+				 (unsigned long long)lbn,
+				 (unsigned long long)pbn);
+		}
+	}
+	free(cur);
+}
+
+static void compare_refcounts(struct check *c)
+{
+	struct dd_array *a = &c->a[DD_A_REFCOUNT];
+	size_t i;
+	uint32_t j;
+
+	if (!array_whole(c, DD_A_LBN)) {
+		pd_info("note: reference counts not compared: the lbn array is damaged");
+		return;
+	}
+	for (i = 0; i < a->nr_blocks; i++) {
+		struct rcb *r = &c->rc[i];
+
+		for (j = 0; r->ok && j < RC_PER; j++)
+			if (r->count[j] != r->mapped[j])
+				pd_error(a->blocks[i].loc, a->block_what, "PBN %llu has count %u but %u LBNs map to it",
+					 (unsigned long long)(a->blocks[i].bidx * RC_PER + j),
+					 r->count[j], r->mapped[j]);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* fp array, data blocks, saved index */
+
+static void verify_data(struct check *c, uint64_t pbn, const uint8_t *fp,
+			uint64_t block, uint8_t *buf)
+{
+	uint64_t dbs = c->s.sb.data_block_size;
+	uint8_t digest[DD_HASH_MAX_DIGEST];
+	char where[160], have[2 * DD_HASH_MAX_DIGEST + 1];
+	char want[2 * DD_HASH_MAX_DIGEST + 1];
+	int r;
+
+	/* an even spread: block k is taken when floor() steps */
+	c->data_sampled++;
+	if (c->sample < 100.0 &&
+	    (uint64_t)(c->data_sampled * c->sample / 100.0) ==
+	    (uint64_t)((c->data_sampled - 1) * c->sample / 100.0))
+		return;
+	snprintf(where, sizeof(where), "data block %llu (fp array block %llu)",
+		 (unsigned long long)pbn, (unsigned long long)block);
+	r = pd_dev_read(&c->data, pbn * dbs, buf, dbs);
+	if (r) {
+		pd_error_at(where, r < 0 ? "read error" :
+			    "beyond the end of the data device");
+		if (r < 0)
+			c->io_error = true;
+		return;
+	}
+	c->data_checked++;
+	dd_hash(c->s.alg, buf, dbs, digest);
+	if (!memcmp(digest, fp, c->s.sb.fp_size))
+		return;
+	dd_hex(have, digest, c->s.sb.fp_size);
+	dd_hex(want, fp, c->s.sb.fp_size);
+	pd_error_at(where, "%s fingerprint mismatch: data hashes to %s, the fp array has %s",
+		    c->s.hash, have, want);
+}
+
+static void scan_fps(struct check *c)
+{
+	struct dd_array *a = &c->a[DD_A_FP];
+	bool rc_whole = array_whole(c, DD_A_REFCOUNT);
+	uint64_t dnb = c->s.sb.data_nr_blocks, pbn, from = 0;
+	struct dd_cursor *cur = pd_malloc(sizeof(*cur));
+	uint8_t *buf = c->data_path ? pd_malloc(c->s.sb.data_block_size) :
+		NULL;
+	const uint8_t *e;
+	size_t i;
+
+	dd_cursor_init(cur, &c->c, a);
+	while (dd_cursor_next(cur, from, &pbn, &e)) {
+		struct rcb *r;
+		uint32_t off;
+
+		from = pbn + 1;
+		c->fp_set++;
+		if (c->s.data_ok && pbn >= dnb) {
+			pd_error(cur->block, a->block_what, "PBN %llu beyond the data device (%llu blocks) has a fingerprint",
+				 (unsigned long long)pbn,
+				 (unsigned long long)dnb);
+			continue;
+		}
+		r = find_rcb(c, pbn, &off, NULL);
+		if (!r || !r->ok || !r->count[off]) {
+			if (rc_whole)
+				pd_error(cur->block, a->block_what, "PBN %llu is free (count 0) but has a fingerprint",
+					 (unsigned long long)pbn);
+			continue;
+		}
+		r->has_fp[off / 8] |= 1 << (off % 8);
+		if (buf)
+			verify_data(c, pbn, e, cur->block, buf);
+		if (c->si_valid && c->si.usable) {
+			if (dd_saveidx_find(&c->si, e, pbn / a->per_block)) {
+				c->si_found++;
+			} else {
+				c->si_missing++;
+				pd_warning(cur->block, a->block_what, "PBN %llu: its fingerprint is not in the saved index (its content is not deduplicated until the index is rebuilt)",
+					   (unsigned long long)pbn);
 			}
 		}
 	}
+	free(cur);
+	free(buf);
+	if (!array_whole(c, DD_A_FP)) {
+		pd_info("note: blocks in use not matched to fingerprints: the fp array is damaged");
+		return;
+	}
+	for (i = 0; i < c->a[DD_A_REFCOUNT].nr_blocks; i++) {
+		struct dd_ablock *ab = &c->a[DD_A_REFCOUNT].blocks[i];
+		struct rcb *r = &c->rc[i];
+		uint32_t j;
 
-	if (c->nr_ix == c->cap_ix)
-		c->ix = grow(c->ix, &c->cap_ix, sizeof(*c->ix));
-	e = &c->ix[c->nr_ix++];
-	e->key = key;
-	e->pbn = pbn;
-	e->leaf = block;
-	memcpy(e->fp, fp, DEDUP_MAX_FP_SIZE);
-	(void)index;
+		for (j = 0; r->ok && j < RC_PER; j++)
+			if (r->count[j] && !(r->has_fp[j / 8] & (1 << (j % 8))))
+				pd_error(ab->loc, c->a[DD_A_REFCOUNT].block_what, "PBN %llu has count %u but no fingerprint",
+					 (unsigned long long)(ab->bidx * RC_PER + j),
+					 r->count[j]);
+	}
 }
 
-static void lbn_entry(struct dd_tree *t, uint64_t block, uint32_t index,
-		      uint64_t key, const uint8_t *value)
+static void check_saved_index(struct check *c)
 {
-	static const char *what = "lbn tree leaf";
-	struct check *c = t->priv;
-	uint64_t pbn = dd_le64(value);
-	struct rc_ent *e;
+	const struct dedup_sb *sb = &c->s.sb;
+	uint64_t fp_blocks;
 
-	(void)index;
-	if (pbn == DEDUP_ZERO_PBN) {
-		c->lbn_zero++;
+	if (!(sb->compat_flags & DEDUP_COMPAT_SAVED_INDEX)) {
+		if (c->a[DD_A_SAVE].nr_blocks || c->a[DD_A_SAVE_DIR].nr_blocks)
+			pd_warning(0, "superblock", "the saved index flag is clear, but the save arrays have %zu and %zu blocks",
+				   c->a[DD_A_SAVE].nr_blocks,
+				   c->a[DD_A_SAVE_DIR].nr_blocks);
 		return;
 	}
-	c->lbn_mapped++;
-	if (c->sb.data_geometry_ok && pbn >= c->sb.data_nr_blocks) {
-		dd_error(block, what, "LBN %llu maps to PBN %llu beyond the data device (%llu blocks)",
-			 (unsigned long long)key, (unsigned long long)pbn,
-			 (unsigned long long)c->sb.data_nr_blocks);
+	if (sb->save_transaction_id != sb->transaction_id) {
+		pd_info("note: the saved index is of transaction %llu, the superblock's is %llu: stale, the module rebuilds the index and drops it",
+			(unsigned long long)sb->save_transaction_id,
+			(unsigned long long)sb->transaction_id);
 		return;
 	}
-	e = find_rc(c, pbn);
-	if (!e) {
-		if (!c->trees[DD_TREE_REFCOUNT].damaged)
-			dd_error(block, what, "LBN %llu maps to PBN %llu, which has no refcount entry",
-				 (unsigned long long)key,
-				 (unsigned long long)pbn);
+	if (!c->s.data_ok || !c->s.fp_ok)
 		return;
-	}
-	if (e->mapped < UINT32_MAX)
-		e->mapped++;
+	fp_blocks = (sb->data_nr_blocks + c->a[DD_A_FP].per_block - 1) /
+		c->a[DD_A_FP].per_block;
+	dd_saveidx_load(&c->c, &c->a[DD_A_SAVE], &c->a[DD_A_SAVE_DIR], &c->s,
+			fp_blocks, &c->si);
+	c->si_valid = true;
+}
+
+/* Reads every block of an array not otherwise read, for its header. */
+static void read_all(struct check *c, enum dd_array_id id)
+{
+	uint8_t *blk = pd_malloc(DD_BLOCK_SIZE);
+	size_t i;
+
+	for (i = 0; i < c->a[id].nr_blocks; i++)
+		dd_array_read(&c->c, &c->a[id], i, blk);
+	free(blk);
 }
 
 /* ------------------------------------------------------------------ */
-/* cross checks */
+/* summary array */
 
-static void check_refcounts(struct check *c)
+static uint64_t chunk_of(const struct dd_array *ra, size_t i)
 {
-	size_t i;
-
-	if (c->trees[DD_TREE_LBN].damaged) {
-		dd_info("note: reference counts not compared: the lbn tree is damaged");
-		return;
-	}
-	for (i = 0; i < c->nr_rc; i++) {
-		struct rc_ent *e = &c->rc[i];
-
-		if (!e->count)
-			continue;	/* reported */
-		if (!e->mapped)
-			dd_warning(e->leaf, "refcount tree leaf", "PBN %llu has count %u but no LBN maps to it (leaked data block)",
-				   (unsigned long long)e->pbn, e->count);
-		else if (e->mapped != e->count)
-			dd_error(e->leaf, "refcount tree leaf", "PBN %llu has count %u but %u LBNs map to it",
-				 (unsigned long long)e->pbn, e->count,
-				 e->mapped);
-	}
+	return ra->blocks[i].bidx / DEDUP_CHUNK_RC_BLOCKS;
 }
 
-static void check_index(struct check *c)
+/* Blocks in use in the chunk of refcount block *i and those after it. */
+static uint64_t chunk_in_use(struct check *c, size_t *i)
 {
-	static const char *iwhat = "index tree leaf";
-	static const char *rwhat = "refcount tree leaf";
-	struct ix_ent **byfp;
-	size_t i;
+	const struct dd_array *ra = &c->a[DD_A_REFCOUNT];
+	uint64_t ch = chunk_of(ra, *i), n = 0;
+	uint32_t j;
 
-	/* index -> refcount */
-	if (c->trees[DD_TREE_REFCOUNT].damaged) {
-		dd_info("note: index entries not matched to refcounts: the refcount tree is damaged");
-	} else {
-		for (i = 0; i < c->nr_ix; i++) {
-			struct ix_ent *x = &c->ix[i];
-			struct rc_ent *e;
+	for (; *i < ra->nr_blocks && chunk_of(ra, *i) == ch; (*i)++)
+		for (j = 0; j < RC_PER; j++)
+			n += c->rc[*i].count[j] != 0;
+	return n;
+}
 
-			if (x->pbn == DEDUP_ZERO_PBN ||
-			    (c->sb.data_geometry_ok &&
-			     x->pbn >= c->sb.data_nr_blocks))
-				continue;	/* reported */
-			e = find_rc(c, x->pbn);
-			if (!e)
-				dd_error(x->leaf, iwhat, "entry 0x%016llx points to PBN %llu, which is not in use (no refcount entry)",
-					 (unsigned long long)x->key,
-					 (unsigned long long)x->pbn);
-			else if (e->index_key == DEDUP_NO_INDEX)
-				dd_error(x->leaf, iwhat, "entry 0x%016llx points to PBN %llu, whose refcount entry says it is not indexed",
-					 (unsigned long long)x->key,
-					 (unsigned long long)x->pbn);
-			else if (e->index_key != x->key)
-				dd_error(x->leaf, iwhat, "entry 0x%016llx points to PBN %llu, whose refcount entry names index key 0x%016llx",
-					 (unsigned long long)x->key,
-					 (unsigned long long)x->pbn,
-					 (unsigned long long)e->index_key);
+/* The summary array against the counts, chunk by chunk in order. */
+static void check_summary(struct check *c)
+{
+	struct dd_array *a = &c->a[DD_A_SUMMARY];
+	struct dd_array *ra = &c->a[DD_A_REFCOUNT];
+	uint64_t dnb = c->s.sb.data_nr_blocks;
+	uint64_t nr_chunks = (dnb + DEDUP_CHUNK_BLOCKS - 1) / DEDUP_CHUNK_BLOCKS;
+	struct dd_cursor *cur = pd_malloc(sizeof(*cur));
+	uint64_t chunk, from = 0, want;
+	const uint8_t *e;
+	size_t i = 0;
+	bool whole = array_whole(c, DD_A_REFCOUNT);
+
+	dd_cursor_init(cur, &c->c, a);
+	for (;;) {
+		bool have = dd_cursor_next(cur, from, &chunk, &e);
+		uint64_t upto = have ? chunk : UINT64_MAX;
+
+		/* chunks in use before this summary entry have none */
+		while (i < ra->nr_blocks && chunk_of(ra, i) < upto) {
+			uint64_t ch = chunk_of(ra, i);
+
+			want = chunk_in_use(c, &i);
+			if (want && whole && array_whole(c, DD_A_SUMMARY))
+				pd_error_at("summary array", "chunk %llu has %llu blocks in use, but no summary entry",
+					    (unsigned long long)ch,
+					    (unsigned long long)want);
 		}
-	}
-
-	/* refcount -> index */
-	if (c->trees[DD_TREE_INDEX].damaged) {
-		dd_info("note: refcount index keys not matched: the index tree is damaged");
-	} else {
-		for (i = 0; i < c->nr_rc; i++) {
-			struct rc_ent *e = &c->rc[i];
-			struct ix_ent *x;
-
-			if (e->index_key == DEDUP_NO_INDEX)
-				continue;
-			x = find_ix(c, e->index_key);
-			if (!x)
-				dd_error(e->leaf, rwhat, "PBN %llu names index key 0x%016llx, which does not exist",
-					 (unsigned long long)e->pbn,
-					 (unsigned long long)e->index_key);
-			else if (x->pbn != e->pbn)
-				dd_error(e->leaf, rwhat, "PBN %llu names index key 0x%016llx, which points to PBN %llu",
-					 (unsigned long long)e->pbn,
-					 (unsigned long long)e->index_key,
-					 (unsigned long long)x->pbn);
+		if (!have)
+			break;
+		from = chunk + 1;
+		if (c->s.data_ok && chunk >= nr_chunks) {
+			pd_error(cur->block, a->block_what, "entry for chunk %llu beyond the %llu chunks of the data device",
+				 (unsigned long long)chunk,
+				 (unsigned long long)nr_chunks);
+			continue;
 		}
+		want = i < ra->nr_blocks && chunk_of(ra, i) == chunk ?
+			chunk_in_use(c, &i) : 0;
+		if (whole && pd_le32(e) != want)
+			pd_error(cur->block, a->block_what, "chunk %llu counts %u blocks in use, the refcount array has %llu",
+				 (unsigned long long)chunk, pd_le32(e),
+				 (unsigned long long)want);
 	}
-
-	/* no fingerprint twice */
-	if (!c->sb.fp_ok || c->nr_ix < 2)
-		return;
-	byfp = malloc(c->nr_ix * sizeof(*byfp));
-	if (!byfp) {
-		fprintf(stderr, "dedup_check: out of memory\n");
-		exit(EXIT_USAGE);
-	}
-	for (i = 0; i < c->nr_ix; i++)
-		byfp[i] = &c->ix[i];
-	fp_cmp_size = c->sb.fp_size;
-	sort(byfp, c->nr_ix, sizeof(*byfp), cmp_ix_fp);
-	for (i = 1; i < c->nr_ix; i++) {
-		if (memcmp(byfp[i - 1]->fp, byfp[i]->fp, c->sb.fp_size))
-			continue;
-		dd_error(byfp[i]->leaf, iwhat, "entry 0x%016llx holds the same fingerprint as entry 0x%016llx (block %llu)",
-			 (unsigned long long)byfp[i]->key,
-			 (unsigned long long)byfp[i - 1]->key,
-			 (unsigned long long)byfp[i - 1]->leaf);
-	}
-	free(byfp);
+	free(cur);
 }
 
-static bool trees_complete(struct check *c)
+/* ------------------------------------------------------------------ */
+
+static void check_counter(const char *name, uint64_t stored, uint64_t found,
+			  const char *desc, bool whole)
 {
-	int t;
-
-	for (t = 0; t < DD_NR_TREES; t++)
-		if (c->trees[t].damaged)
-			return false;
-	return true;
-}
-
-static void check_space_map(struct check *c)
-{
-	struct dd_meta *m = &c->m;
-	struct dd_sm *sm = &c->sm;
-	bool leaks = trees_complete(c) && sm->complete;
-	uint64_t b, allocated = 0;
-
-	if (!sm->root_ok || !sm->count)
-		return;
-	for (b = 0; b < sm->nr_blocks && b < m->nr_blocks; b++) {
-		uint32_t count = sm->count[b];
-		uint32_t refs = m->refs[b];
-		const char *what = dd_kind_name(m->kind[b]);
-
-		if (count == DD_COUNT_UNKNOWN)
-			continue;
-		if (count)
-			allocated++;
-		if (refs && !count)
-			dd_error(b, what, "referenced %u times but free in the space map",
-				 refs);
-		else if (refs && count != refs)
-			dd_error(b, what, "space map count %u but referenced %u times",
-				 count, refs);
-		else if (!refs && count && leaks)
-			dd_warning(b, what, "space map count %u but nothing references it (leaked metadata block)",
-				   count);
-	}
-	if (!leaks)
-		dd_info("note: metadata leaks not checked: some metadata could not be walked");
-	if (sm->complete && allocated != sm->nr_allocated)
-		dd_error(0, "superblock", "space map nr_allocated is %llu, but %llu blocks have a non-zero count",
-			 (unsigned long long)sm->nr_allocated,
-			 (unsigned long long)allocated);
-}
-
-static void check_counter(struct check *c, enum dd_tree_id t,
-			  const char *name, uint64_t stored, uint64_t found,
-			  const char *desc)
-{
-	if (c->trees[t].damaged)
-		return;
-	if (stored != found)
-		dd_error(0, "superblock", "%s is %llu, but the %s has %llu %s",
-			 name, (unsigned long long)stored, dd_tree_name(t),
-			 (unsigned long long)found, desc);
+	if (whole && stored != found)
+		pd_error(0, "superblock", "%s is %llu, but %s %llu",
+			 name, (unsigned long long)stored, desc,
+			 (unsigned long long)found);
 }
 
 static void check_counters(struct check *c)
 {
-	check_counter(c, DD_TREE_LBN, "nr_mapped", c->sb.nr_mapped,
-		      c->lbn_mapped, "mapped entries");
-	check_counter(c, DD_TREE_LBN, "nr_zero", c->sb.nr_zero,
-		      c->lbn_zero, "zero entries");
-	check_counter(c, DD_TREE_REFCOUNT, "nr_unique", c->sb.nr_unique,
-		      c->nr_rc, "entries");
-	check_counter(c, DD_TREE_INDEX, "nr_indexed", c->sb.nr_indexed,
-		      c->nr_ix, "entries");
+	const struct dedup_sb *sb = &c->s.sb;
+
+	check_counter("nr_mapped", sb->nr_mapped, c->lbn_mapped,
+		      "the lbn array maps", array_whole(c, DD_A_LBN));
+	check_counter("nr_zero", sb->nr_zero, c->lbn_zero,
+		      "the lbn array has zero entries:",
+		      array_whole(c, DD_A_LBN));
+	check_counter("nr_unique", sb->nr_unique, c->in_use,
+		      "the refcount array has blocks in use:",
+		      array_whole(c, DD_A_REFCOUNT));
 }
 
-/* ------------------------------------------------------------------ */
-/* data device */
-
-static void check_data(struct check *c, struct dd_dev *dev)
+static bool walks_complete(struct check *c)
 {
-	struct dd_dev *data = dev;
-	uint64_t dbs = c->sb.data_block_size, dev_blocks;
-	uint8_t *buf, digest[DD_HASH_MAX_DIGEST];
-	char where[160], have[2 * DD_HASH_MAX_DIGEST + 1];
-	char want[2 * DD_HASH_MAX_DIGEST + 1];
-	size_t i;
+	int i;
 
-	if (!c->sb.data_geometry_ok || !c->sb.fp_ok ||
-	    c->sb.alg == DD_HASH_NONE) {
-		dd_info("note: data blocks not verified: the superblock's data geometry or hash is unusable");
-		return;
-	}
-	dev_blocks = data->size / dbs;
-	if (dev_blocks < c->sb.data_nr_blocks)
-		dd_error_at(c->data_path, "data device has %llu blocks of %llu bytes, the superblock says %llu",
-			    (unsigned long long)dev_blocks,
-			    (unsigned long long)dbs,
-			    (unsigned long long)c->sb.data_nr_blocks);
-	buf = malloc(dbs);
-	if (!buf) {
-		fprintf(stderr, "dedup_check: out of memory\n");
-		exit(EXIT_USAGE);
-	}
-	/* read in PBN order */
-	sort(c->ix, c->nr_ix, sizeof(*c->ix), cmp_ix_pbn);
-	for (i = 0; i < c->nr_ix; i++) {
-		struct ix_ent *x = &c->ix[i];
-		int r;
-
-		/* an even spread: entry i is taken when floor() steps */
-		if (c->sample < 100.0 &&
-		    (uint64_t)((i + 1) * c->sample / 100.0) ==
-		    (uint64_t)(i * c->sample / 100.0))
-			continue;
-		dd_progress("verifying data blocks", i, c->nr_ix);
-		if (x->pbn >= dev_blocks)
-			continue;	/* reported above or as a bad entry */
-		snprintf(where, sizeof(where),
-			 "data block %llu (index entry 0x%016llx in block %llu)",
-			 (unsigned long long)x->pbn,
-			 (unsigned long long)x->key,
-			 (unsigned long long)x->leaf);
-		r = dd_dev_read(data, x->pbn * dbs, buf, dbs);
-		if (r) {
-			dd_error_at(where, r < 0 ? "read error" :
-				    "beyond the end of the data device");
-			if (r < 0)
-				c->io_error = true;
-			continue;
-		}
-		c->data_checked++;
-		dd_hash(c->sb.alg, buf, dbs, digest);
-		if (!memcmp(digest, x->fp, c->sb.fp_size))
-			continue;
-		dd_hex(have, digest, c->sb.fp_size);
-		dd_hex(want, x->fp, c->sb.fp_size);
-		dd_error_at(where, "%s fingerprint mismatch: data hashes to %s, index has %s",
-			    c->sb.hash_name, have, want);
-	}
-	dd_progress_done();
-	sort(c->ix, c->nr_ix, sizeof(*c->ix), cmp_ix_key);
-	dd_info("data: verified %llu of %llu indexed blocks (%llu live blocks)",
-		(unsigned long long)c->data_checked,
-		(unsigned long long)c->nr_ix, (unsigned long long)c->nr_rc);
-	free(buf);
+	for (i = 0; i < DD_NR_ARRAYS; i++)
+		if (c->a[i].tree.damaged)
+			return false;
+	if (!c->msm.complete || c->msm.index_tree.damaged)
+		return false;
+	if (c->s.bulk && (!c->bsm.complete || c->bsm.index_tree.damaged))
+		return false;
+	return true;
 }
 
 /* ------------------------------------------------------------------ */
@@ -504,21 +467,15 @@ static void check_data(struct check *c, struct dd_dev *dev)
 static int clear_needs_check(struct check *c)
 {
 	uint8_t blk[DD_BLOCK_SIZE];
-	uint32_t flags;
+	struct dd_super s;
 
-	if (dd_dev_read(&c->dev, 0, blk, sizeof(blk)))
+	if (pd_dev_read(&c->dev, 0, blk, sizeof(blk)))
 		return -1;
-	flags = dd_le32(blk + offsetof(struct dedup_disk_superblock, flags));
-	dd_put_le32(blk + offsetof(struct dedup_disk_superblock, flags),
-		    flags & ~DEDUP_SB_NEEDS_CHECK);
-	dd_block_set_csum(blk, DEDUP_SUPERBLOCK_CSUM_XOR);
-	if (dd_dev_write(&c->dev, 0, blk, sizeof(blk)))
+	dd_super_decode(blk, &s);
+	s.sb.flags &= ~DEDUP_SB_NEEDS_CHECK;
+	dd_super_encode(&s.sb, blk);
+	if (pd_dev_write(&c->dev, 0, blk, sizeof(blk)) || pd_dev_sync(&c->dev))
 		return -1;
-	if (fsync(c->dev.fd)) {
-		fprintf(stderr, "dedup_check: fsync %s: %s\n", c->path,
-			strerror(errno));
-		return -1;
-	}
 	return 0;
 }
 
@@ -526,13 +483,13 @@ static void print_help(FILE *f)
 {
 	fprintf(f,
 		"Usage: dedup_check [options] <metadata device or image>\n"
-		"  -q, --quiet              print nothing; the exit status tells\n"
-		"      --super-block-only   check the superblock only\n"
-		"      --data-dev <dev>     verify data block fingerprints\n"
-		"      --sample <N>%%        verify N%% of the indexed blocks\n"
-		"      --clear-needs-check  clear the needs_check flag if clean\n"
-		"      --max-messages <N>   print at most N report lines\n"
-		"  -h, --help               this text\n"
+		"  -q, --quiet                  print nothing; the exit status tells\n"
+		"      --super-block-only       check the superblock only\n"
+		"      --data-dev <dev>         verify the fingerprints of the data blocks in use\n"
+		"      --sample <N>%%            verify N%% of them\n"
+		"      --clear-needs-check-flag clear the needs_check flag if clean\n"
+		"      --max-messages <N>       print at most N report lines\n"
+		"  -h, --help                   this text\n"
 		"Exit status: 0 clean, 1 errors found, 2 usage or I/O error.\n");
 }
 
@@ -544,6 +501,7 @@ static int parse_args(struct check *c, int argc, char **argv)
 		{ "super-block-only", no_argument, NULL, O_SB },
 		{ "data-dev", required_argument, NULL, O_DATA },
 		{ "sample", required_argument, NULL, O_SAMPLE },
+		{ "clear-needs-check-flag", no_argument, NULL, O_CLEAR },
 		{ "clear-needs-check", no_argument, NULL, O_CLEAR },
 		{ "max-messages", required_argument, NULL, O_MAX },
 		{ "help", no_argument, NULL, 'h' },
@@ -556,7 +514,7 @@ static int parse_args(struct check *c, int argc, char **argv)
 	while ((o = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
 		switch (o) {
 		case 'q':
-			dd_log.quiet = true;
+			pd_log.quiet = true;
 			break;
 		case O_SB:
 			c->sb_only = true;
@@ -580,7 +538,7 @@ static int parse_args(struct check *c, int argc, char **argv)
 			break;
 		case O_MAX:
 			errno = 0;
-			dd_log.max_lines = strtoull(optarg, &end, 10);
+			pd_log.max_lines = strtoull(optarg, &end, 10);
 			if (errno || end == optarg || *end) {
 				fprintf(stderr, "dedup_check: --max-messages wants a number\n");
 				return -1;
@@ -600,7 +558,7 @@ static int parse_args(struct check *c, int argc, char **argv)
 	}
 	c->path = argv[optind];
 	if (c->sb_only && (c->clear_needs_check || c->data_path)) {
-		fprintf(stderr, "dedup_check: --super-block-only excludes --clear-needs-check and --data-dev\n");
+		fprintf(stderr, "dedup_check: --super-block-only excludes --clear-needs-check-flag and --data-dev\n");
 		return -1;
 	}
 	if (c->sample < 100.0 && !c->data_path) {
@@ -610,126 +568,147 @@ static int parse_args(struct check *c, int argc, char **argv)
 	return 0;
 }
 
-static void walk(struct check *c, enum dd_tree_id id, uint64_t root,
-		 dd_entry_fn fn)
+static void load_maps(struct check *c)
 {
-	struct dd_tree *t = &c->trees[id];
+	struct pd_ctx *x = &c->c;
+	int i;
 
-	t->id = id;
-	t->entry = fn;
-	t->priv = c;
-	if (dd_walk_tree(&c->m, t, root, 0, "superblock")) {
-		fprintf(stderr, "dedup_check: out of memory\n");
-		exit(EXIT_USAGE);
-	}
+	x->dev = &c->dev;
+	x->dev_blocks = c->dev.size / DD_BLOCK_SIZE;
+	pd_refs_init(&x->refs, x->dev_blocks);
+	x->node_limit = c->lay.a_blocks;
+	x->limit_what = "the metadata space map";
+	x->expected = c->s.msm.nr_allocated + c->s.bsm.nr_allocated;
+	pd_ref(x, 0, pd_kind("superblock"), x->refs.nr_blocks,
+	       "the metadata device", 0, "superblock");
+	pd_sm_load(x, &c->msm, "space map", false, &c->s.msm, 0, 0,
+		   "superblock");
+	if (c->s.bulk)
+		pd_sm_load(x, &c->bsm, "bulk space map", true, &c->s.bsm,
+			   c->s.sb.bulk_start, 0, "superblock");
+	for (i = 0; i < DD_NR_ARRAYS; i++)
+		dd_array_load(x, &c->a[i], i, c->s.fp_ok ? c->s.sb.fp_size : 32,
+			      *dd_array_root(&c->s.sb, i), &c->lay);
 }
 
 static int run(struct check *c)
 {
 	uint8_t blk[DD_BLOCK_SIZE];
 	enum dd_sb_status st;
+	bool leaks;
 	int r;
 
-	r = dd_dev_read(&c->dev, 0, blk, sizeof(blk));
+	r = pd_dev_read(&c->dev, 0, blk, sizeof(blk));
 	if (r < 0)
 		return EXIT_USAGE;
 	if (r > 0) {
-		dd_error(0, "superblock", "device is smaller than one %u-byte block (%llu bytes)",
+		pd_error(0, "superblock", "device is smaller than one %u-byte block (%llu bytes)",
 			 DD_BLOCK_SIZE, (unsigned long long)c->dev.size);
 		return EXIT_ERRORS;
 	}
-	st = dd_sb_check(blk, &c->sb);
+	st = dd_super_check(blk, &c->s, c->dev.size / DD_BLOCK_SIZE);
 	if (st == DD_SB_REFUSE)
 		return EXIT_USAGE;
 	if (st == DD_SB_BAD)
 		return EXIT_ERRORS;
-	if (c->sb.flags & DEDUP_SB_NEEDS_CHECK)
-		dd_info("note: the needs_check flag is set");
-	dd_sm_check_root(&c->sm, &c->sb, c->dev.size / DD_BLOCK_SIZE);
+	if (c->s.sb.flags & DEDUP_SB_NEEDS_CHECK)
+		pd_info("note: the needs_check flag is set");
 	if (c->sb_only)
-		goto done;
+		return pd_log.errors ? EXIT_ERRORS : EXIT_CLEAN;
 
-	if (dd_meta_init(&c->m, &c->dev, &c->sb))
-		return EXIT_USAGE;
-	dd_meta_ref(&c->m, 0, DD_KIND_SUPER, 0, "superblock");
-	if (dd_sm_load(&c->m, &c->sm))
-		return EXIT_USAGE;
-
-	walk(c, DD_TREE_REFCOUNT, c->sb.refcount_root, refcount_entry);
-	sort(c->rc, c->nr_rc, sizeof(*c->rc), cmp_rc);
-	walk(c, DD_TREE_INDEX, c->sb.index_root, index_entry);
-	sort(c->ix, c->nr_ix, sizeof(*c->ix), cmp_ix_key);
-	walk(c, DD_TREE_LBN, c->sb.lbn_root, lbn_entry);
-	dd_progress_done();
-
-	check_refcounts(c);
-	check_index(c);
-	check_space_map(c);
+	dd_layout_from_super(&c->s, c->dev.size / DD_BLOCK_SIZE, &c->lay);
+	load_maps(c);
+	read_refcounts(c);
+	scan_lbns(c);
+	compare_refcounts(c);
+	check_saved_index(c);
+	if (!c->si_valid) {
+		read_all(c, DD_A_SAVE);
+		read_all(c, DD_A_SAVE_DIR);
+	}
+	scan_fps(c);
+	if (c->si_valid && c->si.usable && c->si.live > c->si_found &&
+	    array_whole(c, DD_A_FP))
+		pd_warning(0, "superblock", "the saved index has %llu entries, %llu of them name no fingerprint of a block in use",
+			   (unsigned long long)c->si.live,
+			   (unsigned long long)(c->si.live - c->si_found));
+	check_summary(c);
 	check_counters(c);
-	if (c->dev.io_error)
-		c->io_error = true;
-	if (c->data_path)
-		check_data(c, &c->data);
 
-done:
-	if (c->io_error)
+	leaks = walks_complete(c);
+	if (!leaks)
+		pd_info("note: metadata leaks not checked: some metadata could not be walked");
+	pd_sm_compare(&c->c, &c->msm, leaks, 0, "superblock");
+	if (c->s.bulk)
+		pd_sm_compare(&c->c, &c->bsm, leaks, 0, "superblock");
+	pd_progress_done();
+	if (c->data_path)
+		pd_info("data: verified %llu of %llu blocks in use",
+			(unsigned long long)c->data_checked,
+			(unsigned long long)c->in_use);
+	if (c->dev.io_error || c->io_error)
 		return EXIT_USAGE;
-	return dd_log.errors ? EXIT_ERRORS : EXIT_CLEAN;
+	return pd_log.errors ? EXIT_ERRORS : EXIT_CLEAN;
 }
 
 int main(int argc, char **argv)
 {
-	struct check c;
-	int status;
+	struct check *c = pd_calloc(1, sizeof(*c));
+	uint64_t used;
+	int status, i;
 
-	memset(&c, 0, sizeof(c));
-	if (parse_args(&c, argc, argv))
+	pd_prog = "dedup_check";
+	if (parse_args(c, argc, argv))
 		return EXIT_USAGE;
-	dd_log.progress = isatty(STDERR_FILENO);
-	if (dd_dev_open(&c.dev, c.path, c.clear_needs_check))
+	pd_log.progress = isatty(STDERR_FILENO);
+	if (pd_dev_open(&c->dev, c->path, c->clear_needs_check))
 		return EXIT_USAGE;
-	c.data.fd = -1;
-	if (c.data_path && dd_dev_open(&c.data, c.data_path, false)) {
-		dd_dev_close(&c.dev);
+	c->data.fd = -1;
+	if (c->data_path && pd_dev_open(&c->data, c->data_path, false)) {
+		pd_dev_close(&c->dev);
 		return EXIT_USAGE;
 	}
 
-	status = run(&c);
+	status = run(c);
 
-	if (dd_log.suppressed)
-		dd_info("(%llu further messages not shown)",
-			(unsigned long long)dd_log.suppressed);
-	if (status != EXIT_USAGE || dd_log.errors)
-		dd_info("%s: %s: %llu errors, %llu warnings%s",
-			c.path, dd_log.errors ? "errors found" : "clean",
-			(unsigned long long)dd_log.errors,
-			(unsigned long long)dd_log.warnings,
-			c.sb_only ? " (superblock only)" : "");
-	if (!c.sb_only && status == EXIT_CLEAN && !dd_log.quiet)
-		dd_info("%llu mapped, %llu zero, %llu unique, %llu indexed; metadata %llu of %llu blocks in use",
-			(unsigned long long)c.lbn_mapped,
-			(unsigned long long)c.lbn_zero,
-			(unsigned long long)c.nr_rc,
-			(unsigned long long)c.nr_ix,
-			(unsigned long long)c.sm.nr_allocated,
-			(unsigned long long)c.sm.nr_blocks);
+	if (pd_log.suppressed)
+		pd_info("(%llu further messages not shown)",
+			(unsigned long long)pd_log.suppressed);
+	if (status != EXIT_USAGE || pd_log.errors)
+		pd_info("%s: %s: %llu errors, %llu warnings%s",
+			c->path, pd_log.errors ? "errors found" : "clean",
+			(unsigned long long)pd_log.errors,
+			(unsigned long long)pd_log.warnings,
+			c->sb_only ? " (superblock only)" : "");
+	used = c->s.msm.nr_allocated + (c->s.bulk ? c->s.bsm.nr_allocated : 0);
+	if (!c->sb_only && status == EXIT_CLEAN)
+		pd_info("%llu mapped, %llu zero, %llu unique; metadata %llu of %llu blocks in use%s",
+			(unsigned long long)c->lbn_mapped,
+			(unsigned long long)c->lbn_zero,
+			(unsigned long long)c->in_use, (unsigned long long)used,
+			(unsigned long long)c->s.sb.metadata_nr_blocks,
+			c->s.bulk ? " (bulk region in use)" : "");
 
-	if (c.clear_needs_check) {
+	if (c->clear_needs_check) {
 		if (status != EXIT_CLEAN)
-			dd_info("needs_check left as it is: the check was not clean");
-		else if (!(c.sb.flags & DEDUP_SB_NEEDS_CHECK))
-			dd_info("needs_check is not set");
-		else if (clear_needs_check(&c))
+			pd_info("needs_check left as it is: the check was not clean");
+		else if (!(c->s.sb.flags & DEDUP_SB_NEEDS_CHECK))
+			pd_info("needs_check is not set");
+		else if (clear_needs_check(c))
 			status = EXIT_USAGE;
 		else
-			dd_info("needs_check cleared");
+			pd_info("needs_check cleared");
 	}
 
-	free(c.rc);
-	free(c.ix);
-	dd_sm_free(&c.sm);
-	dd_meta_free(&c.m);
-	dd_dev_close(&c.data);
-	dd_dev_close(&c.dev);
+	for (i = 0; i < DD_NR_ARRAYS; i++)
+		dd_array_free(&c->a[i]);
+	dd_saveidx_free(&c->si);
+	free(c->rc);
+	pd_sm_free(&c->msm);
+	pd_sm_free(&c->bsm);
+	pd_refs_free(&c->c.refs);
+	pd_dev_close(&c->data);
+	pd_dev_close(&c->dev);
+	free(c);
 	return status;
 }
