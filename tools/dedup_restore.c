@@ -52,6 +52,110 @@ struct restore {
 	bool opened;
 };
 
+/*
+ * What both inputs feed: the LBNs in order, then the PBNs in order (their
+ * count and fingerprint, and the summary computed from them), each list
+ * finished before the next starts, so that the same entries always give
+ * the same image, whichever the input.
+ */
+struct feed {
+	struct dd_array_writer aw[DD_NR_ARRAYS];
+	uint64_t mapped, zero, unique;
+	uint64_t chunk;
+	uint32_t chunk_used;
+	bool chunk_open;
+	bool lbns_done, pbns_done;
+};
+
+static void feed_init(struct feed *fd, struct dd_builder *b, uint32_t fp_size)
+{
+	int i;
+
+	memset(fd, 0, sizeof(*fd));
+	for (i = 0; i < DD_NR_ARRAYS; i++)
+		dd_aw_init(&fd->aw[i], b, i, fp_size);
+}
+
+/* value: DEDUP_LBN_ZERO or PBN + DEDUP_LBN_PBN_BASE */
+static int feed_lbn(struct feed *fd, uint64_t lbn, uint64_t value)
+{
+	uint8_t v[8];
+
+	pd_put_le64(v, value);
+	if (value == DEDUP_LBN_ZERO)
+		fd->zero++;
+	else
+		fd->mapped++;
+	return dd_aw_put(&fd->aw[DD_A_LBN], lbn, v);
+}
+
+static int feed_lbns_done(struct feed *fd)
+{
+	if (fd->lbns_done)
+		return 0;
+	fd->lbns_done = true;
+	return dd_aw_finish(&fd->aw[DD_A_LBN]);
+}
+
+static int flush_chunk(struct feed *fd)
+{
+	uint8_t v[4];
+
+	if (!fd->chunk_open)
+		return 0;
+	fd->chunk_open = false;
+	pd_put_le32(v, fd->chunk_used);
+	return dd_aw_put(&fd->aw[DD_A_SUMMARY], fd->chunk, v);
+}
+
+static int feed_pbn(struct feed *fd, uint64_t pbn, uint32_t count,
+		    const uint8_t *fp)
+{
+	uint64_t chunk = pbn / DEDUP_CHUNK_BLOCKS;
+	uint8_t v[4];
+
+	if (feed_lbns_done(fd))
+		return -1;
+	pd_put_le32(v, count);
+	if (dd_aw_put(&fd->aw[DD_A_REFCOUNT], pbn, v) ||
+	    dd_aw_put(&fd->aw[DD_A_FP], pbn, fp))
+		return -1;
+	if (!count)
+		return 0;
+	fd->unique++;
+	if (fd->chunk_open && chunk != fd->chunk && flush_chunk(fd))
+		return -1;
+	if (!fd->chunk_open) {
+		fd->chunk = chunk;
+		fd->chunk_used = 0;
+		fd->chunk_open = true;
+	}
+	fd->chunk_used++;
+	return 0;
+}
+
+static int feed_pbns_done(struct feed *fd)
+{
+	if (fd->pbns_done)
+		return 0;
+	fd->pbns_done = true;
+	if (feed_lbns_done(fd) || flush_chunk(fd) ||
+	    dd_aw_finish(&fd->aw[DD_A_REFCOUNT]) ||
+	    dd_aw_finish(&fd->aw[DD_A_FP]) ||
+	    dd_aw_finish(&fd->aw[DD_A_SUMMARY]))
+		return -1;
+	return 0;
+}
+
+/* The saved index arrays stay empty. */
+static int feed_finish(struct feed *fd)
+{
+	if (feed_pbns_done(fd) || dd_aw_finish(&fd->aw[DD_A_SAVE]) ||
+	    dd_aw_finish(&fd->aw[DD_A_SAVE_DIR]))
+		return -1;
+	return 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* sizes */
 
@@ -183,18 +287,16 @@ static uint64_t perm_at(const struct perm *p, uint64_t j)
 	return (uint64_t)(((unsigned __int128)p->a * j + p->c) % p->n);
 }
 
-static int gen_lbns(struct restore *rs, uint64_t *nr_blocks)
+static int gen_lbns(struct restore *rs, struct feed *fd)
 {
 	struct gen *g = &rs->g;
-	struct dd_array_writer aw;
 	uint64_t total = g->logical + g->zero, k, j = 0, lbn = 0;
 	uint64_t space = g->random ? g->lbn_space : total;
 	uint64_t seed = g->seed ^ 0x1b873593ULL;
 	struct perm pm;
-	uint8_t v[8];
+	uint64_t v;
 
 	perm_init(&pm, g->logical, g->random, g->seed);
-	dd_aw_init(&aw, &rs->b, DD_A_LBN, 0);
 	for (k = 0; k < total; k++, lbn++) {
 		/* selection sampling: k of total chosen from space in order */
 		if (g->random)
@@ -202,19 +304,15 @@ static int gen_lbns(struct restore *rs, uint64_t *nr_blocks)
 			       (double)(space - lbn) >= (double)(total - k))
 				lbn++;
 		if (g->zero && (k + 1) * g->zero / total > k * g->zero / total) {
-			pd_put_le64(v, DEDUP_LBN_ZERO);
+			v = DEDUP_LBN_ZERO;
 		} else {
-			pd_put_le64(v, perm_at(&pm, j) % g->unique +
-				    DEDUP_LBN_PBN_BASE);
+			v = perm_at(&pm, j) % g->unique + DEDUP_LBN_PBN_BASE;
 			j++;
 		}
-		if (dd_aw_put(&aw, lbn, v))
+		if (feed_lbn(fd, lbn, v))
 			return -1;
 	}
-	if (dd_aw_finish(&aw))
-		return -1;
-	*nr_blocks = aw.nr_blocks;
-	return 0;
+	return feed_lbns_done(fd);
 }
 
 static int write_data(struct gen *g)
@@ -243,56 +341,28 @@ static int write_data(struct gen *g)
 	return r;
 }
 
-static int gen_pbns(struct restore *rs)
+static int gen_pbns(struct restore *rs, struct feed *fd)
 {
 	struct gen *g = &rs->g;
-	uint32_t fps = dd_hash_size(g->alg), bs = g->block_size;
-	struct dd_array_writer rc, fp, sum;
+	uint32_t bs = g->block_size;
 	struct dd_hash_prefix pf;
-	uint8_t *content = pd_malloc(bs), v[DEDUP_MAX_FP_SIZE];
+	uint8_t *content = pd_malloc(bs), fp[DEDUP_MAX_FP_SIZE];
 	uint64_t p, per = g->logical / (g->unique ? g->unique : 1);
-	uint64_t extra = g->logical % (g->unique ? g->unique : 1), c;
+	uint64_t extra = g->logical % (g->unique ? g->unique : 1);
 	int r = 0;
 
 	dd_fill_content(content, bs, 0);
 	dd_hash_prefix_init(&pf, g->alg, content, bs - 128);
-	dd_aw_init(&rc, &rs->b, DD_A_REFCOUNT, fps);
-	for (p = 0; p < g->unique && !r; p++) {
-		pd_put_le32(v, per + (p < extra));
-		r = dd_aw_put(&rc, p, v);
-	}
-	if (!r)
-		r = dd_aw_finish(&rc);
-	dd_aw_init(&fp, &rs->b, DD_A_FP, fps);
 	for (p = 0; p < g->unique && !r; p++) {
 		dd_fill_tail(content + bs - 128, p);
-		dd_hash_with_prefix(&pf, content + bs - 128, 128, v);
-		r = dd_aw_put(&fp, p, v);
+		dd_hash_with_prefix(&pf, content + bs - 128, 128, fp);
+		r = feed_pbn(fd, p, per + (p < extra), fp);
 		if (!(p & 0xffff))
 			pd_progress("fingerprints", p, g->unique);
 	}
 	pd_progress_done();
-	if (!r)
-		r = dd_aw_finish(&fp);
-	dd_aw_init(&sum, &rs->b, DD_A_SUMMARY, fps);
-	for (c = 0; c * DEDUP_CHUNK_BLOCKS < g->unique && !r; c++) {
-		uint64_t n = g->unique - c * DEDUP_CHUNK_BLOCKS;
-
-		pd_put_le32(v, n < DEDUP_CHUNK_BLOCKS ? n : DEDUP_CHUNK_BLOCKS);
-		r = dd_aw_put(&sum, c, v);
-	}
-	if (!r)
-		r = dd_aw_finish(&sum);
 	free(content);
-	return r;
-}
-
-static int empty_array(struct restore *rs, enum dd_array_id id)
-{
-	struct dd_array_writer aw;
-
-	dd_aw_init(&aw, &rs->b, id, 8);
-	return dd_aw_finish(&aw);
+	return r ? r : feed_pbns_done(fd);
 }
 
 static void random_uuid(uint8_t *u, uint64_t seed)
@@ -311,6 +381,7 @@ static int generate(struct restore *rs)
 	struct dedup_sb *sb;
 	uint64_t lbn_blocks, est;
 	uint32_t fps = dd_hash_size(g->alg);
+	struct feed *fd;
 	int r;
 
 	if (g->unique > g->data_blocks) {
@@ -358,13 +429,14 @@ static int generate(struct restore *rs)
 	sb->dedup_hits = g->logical - g->unique;
 	sb->zero_writes = g->zero;
 
-	r = gen_lbns(rs, &lbn_blocks);
+	fd = pd_malloc(sizeof(*fd));
+	feed_init(fd, &rs->b, fps);
+	r = gen_lbns(rs, fd);
 	if (!r)
-		r = gen_pbns(rs);
+		r = gen_pbns(rs, fd);
 	if (!r)
-		r = empty_array(rs, DD_A_SAVE);
-	if (!r)
-		r = empty_array(rs, DD_A_SAVE_DIR);
+		r = feed_finish(fd);
+	free(fd);
 	if (!r)
 		r = dd_builder_finish(&rs->b);
 	if (r)
@@ -382,16 +454,10 @@ struct jin {
 	struct dd_json j;
 	struct dedup_sb sb;	/* from "superblock" and "counters" */
 	bool have_sb;
-	bool have_hits;
 	uint64_t json_mapped, json_zero, json_unique;
 	bool have_counters;
-	struct dd_array_writer aw[DD_NR_ARRAYS];
+	struct feed fd;
 	bool started;
-	uint64_t mapped, zero, unique;
-	uint64_t chunk;
-	uint32_t chunk_used;
-	bool chunk_open;
-	bool bad;		/* inconsistent input: reported */
 };
 
 /* One scalar member of "superblock" or "counters". */
@@ -442,8 +508,6 @@ static int sb_member(struct jin *in, const char *key, enum dd_json_tok t)
 			*(__u32 *)((char *)sb + nums[i].off) = v;
 		else
 			*(__u64 *)((char *)sb + nums[i].off) = v;
-		if (!strcmp(key, "dedup_hits"))
-			in->have_hits = true;
 		return 0;
 	}
 	if (strpbrk(j->buf, "-.eE"))
@@ -491,7 +555,6 @@ static int start(struct jin *in)
 	struct restore *rs = in->rs;
 	struct dedup_sb *sb = &in->sb;
 	enum dd_hash_alg alg = dd_hash_lookup(sb->hash_name);
-	int i;
 
 	if (in->started)
 		return 0;
@@ -521,8 +584,7 @@ static int start(struct jin *in)
 	if (dd_builder_open(&rs->b, rs->output, rs->meta_blocks, rs->fill))
 		return -1;
 	rs->opened = true;
-	for (i = 0; i < DD_NR_ARRAYS; i++)
-		dd_aw_init(&in->aw[i], &rs->b, i, sb->fp_size);
+	feed_init(&in->fd, &rs->b, sb->fp_size);
 	in->started = true;
 	return 0;
 }
@@ -590,10 +652,12 @@ static int read_elem(struct jin *in, struct elem *e)
 
 static int lbn_elem(struct jin *in, const struct elem *e)
 {
-	uint8_t v[8];
-
 	if (!e->has_lbn || !e->has_pbn) {
 		dd_json_fail(&in->j, "an lbns element needs \"lbn\" and \"pbn\"");
+		return -1;
+	}
+	if (in->fd.lbns_done) {
+		dd_json_fail(&in->j, "\"lbns\" must come before \"pbns\", once");
 		return -1;
 	}
 	if (!e->pbn_null && e->pbn >= in->sb.data_nr_blocks) {
@@ -603,34 +667,20 @@ static int lbn_elem(struct jin *in, const struct elem *e)
 			     (unsigned long long)in->sb.data_nr_blocks);
 		return -1;
 	}
-	pd_put_le64(v, e->pbn_null ? DEDUP_LBN_ZERO :
-		    e->pbn + DEDUP_LBN_PBN_BASE);
-	if (e->pbn_null)
-		in->zero++;
-	else
-		in->mapped++;
-	return dd_aw_put(&in->aw[DD_A_LBN], e->lbn, v);
-}
-
-static int flush_chunk(struct jin *in)
-{
-	uint8_t v[4];
-
-	if (!in->chunk_open)
-		return 0;
-	in->chunk_open = false;
-	pd_put_le32(v, in->chunk_used);
-	return dd_aw_put(&in->aw[DD_A_SUMMARY], in->chunk, v);
+	return feed_lbn(&in->fd, e->lbn, e->pbn_null ? DEDUP_LBN_ZERO :
+			e->pbn + DEDUP_LBN_PBN_BASE);
 }
 
 static int pbn_elem(struct jin *in, const struct elem *e)
 {
 	bool fp_zero = !e->has_fp || pd_all_zero(e->fp, in->sb.fp_size, NULL);
-	uint64_t chunk = e->pbn / DEDUP_CHUNK_BLOCKS;
-	uint8_t v[4];
 
 	if (!e->has_pbn || e->pbn_null || !e->has_count) {
 		dd_json_fail(&in->j, "a pbns element needs \"pbn\" and \"count\"");
+		return -1;
+	}
+	if (in->fd.pbns_done) {
+		dd_json_fail(&in->j, "\"pbns\" may come once only");
 		return -1;
 	}
 	if (e->pbn >= in->sb.data_nr_blocks || e->count > UINT32_MAX ||
@@ -643,22 +693,7 @@ static int pbn_elem(struct jin *in, const struct elem *e)
 			     (unsigned long long)in->sb.data_nr_blocks);
 		return -1;
 	}
-	pd_put_le32(v, e->count);
-	if (dd_aw_put(&in->aw[DD_A_REFCOUNT], e->pbn, v) ||
-	    dd_aw_put(&in->aw[DD_A_FP], e->pbn, e->fp))
-		return -1;
-	if (!e->count)
-		return 0;
-	in->unique++;
-	if (in->chunk_open && chunk != in->chunk && flush_chunk(in))
-		return -1;
-	if (!in->chunk_open) {
-		in->chunk = chunk;
-		in->chunk_used = 0;
-		in->chunk_open = true;
-	}
-	in->chunk_used++;
-	return 0;
+	return feed_pbn(&in->fd, e->pbn, e->count, e->fp);
 }
 
 static int read_list(struct jin *in, bool lbns)
@@ -689,6 +724,13 @@ static int read_list(struct jin *in, bool lbns)
 	}
 }
 
+static int read_list_done(struct jin *in, bool lbns)
+{
+	if (read_list(in, lbns))
+		return -1;
+	return lbns ? feed_lbns_done(&in->fd) : feed_pbns_done(&in->fd);
+}
+
 static int restore_json(struct restore *rs)
 {
 	struct jin *in = pd_calloc(1, sizeof(*in));
@@ -697,7 +739,7 @@ static int restore_json(struct restore *rs)
 	FILE *f;
 	enum dd_json_tok t;
 	char key[64];
-	int r = -1, i;
+	int r = -1;
 
 	in->rs = rs;
 	f = strcmp(rs->input, "-") ? fopen(rs->input, "r") : stdin;
@@ -729,17 +771,14 @@ static int restore_json(struct restore *rs)
 			in->have_sb |= key[0] == 's';
 			in->have_counters |= key[0] == 'c';
 		} else if (!strcmp(key, "lbns") || !strcmp(key, "pbns")) {
-			if (read_list(in, key[0] == 'l'))
+			if (read_list_done(in, key[0] == 'l'))
 				goto out;
 		} else if (dd_json_skip(j, dd_json_next(j))) {
 			goto out;
 		}
 	}
-	if (start(in) || flush_chunk(in))
+	if (start(in) || feed_finish(&in->fd))
 		goto out;
-	for (i = 0; i < DD_NR_ARRAYS; i++)
-		if (dd_aw_finish(&in->aw[i]))
-			goto out;
 	sb = &rs->b.sb;
 	memcpy(sb->uuid, in->sb.uuid, sizeof(sb->uuid));
 	memcpy(sb->hash_name, in->sb.hash_name, sizeof(sb->hash_name));
@@ -751,15 +790,15 @@ static int restore_json(struct restore *rs)
 	sb->data_nr_blocks = in->sb.data_nr_blocks;
 	sb->transaction_id = in->sb.transaction_id;
 	sb->alloc_cursor = in->sb.alloc_cursor;
-	sb->nr_mapped = in->mapped;
-	sb->nr_zero = in->zero;
-	sb->nr_unique = in->unique;
+	sb->nr_mapped = in->fd.mapped;
+	sb->nr_zero = in->fd.zero;
+	sb->nr_unique = in->fd.unique;
 	sb->dedup_hits = in->sb.dedup_hits;
 	sb->zero_writes = in->sb.zero_writes;
 	sb->commits = in->sb.commits;
-	if (in->have_counters && (in->json_mapped != in->mapped ||
-				  in->json_zero != in->zero ||
-				  in->json_unique != in->unique))
+	if (in->have_counters && (in->json_mapped != in->fd.mapped ||
+				  in->json_zero != in->fd.zero ||
+				  in->json_unique != in->fd.unique))
 		fprintf(stderr, "dedup_restore: note: the dump's counters (mapped %llu, zero %llu, unique %llu) differ from its lists; the lists are written\n",
 			(unsigned long long)in->json_mapped,
 			(unsigned long long)in->json_zero,
