@@ -426,26 +426,24 @@ static void check_summary(struct check *c)
 /* ------------------------------------------------------------------ */
 
 static void check_counter(const char *name, uint64_t stored, uint64_t found,
-			  const char *desc, bool whole)
+			  const char *array, const char *what, bool whole)
 {
 	if (whole && stored != found)
-		pd_error(0, "superblock", "%s is %llu, but %s %llu",
-			 name, (unsigned long long)stored, desc,
-			 (unsigned long long)found);
+		pd_error(0, "superblock", "%s is %llu, but the %s array has %llu %s",
+			 name, (unsigned long long)stored, array,
+			 (unsigned long long)found, what);
 }
 
 static void check_counters(struct check *c)
 {
 	const struct dedup_sb *sb = &c->s.sb;
 
-	check_counter("nr_mapped", sb->nr_mapped, c->lbn_mapped,
-		      "the lbn array maps", array_whole(c, DD_A_LBN));
-	check_counter("nr_zero", sb->nr_zero, c->lbn_zero,
-		      "the lbn array has zero entries:",
-		      array_whole(c, DD_A_LBN));
-	check_counter("nr_unique", sb->nr_unique, c->in_use,
-		      "the refcount array has blocks in use:",
-		      array_whole(c, DD_A_REFCOUNT));
+	check_counter("nr_mapped", sb->nr_mapped, c->lbn_mapped, "lbn",
+		      "mapped LBNs", array_whole(c, DD_A_LBN));
+	check_counter("nr_zero", sb->nr_zero, c->lbn_zero, "lbn",
+		      "zero LBNs", array_whole(c, DD_A_LBN));
+	check_counter("nr_unique", sb->nr_unique, c->in_use, "refcount",
+		      "blocks in use", array_whole(c, DD_A_REFCOUNT));
 }
 
 static bool walks_complete(struct check *c)

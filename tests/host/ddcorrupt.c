@@ -1,36 +1,42 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * ddcorrupt - damage a dm-dedup metadata image in one precise way, for the
- * host tests of dedup_check.  Each command prints what it did as
- * space-separated numbers on stdout so the test can assert the exact
- * message the checker must print.
+ * ddcorrupt - damage a dm-dedup metadata image (version 2) in one precise
+ * way, for the host tests of dedup_check.  Each command prints what it did
+ * as space-separated numbers on stdout, so that the test can assert the
+ * exact message the checker must print.
  *
- *   ddcorrupt IMG find KIND
- *       first block of KIND: superblock sm-index sm-bitmap
- *       {smref,lbn,refcount,index}-{internal,leaf}  prints: BLOCK
- *       (smref: the space map's overflow refcount tree)
- *   ddcorrupt IMG flip BLOCK OFFSET      xor one byte with 0xff
- *   ddcorrupt IMG swap-keys BLOCK        swap keys 0 and 1 of a btree node,
- *                                        fix the checksum  prints: BLOCK 1
- *   ddcorrupt IMG refcount-inc           count + 1 in the first refcount
- *                                        entry, fix the checksum
- *                                        prints: BLOCK PBN OLD NEW
- *   ddcorrupt IMG index-free             first index entry -> the lowest PBN
- *                                        without a refcount entry, fix the
- *                                        checksum   prints: BLOCK KEY OLD NEW
- *   ddcorrupt IMG cycle TREE             point the last child of the root of
- *                                        TREE (lbn, refcount, index; must be
- *                                        internal) at the root itself
- *                                        prints: ROOT
- *   ddcorrupt IMG dup-fp                 copy the fingerprint of the first
- *                                        index entry into the second, fix
- *                                        the checksum   prints: BLOCK KEY1 KEY0
- *   ddcorrupt IMG sb-set FIELD VALUE     set a superblock field (flags,
- *                                        incompat_flags, nr_mapped, ...),
- *                                        fix the checksum
- *   ddcorrupt IMG fuzz SEED N            change 1-4 random bytes in each of
- *                                        N random metadata blocks, fixing
- *                                        the checksums so deeper checks run
+ *   ddcorrupt IMG find KIND            first block of KIND; prints BLOCK.
+ *       KIND: superblock sm-index sm-bitmap smref-leaf bulk-bitmap
+ *       bulk-index-leaf, ARRAY-internal ARRAY-leaf ARRAY-block with ARRAY
+ *       one of lbn refcount fp summary save save_dir
+ *   ddcorrupt IMG flip BLOCK OFFSET    xor one byte with 0xff
+ *   ddcorrupt IMG swap-keys BLOCK      swap keys 0 and 1 of a btree node,
+ *                                      fix the checksum; prints BLOCK 1
+ *   ddcorrupt IMG refcount-inc         count + 1 of the first PBN in use
+ *                                      prints BLOCK PBN OLD NEW
+ *   ddcorrupt IMG fp-free              a fingerprint for the first free PBN
+ *                                      of an fp block; prints BLOCK PBN
+ *   ddcorrupt IMG fp-clear             clear the fingerprint of the first
+ *                                      PBN in use; prints RCBLOCK PBN COUNT
+ *   ddcorrupt IMG summary-inc          first summary entry + 1
+ *                                      prints BLOCK CHUNK OLD NEW
+ *   ddcorrupt IMG lbn-beyond           first mapped LBN -> PBN data_nr_blocks
+ *                                      prints BLOCK LBN PBN
+ *   ddcorrupt IMG leak                 count 1 for the first free block of
+ *                                      region A (index and root adjusted)
+ *                                      prints BLOCK
+ *   ddcorrupt IMG double               count 2 for the first array block of
+ *                                      region A's space map; prints BLOCK
+ *   ddcorrupt IMG share                second entry of the first lbn tree
+ *                                      leaf names the first's array block
+ *                                      prints BLOCK LEAF
+ *   ddcorrupt IMG cycle ARRAY          last child of the (internal) root of
+ *                                      ARRAY's tree := the root; prints ROOT
+ *   ddcorrupt IMG sb-set FIELD VALUE   set a superblock field, fix the
+ *                                      checksum
+ *   ddcorrupt IMG fuzz SEED N          change 1-4 random bytes in each of N
+ *                                      random metadata blocks, fixing the
+ *                                      checksums so deeper checks run
  *
  * Exit status 0 when done, 1 when the image has nothing to corrupt there,
  * 2 on usage or I/O errors.
@@ -38,191 +44,437 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ddmeta.h"
+#include "dedup/dedup.h"
+#include "pdata/endian.h"
+#include "pdata/log.h"
 
 struct ctx {
-	struct dd_dev dev;
-	struct dd_sb sb;
-	struct dd_meta m;
-	struct dd_sm sm;
-	struct dd_tree trees[DD_NR_TREES];
-	uint64_t *pbns;		/* refcount keys, walk (sorted) order */
-	size_t nr_pbns;
-	size_t cap_pbns;
+	struct pd_dev dev;
+	struct dd_super s;
+	struct dd_layout lay;
+	struct pd_ctx c;
+	struct pd_sm msm;
+	struct pd_sm bsm;
+	struct dd_array a[DD_NR_ARRAYS];
 };
 
-static void collect_pbn(struct dd_tree *t, uint64_t block, uint32_t index,
-			uint64_t key, const uint8_t *value)
-{
-	struct ctx *c = t->priv;
-
-	(void)block;
-	(void)index;
-	(void)value;
-	if (c->nr_pbns == c->cap_pbns) {
-		c->cap_pbns = c->cap_pbns ? 2 * c->cap_pbns : 1024;
-		c->pbns = realloc(c->pbns, c->cap_pbns * sizeof(*c->pbns));
-		if (!c->pbns)
-			exit(2);
-	}
-	c->pbns[c->nr_pbns++] = key;
-}
-
-static int load(struct ctx *c, const char *path)
+static int load(struct ctx *x, const char *path)
 {
 	uint8_t b[DD_BLOCK_SIZE];
-	uint64_t roots[DD_NR_TREES];
-	int id;
+	int i;
 
-	memset(c, 0, sizeof(*c));
-	dd_log.quiet = true;
-	if (dd_dev_open(&c->dev, path, true))
+	memset(x, 0, sizeof(*x));
+	pd_log.quiet = true;
+	if (pd_dev_open(&x->dev, path, true))
 		return -1;
-	if (dd_dev_read(&c->dev, 0, b, sizeof(b)) ||
-	    dd_sb_check(b, &c->sb) != DD_SB_OK)
+	if (pd_dev_read(&x->dev, 0, b, sizeof(b)))
 		return -1;
-	if (dd_meta_init(&c->m, &c->dev, &c->sb))
+	if (dd_super_check(b, &x->s, x->dev.size / DD_BLOCK_SIZE) != DD_SB_OK)
 		return -1;
-	dd_meta_ref(&c->m, 0, DD_KIND_SUPER, 0, "superblock");
-	dd_sm_check_root(&c->sm, &c->sb, c->m.dev_blocks);
-	if (dd_sm_load(&c->m, &c->sm))
-		return -1;
-	roots[DD_TREE_LBN] = c->sb.lbn_root;
-	roots[DD_TREE_REFCOUNT] = c->sb.refcount_root;
-	roots[DD_TREE_INDEX] = c->sb.index_root;
-	for (id = DD_TREE_LBN; id < DD_NR_TREES; id++) {
-		c->trees[id].id = id;
-		c->trees[id].priv = c;
-		c->trees[id].entry = id == DD_TREE_REFCOUNT ? collect_pbn : NULL;
-		if (dd_walk_tree(&c->m, &c->trees[id], roots[id], 0, "superblock"))
-			return -1;
-	}
+	dd_layout_from_super(&x->s, x->dev.size / DD_BLOCK_SIZE, &x->lay);
+	x->c.dev = &x->dev;
+	x->c.dev_blocks = x->dev.size / DD_BLOCK_SIZE;
+	pd_refs_init(&x->c.refs, x->c.dev_blocks);
+	x->c.node_limit = x->lay.a_blocks;
+	x->c.limit_what = "the metadata space map";
+	pd_ref(&x->c, 0, pd_kind("superblock"), x->c.dev_blocks, "device", 0,
+	       "superblock");
+	pd_sm_load(&x->c, &x->msm, "space map", false, &x->s.msm, 0, 0,
+		   "superblock");
+	if (x->s.bulk)
+		pd_sm_load(&x->c, &x->bsm, "bulk space map", true, &x->s.bsm,
+			   x->s.sb.bulk_start, 0, "superblock");
+	for (i = 0; i < DD_NR_ARRAYS; i++)
+		dd_array_load(&x->c, &x->a[i], i, x->s.sb.fp_size,
+			      *dd_array_root(&x->s.sb, i), &x->lay);
 	return 0;
 }
 
-static int kind_of(const char *name)
+static void rd(struct ctx *x, uint64_t b, uint8_t *buf)
 {
-	static const char * const trees[] = {
-		"smref", "lbn", "refcount", "index"
-	};
-	char buf[64];
-	int t;
+	if (pd_dev_read(&x->dev, b * DD_BLOCK_SIZE, buf, DD_BLOCK_SIZE))
+		exit(2);
+}
 
-	if (!strcmp(name, "superblock"))
-		return DD_KIND_SUPER;
-	if (!strcmp(name, "sm-index"))
-		return DD_KIND_SM_INDEX;
-	if (!strcmp(name, "sm-bitmap"))
-		return DD_KIND_SM_BITMAP;
-	for (t = 0; t < DD_NR_TREES; t++) {
-		snprintf(buf, sizeof(buf), "%s-internal", trees[t]);
-		if (!strcmp(name, buf))
-			return dd_tree_kind(t, DD_INTERNAL_NODE);
-		snprintf(buf, sizeof(buf), "%s-leaf", trees[t]);
-		if (!strcmp(name, buf))
-			return dd_tree_kind(t, DD_LEAF_NODE);
+/* Writes buf at b with the checksum its kind needs. */
+static void wr(struct ctx *x, uint64_t b, uint8_t *buf)
+{
+	const char *k = pd_kind_name(x->c.refs.kind[b]);
+
+	if (!b)
+		pd_block_set_csum(buf, DEDUP_SUPERBLOCK_CSUM_XOR);
+	else if (strstr(k, "array block"))
+		pd_block_set_csum(buf, DEDUP_ARRAY_CSUM_XOR);
+	else if (strstr(k, "bitmap"))
+		pd_block_set_csum(buf, PD_SM_BITMAP_CSUM_XOR);
+	else if (strstr(k, "space map index") && !strstr(k, "tree"))
+		pd_block_set_csum(buf, PD_SM_INDEX_CSUM_XOR);
+	else if (strstr(k, "node") || strstr(k, "leaf"))
+		pd_block_set_csum(buf, PD_BTREE_CSUM_XOR);
+	if (pd_dev_write(&x->dev, b * DD_BLOCK_SIZE, buf, DD_BLOCK_SIZE))
+		exit(2);
+}
+
+static const char *kind_for(const char *arg, char *buf, size_t len)
+{
+	static const struct {
+		const char *arg, *kind;
+	} fixed[] = {
+		{ "superblock", "superblock" },
+		{ "sm-index", "space map index" },
+		{ "sm-bitmap", "space map bitmap" },
+		{ "smref-leaf", "space map refcount tree leaf" },
+		{ "bulk-bitmap", "bulk space map bitmap" },
+		{ "bulk-index-leaf", "bulk space map index tree leaf" },
+	};
+	const char *dash = strrchr(arg, '-');
+	size_t i;
+
+	for (i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+		if (!strcmp(arg, fixed[i].arg))
+			return fixed[i].kind;
+	if (!dash)
+		return NULL;
+	if (!strcmp(dash, "-internal"))
+		snprintf(buf, len, "%.*s tree internal node",
+			 (int)(dash - arg), arg);
+	else if (!strcmp(dash, "-leaf"))
+		snprintf(buf, len, "%.*s tree leaf", (int)(dash - arg), arg);
+	else if (!strcmp(dash, "-block"))
+		snprintf(buf, len, "%.*s array block", (int)(dash - arg), arg);
+	else
+		return NULL;
+	return buf;
+}
+
+static int find(struct ctx *x, const char *kind, uint64_t *out)
+{
+	uint64_t b;
+
+	for (b = 0; b < x->c.refs.nr_blocks; b++)
+		if (x->c.refs.count[b] &&
+		    !strcmp(pd_kind_name(x->c.refs.kind[b]), kind)) {
+			*out = b;
+			return 0;
+		}
+	return -1;
+}
+
+static uint8_t *entry(uint8_t *blk, uint32_t size, uint32_t i)
+{
+	return blk + DEDUP_ARRAY_HEADER_SIZE + (size_t)size * i;
+}
+
+/* First array block of id and the first entry in it matching want. */
+static int first_entry(struct ctx *x, enum dd_array_id id, bool nonzero,
+		       uint8_t *blk, size_t *bi, uint32_t *ei)
+{
+	struct dd_array *a = &x->a[id];
+	size_t i;
+	uint32_t j;
+
+	for (i = 0; i < a->nr_blocks; i++) {
+		rd(x, a->blocks[i].loc, blk);
+		for (j = 0; j < a->per_block; j++)
+			if (pd_all_zero(entry(blk, a->entry_size, j),
+					a->entry_size, NULL) != nonzero) {
+				*bi = i;
+				*ei = j;
+				return 0;
+			}
 	}
 	return -1;
 }
 
-static int64_t find(struct ctx *c, int kind)
+static int cmd_refcount_inc(struct ctx *x)
+{
+	struct dd_array *a = &x->a[DD_A_REFCOUNT];
+	uint8_t blk[DD_BLOCK_SIZE];
+	size_t i;
+	uint32_t j, old;
+
+	if (first_entry(x, DD_A_REFCOUNT, true, blk, &i, &j))
+		return 1;
+	old = pd_le32(entry(blk, 4, j));
+	pd_put_le32(entry(blk, 4, j), old + 1);
+	wr(x, a->blocks[i].loc, blk);
+	printf("%llu %llu %u %u\n", (unsigned long long)a->blocks[i].loc,
+	       (unsigned long long)(a->blocks[i].bidx * a->per_block + j), old,
+	       old + 1);
+	return 0;
+}
+
+static int cmd_fp_free(struct ctx *x)
+{
+	struct dd_array *a = &x->a[DD_A_FP];
+	uint8_t blk[DD_BLOCK_SIZE];
+	size_t i;
+	uint32_t j;
+
+	if (first_entry(x, DD_A_FP, false, blk, &i, &j) ||
+	    a->blocks[i].bidx * a->per_block + j >= x->s.sb.data_nr_blocks)
+		return 1;
+	memset(entry(blk, a->entry_size, j), 0x5a, a->entry_size);
+	wr(x, a->blocks[i].loc, blk);
+	printf("%llu %llu\n", (unsigned long long)a->blocks[i].loc,
+	       (unsigned long long)(a->blocks[i].bidx * a->per_block + j));
+	return 0;
+}
+
+static int cmd_fp_clear(struct ctx *x)
+{
+	struct dd_array *a = &x->a[DD_A_FP], *r = &x->a[DD_A_REFCOUNT];
+	uint8_t blk[DD_BLOCK_SIZE], rblk[DD_BLOCK_SIZE];
+	uint64_t pbn;
+	size_t i, k;
+	uint32_t j;
+
+	if (first_entry(x, DD_A_FP, true, blk, &i, &j))
+		return 1;
+	pbn = a->blocks[i].bidx * a->per_block + j;
+	memset(entry(blk, a->entry_size, j), 0, a->entry_size);
+	wr(x, a->blocks[i].loc, blk);
+	for (k = 0; k < r->nr_blocks; k++)
+		if (r->blocks[k].bidx == pbn / r->per_block)
+			break;
+	if (k == r->nr_blocks)
+		return 1;
+	rd(x, r->blocks[k].loc, rblk);
+	printf("%llu %llu %u\n", (unsigned long long)r->blocks[k].loc,
+	       (unsigned long long)pbn,
+	       pd_le32(entry(rblk, 4, pbn % r->per_block)));
+	return 0;
+}
+
+static int cmd_summary_inc(struct ctx *x)
+{
+	struct dd_array *a = &x->a[DD_A_SUMMARY];
+	uint8_t blk[DD_BLOCK_SIZE];
+	size_t i;
+	uint32_t j, old;
+
+	if (first_entry(x, DD_A_SUMMARY, true, blk, &i, &j))
+		return 1;
+	old = pd_le32(entry(blk, 4, j));
+	pd_put_le32(entry(blk, 4, j), old + 1);
+	wr(x, a->blocks[i].loc, blk);
+	printf("%llu %llu %u %u\n", (unsigned long long)a->blocks[i].loc,
+	       (unsigned long long)(a->blocks[i].bidx * a->per_block + j), old,
+	       old + 1);
+	return 0;
+}
+
+static int cmd_lbn_beyond(struct ctx *x)
+{
+	struct dd_array *a = &x->a[DD_A_LBN];
+	uint8_t blk[DD_BLOCK_SIZE];
+	size_t i;
+	uint32_t j;
+
+	for (i = 0; i < a->nr_blocks; i++) {
+		rd(x, a->blocks[i].loc, blk);
+		for (j = 0; j < a->per_block; j++) {
+			uint64_t v = pd_le64(entry(blk, 8, j));
+
+			if (v < DEDUP_LBN_PBN_BASE)
+				continue;
+			pd_put_le64(entry(blk, 8, j), x->s.sb.data_nr_blocks +
+				    DEDUP_LBN_PBN_BASE);
+			wr(x, a->blocks[i].loc, blk);
+			printf("%llu %llu %llu\n",
+			       (unsigned long long)a->blocks[i].loc,
+			       (unsigned long long)(a->blocks[i].bidx *
+						    a->per_block + j),
+			       (unsigned long long)x->s.sb.data_nr_blocks);
+			return 0;
+		}
+	}
+	return 1;
+}
+
+/* Sets region A's count of b to v (0..2), keeping index and root right. */
+static int set_count(struct ctx *x, uint64_t b, unsigned int v)
+{
+	struct pd_sm *sm = &x->msm;
+	uint32_t i = b / PD_SM_ENTRIES_PER_BITMAP, off = b % PD_SM_ENTRIES_PER_BITMAP;
+	uint8_t blk[DD_BLOCK_SIZE], idx[DD_BLOCK_SIZE], sb[DD_BLOCK_SIZE];
+	uint8_t *ie, *data = blk + PD_SM_BITMAP_HEADER_SIZE;
+	unsigned int old;
+	int delta;
+
+	if (!sm->root_ok || i >= sm->nr_bitmaps || !sm->bitmap_ok[i])
+		return 1;
+	rd(x, sm->bitmap_block[i], blk);
+	old = pd_bitmap_get(data, off);
+	pd_bitmap_set(data, off, v);
+	wr(x, sm->bitmap_block[i], blk);
+	delta = (v != 0) - (old != 0);
+	if (!delta)
+		return 0;
+	rd(x, sm->index_block, idx);
+	ie = idx + PD_SM_INDEX_HEADER_SIZE + PD_SM_INDEX_ENTRY_SIZE * i;
+	pd_put_le32(ie + 8, pd_le32(ie + 8) - delta);
+	wr(x, sm->index_block, idx);
+	rd(x, 0, sb);
+	ie = sb + offsetof(struct dedup_disk_superblock,
+			   metadata_space_map_root) + 8;
+	pd_put_le64(ie, pd_le64(ie) + delta);
+	wr(x, 0, sb);
+	return 0;
+}
+
+static int cmd_leak(struct ctx *x)
+{
+	uint64_t b;
+	uint32_t count;
+
+	for (b = 1; b < x->msm.root.nr_blocks; b++)
+		if (!x->c.refs.count[b] && pd_sm_count(&x->msm, b, &count) &&
+		    !count)
+			break;
+	if (b == x->msm.root.nr_blocks || set_count(x, b, 1))
+		return 1;
+	printf("%llu\n", (unsigned long long)b);
+	return 0;
+}
+
+static int cmd_double(struct ctx *x)
 {
 	uint64_t b;
 
-	for (b = 0; b < c->m.nr_blocks; b++)
-		if (c->m.refs[b] && c->m.kind[b] == kind)
-			return b;
-	return -1;
+	for (b = 1; b < x->msm.root.nr_blocks; b++)
+		if (x->c.refs.count[b] == 1 && strstr(pd_kind_name(x->c.refs.kind[b]),
+						     "array block"))
+			break;
+	if (b == x->msm.root.nr_blocks || set_count(x, b, 2))
+		return 1;
+	printf("%llu\n", (unsigned long long)b);
+	return 0;
 }
 
-static int rd(struct ctx *c, uint64_t b, uint8_t *buf)
+static int cmd_share(struct ctx *x)
 {
-	return dd_dev_read(&c->dev, b * DD_BLOCK_SIZE, buf, DD_BLOCK_SIZE) ? -1 : 0;
+	struct dd_array *a = &x->a[DD_A_LBN];
+	uint8_t blk[DD_BLOCK_SIZE];
+	uint32_t max;
+
+	if (a->nr_blocks < 2 || a->blocks[0].leaf != a->blocks[1].leaf)
+		return 1;
+	rd(x, a->blocks[0].leaf, blk);
+	max = pd_le32(blk + PD_NODE_MAX_ENTRIES);
+	memcpy(pd_node_value(blk, max, 8, 1), pd_node_value(blk, max, 8, 0), 8);
+	wr(x, a->blocks[0].leaf, blk);
+	printf("%llu %llu\n", (unsigned long long)a->blocks[0].loc,
+	       (unsigned long long)a->blocks[0].leaf);
+	return 0;
 }
 
-static int wr(struct ctx *c, uint64_t b, uint8_t *buf)
+static int cmd_swap_keys(struct ctx *x, uint64_t b)
 {
-	return dd_dev_write(&c->dev, b * DD_BLOCK_SIZE, buf, DD_BLOCK_SIZE);
+	uint8_t blk[DD_BLOCK_SIZE], t[8];
+
+	rd(x, b, blk);
+	if (pd_le32(blk + PD_NODE_NR_ENTRIES) < 2)
+		return 1;
+	memcpy(t, pd_node_key(blk, 0), 8);
+	memcpy(pd_node_key(blk, 0), pd_node_key(blk, 1), 8);
+	memcpy(pd_node_key(blk, 1), t, 8);
+	wr(x, b, blk);
+	printf("%llu 1\n", (unsigned long long)b);
+	return 0;
 }
 
-static int sb_field(const char *name, size_t *off, size_t *size)
+static int cmd_cycle(struct ctx *x, const char *name)
+{
+	uint8_t blk[DD_BLOCK_SIZE];
+	uint64_t root;
+	uint32_t nr, max;
+	int i;
+
+	for (i = 0; i < DD_NR_ARRAYS; i++)
+		if (!strcmp(dd_array_name(i), name))
+			break;
+	if (i == DD_NR_ARRAYS)
+		return 2;
+	root = *dd_array_root(&x->s.sb, i);
+	rd(x, root, blk);
+	if (pd_le32(blk + PD_NODE_FLAGS) != PD_INTERNAL_NODE)
+		return 1;
+	nr = pd_le32(blk + PD_NODE_NR_ENTRIES);
+	max = pd_le32(blk + PD_NODE_MAX_ENTRIES);
+	pd_put_le64(pd_node_value(blk, max, 8, nr - 1), root);
+	wr(x, root, blk);
+	printf("%llu\n", (unsigned long long)root);
+	return 0;
+}
+
+static int cmd_sb_set(struct ctx *x, const char *field, const char *value)
 {
 	static const struct {
 		const char *name;
 		size_t off;
-		size_t size;
-	} f[] = {
-#define F(x) { #x, offsetof(struct dedup_disk_superblock, x), \
-	       sizeof(((struct dedup_disk_superblock *)0)->x) }
-		F(flags), F(version), F(incompat_flags), F(compat_flags),
+		int size;
+	} fields[] = {
+#define F(f) { #f, offsetof(struct dedup_disk_superblock, f), \
+	       sizeof(((struct dedup_disk_superblock *)0)->f) }
+		F(flags), F(blocknr), F(magic), F(version), F(incompat_flags),
+		F(compat_flags), F(compat_ro_flags), F(metadata_block_size),
 		F(data_block_size), F(fp_size), F(data_nr_blocks),
-		F(lbn_root), F(refcount_root), F(index_root), F(nr_mapped),
-		F(nr_zero), F(nr_unique), F(nr_indexed), F(magic),
+		F(metadata_nr_blocks), F(transaction_id), F(bulk_start),
+		F(bulk_nr_blocks), F(lbn_root), F(refcount_root), F(fp_root),
+		F(summary_root), F(save_root), F(save_dir_root),
+		F(save_transaction_id), F(save_entries), F(save_shard_bits),
+		F(save_loc_bits), F(alloc_cursor), F(nr_mapped), F(nr_zero),
+		F(nr_unique), F(dedup_hits), F(zero_writes), F(commits),
 #undef F
 	};
+	uint8_t blk[DD_BLOCK_SIZE];
+	uint64_t v = strtoull(value, NULL, 0);
 	size_t i;
 
-	for (i = 0; i < ARRAY_SIZE(f); i++) {
-		if (!strcmp(f[i].name, name)) {
-			*off = f[i].off;
-			*size = f[i].size;
-			return 0;
-		}
-	}
-	return -1;
-}
-
-static uint32_t csum_xor(int kind)
-{
-	if (kind == DD_KIND_SUPER)
-		return DEDUP_SUPERBLOCK_CSUM_XOR;
-	if (kind == DD_KIND_SM_INDEX)
-		return DD_INDEX_CSUM_XOR;
-	if (kind == DD_KIND_SM_BITMAP)
-		return DD_BITMAP_CSUM_XOR;
-	return DD_BTREE_CSUM_XOR;
-}
-
-static uint64_t rnd_state;
-
-static uint64_t rnd(void)
-{
-	rnd_state ^= rnd_state << 13;
-	rnd_state ^= rnd_state >> 7;
-	rnd_state ^= rnd_state << 17;
-	return rnd_state;
-}
-
-static int fuzz(struct ctx *c, uint64_t seed, unsigned int n)
-{
-	uint64_t *used, nr = 0, b;
-	uint8_t buf[DD_BLOCK_SIZE];
-	unsigned int i, j, k;
-
-	used = malloc(c->m.nr_blocks * sizeof(*used));
-	if (!used)
+	for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+		if (!strcmp(fields[i].name, field))
+			break;
+	if (i == sizeof(fields) / sizeof(fields[0]))
 		return 2;
-	for (b = 0; b < c->m.nr_blocks; b++)
-		if (c->m.refs[b])
-			used[nr++] = b;
-	rnd_state = seed * 0x9E3779B97F4A7C15ULL + 1;
-	for (i = 0; i < n && nr; i++) {
-		b = used[rnd() % nr];
-		if (rd(c, b, buf))
-			break;
-		k = 1 + rnd() % 4;
-		for (j = 0; j < k; j++) {
-			/* mostly headers and keys: where the checks are */
-			unsigned int off = rnd() % 3 ? 4 + rnd() % 252 :
-					   4 + rnd() % (DD_BLOCK_SIZE - 4);
-			uint8_t mask = rnd() % 2 ? 1U << (rnd() % 8) : (uint8_t)rnd();
+	rd(x, 0, blk);
+	if (fields[i].size == 4)
+		pd_put_le32(blk + fields[i].off, v);
+	else
+		pd_put_le64(blk + fields[i].off, v);
+	pd_block_set_csum(blk, DEDUP_SUPERBLOCK_CSUM_XOR);
+	if (pd_dev_write(&x->dev, 0, blk, DD_BLOCK_SIZE))
+		return 2;
+	return 0;
+}
 
-			buf[off] ^= mask ? mask : 0x80;
+static int cmd_fuzz(struct ctx *x, unsigned int seed, unsigned int n)
+{
+	uint64_t *used = NULL, nr = 0, b;
+	uint8_t blk[DD_BLOCK_SIZE];
+	unsigned int i, k, bytes;
+
+	srand(seed);
+	for (b = 0; b < x->c.refs.nr_blocks; b++)
+		if (x->c.refs.count[b]) {
+			used = pd_realloc(used, (nr + 1) * sizeof(*used));
+			used[nr++] = b;
 		}
-		dd_block_set_csum(buf, csum_xor(c->m.kind[b]));
+	if (!nr)
+		return 1;
+	for (i = 0; i < n; i++) {
+		b = used[(unsigned int)rand() % nr];
+		rd(x, b, blk);
+		bytes = 1 + rand() % 4;
+		for (k = 0; k < bytes; k++) {
+			/* mostly headers and the first entries */
+			unsigned int off = rand() % 4 ? 4 + rand() % 200 :
+				4 + rand() % (DD_BLOCK_SIZE - 4);
+
+			blk[off] ^= 1 + rand() % 255;
+		}
+		wr(x, b, blk);
 		printf("%llu\n", (unsigned long long)b);
-		if (wr(c, b, buf))
-			break;
 	}
 	free(used);
 	return 0;
@@ -230,149 +482,59 @@ static int fuzz(struct ctx *c, uint64_t seed, unsigned int n)
 
 int main(int argc, char **argv)
 {
-	uint8_t b[DD_BLOCK_SIZE];
+	struct ctx *x = pd_calloc(1, sizeof(*x));
 	const char *cmd;
-	struct ctx c;
-	int64_t blk;
+	char kbuf[64];
+	uint64_t b;
 
-	if (argc < 3)
+	if (argc < 3) {
+		fprintf(stderr, "usage: ddcorrupt IMG COMMAND [ARGS]\n");
+		return 2;
+	}
+	if (load(x, argv[1]))
 		return 2;
 	cmd = argv[2];
-	if (!strcmp(cmd, "flip") && argc == 5) {
-		uint64_t n = strtoull(argv[3], NULL, 0);
-		uint64_t off = strtoull(argv[4], NULL, 0);
-
-		if (off >= DD_BLOCK_SIZE || dd_dev_open(&c.dev, argv[1], true) ||
-		    rd(&c, n, b))
-			return 2;
-		b[off] ^= 0xff;
-		return wr(&c, n, b) ? 2 : 0;
-	}
-	if (load(&c, argv[1]))
-		return 2;
-
 	if (!strcmp(cmd, "find") && argc == 4) {
-		int kind = kind_of(argv[3]);
+		const char *k = kind_for(argv[3], kbuf, sizeof(kbuf));
 
-		if (kind < 0)
-			return 2;
-		blk = find(&c, kind);
-		if (blk < 0)
+		if (!k || find(x, k, &b))
 			return 1;
-		printf("%lld\n", (long long)blk);
+		printf("%llu\n", (unsigned long long)b);
 		return 0;
 	}
-	if (!strcmp(cmd, "swap-keys") && argc == 4) {
-		uint64_t n = strtoull(argv[3], NULL, 0), k0, k1;
-		uint8_t *keys = b + DD_NODE_HEADER_SIZE;
+	if (!strcmp(cmd, "flip") && argc == 5) {
+		uint8_t blk[DD_BLOCK_SIZE];
 
-		if (rd(&c, n, b))
-			return 2;
-		if (dd_le32(b + DD_NODE_NR_ENTRIES) < 2)
-			return 1;
-		k0 = dd_le64(keys);
-		k1 = dd_le64(keys + 8);
-		dd_put_le64(keys, k1);
-		dd_put_le64(keys + 8, k0);
-		dd_block_set_csum(b, DD_BTREE_CSUM_XOR);
-		printf("%llu 1\n", (unsigned long long)n);
-		return wr(&c, n, b) ? 2 : 0;
+		b = strtoull(argv[3], NULL, 0);
+		rd(x, b, blk);
+		blk[strtoul(argv[4], NULL, 0) % DD_BLOCK_SIZE] ^= 0xff;
+		return pd_dev_write(&x->dev, b * DD_BLOCK_SIZE, blk,
+				    DD_BLOCK_SIZE) ? 2 : 0;
 	}
-	if (!strcmp(cmd, "refcount-inc") && argc == 3) {
-		uint8_t *v;
-		uint32_t old;
-
-		blk = find(&c, dd_tree_kind(DD_TREE_REFCOUNT, DD_LEAF_NODE));
-		if (blk < 0 || rd(&c, blk, b))
-			return 1;
-		if (!dd_le32(b + DD_NODE_NR_ENTRIES))
-			return 1;
-		v = b + DD_NODE_HEADER_SIZE +
-		    8 * dd_le32(b + DD_NODE_MAX_ENTRIES);
-		old = dd_le32(v);
-		dd_put_le32(v, old + 1);
-		dd_block_set_csum(b, DD_BTREE_CSUM_XOR);
-		printf("%lld %llu %u %u\n", (long long)blk,
-		       (unsigned long long)dd_le64(b + DD_NODE_HEADER_SIZE),
-		       old, old + 1);
-		return wr(&c, blk, b) ? 2 : 0;
-	}
-	if (!strcmp(cmd, "index-free") && argc == 3) {
-		uint64_t pbn = 0, old;
-		size_t i;
-		uint8_t *v;
-
-		for (i = 0; i < c.nr_pbns && c.pbns[i] <= pbn; i++)
-			if (c.pbns[i] == pbn)
-				pbn++;
-		if (pbn >= c.sb.data_nr_blocks)
-			return 1;
-		blk = find(&c, dd_tree_kind(DD_TREE_INDEX, DD_LEAF_NODE));
-		if (blk < 0 || rd(&c, blk, b))
-			return 1;
-		if (!dd_le32(b + DD_NODE_NR_ENTRIES))
-			return 1;
-		v = b + DD_NODE_HEADER_SIZE +
-		    8 * dd_le32(b + DD_NODE_MAX_ENTRIES);
-		old = dd_le64(v);
-		dd_put_le64(v, pbn);
-		dd_block_set_csum(b, DD_BTREE_CSUM_XOR);
-		printf("%lld 0x%016llx %llu %llu\n", (long long)blk,
-		       (unsigned long long)dd_le64(b + DD_NODE_HEADER_SIZE),
-		       (unsigned long long)old, (unsigned long long)pbn);
-		return wr(&c, blk, b) ? 2 : 0;
-	}
-	if (!strcmp(cmd, "cycle") && argc == 4) {
-		uint64_t root = !strcmp(argv[3], "lbn") ? c.sb.lbn_root :
-				!strcmp(argv[3], "refcount") ? c.sb.refcount_root :
-				c.sb.index_root;
-		uint32_t nr;
-
-		if (rd(&c, root, b))
-			return 2;
-		nr = dd_le32(b + DD_NODE_NR_ENTRIES);
-		if (dd_le32(b + DD_NODE_FLAGS) != DD_INTERNAL_NODE || !nr)
-			return 1;
-		dd_put_le64(b + DD_NODE_HEADER_SIZE +
-			    8 * dd_le32(b + DD_NODE_MAX_ENTRIES) + 8 * (nr - 1),
-			    root);
-		dd_block_set_csum(b, DD_BTREE_CSUM_XOR);
-		printf("%llu\n", (unsigned long long)root);
-		return wr(&c, root, b) ? 2 : 0;
-	}
-	if (!strcmp(cmd, "dup-fp") && argc == 3) {
-		uint8_t *v;
-
-		blk = find(&c, dd_tree_kind(DD_TREE_INDEX, DD_LEAF_NODE));
-		if (blk < 0 || rd(&c, blk, b))
-			return 1;
-		if (dd_le32(b + DD_NODE_NR_ENTRIES) < 2)
-			return 1;
-		v = b + DD_NODE_HEADER_SIZE +
-		    8 * dd_le32(b + DD_NODE_MAX_ENTRIES);
-		memcpy(v + 40 + 8, v + 8, DEDUP_MAX_FP_SIZE);
-		dd_block_set_csum(b, DD_BTREE_CSUM_XOR);
-		printf("%lld 0x%016llx 0x%016llx\n", (long long)blk,
-		       (unsigned long long)dd_le64(b + DD_NODE_HEADER_SIZE + 8),
-		       (unsigned long long)dd_le64(b + DD_NODE_HEADER_SIZE));
-		return wr(&c, blk, b) ? 2 : 0;
-	}
-	if (!strcmp(cmd, "sb-set") && argc == 5) {
-		uint64_t val = strtoull(argv[4], NULL, 0);
-		size_t off, size;
-
-		if (sb_field(argv[3], &off, &size) || rd(&c, 0, b))
-			return 2;
-		if (size == 4)
-			dd_put_le32(b + off, (uint32_t)val);
-		else
-			dd_put_le64(b + off, val);
-		dd_block_set_csum(b, DEDUP_SUPERBLOCK_CSUM_XOR);
-		return wr(&c, 0, b) ? 2 : 0;
-	}
+	if (!strcmp(cmd, "swap-keys") && argc == 4)
+		return cmd_swap_keys(x, strtoull(argv[3], NULL, 0));
+	if (!strcmp(cmd, "refcount-inc"))
+		return cmd_refcount_inc(x);
+	if (!strcmp(cmd, "fp-free"))
+		return cmd_fp_free(x);
+	if (!strcmp(cmd, "fp-clear"))
+		return cmd_fp_clear(x);
+	if (!strcmp(cmd, "summary-inc"))
+		return cmd_summary_inc(x);
+	if (!strcmp(cmd, "lbn-beyond"))
+		return cmd_lbn_beyond(x);
+	if (!strcmp(cmd, "leak"))
+		return cmd_leak(x);
+	if (!strcmp(cmd, "double"))
+		return cmd_double(x);
+	if (!strcmp(cmd, "share"))
+		return cmd_share(x);
+	if (!strcmp(cmd, "cycle") && argc == 4)
+		return cmd_cycle(x, argv[3]);
+	if (!strcmp(cmd, "sb-set") && argc == 5)
+		return cmd_sb_set(x, argv[3], argv[4]);
 	if (!strcmp(cmd, "fuzz") && argc == 5)
-		return fuzz(&c, strtoull(argv[3], NULL, 0),
-			    strtoul(argv[4], NULL, 0));
-	fprintf(stderr, "ddcorrupt: bad command\n");
+		return cmd_fuzz(x, atoi(argv[3]), atoi(argv[4]));
+	fprintf(stderr, "ddcorrupt: unknown command or arguments\n");
 	return 2;
 }
