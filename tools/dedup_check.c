@@ -656,16 +656,16 @@ int main(int argc, char **argv)
 	int status, i;
 
 	pd_prog = "dedup_check";
-	if (parse_args(c, argc, argv))
-		return EXIT_USAGE;
-	pd_log.progress = isatty(STDERR_FILENO);
-	if (pd_dev_open(&c->dev, c->path, c->clear_needs_check))
-		return EXIT_USAGE;
+	c->dev.fd = -1;
 	c->data.fd = -1;
-	if (c->data_path && pd_dev_open(&c->data, c->data_path, false)) {
+	if (parse_args(c, argc, argv) ||
+	    pd_dev_open(&c->dev, c->path, c->clear_needs_check) ||
+	    (c->data_path && pd_dev_open(&c->data, c->data_path, false))) {
 		pd_dev_close(&c->dev);
+		free(c);
 		return EXIT_USAGE;
 	}
+	pd_log.progress = isatty(STDERR_FILENO);
 
 	status = run(c);
 

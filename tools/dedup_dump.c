@@ -417,7 +417,7 @@ int main(int argc, char **argv)
 	};
 	uint8_t blk[DD_BLOCK_SIZE];
 	struct dump *d = pd_calloc(1, sizeof(*d));
-	int o, r, status, i;
+	int o, r, status = 2, i;
 
 	pd_prog = "dedup_dump";
 	while ((o = getopt_long(argc, argv, "f:mh", opts, NULL)) != -1) {
@@ -428,7 +428,7 @@ int main(int argc, char **argv)
 			} else if (strcmp(optarg, "text")) {
 				fprintf(stderr, "dedup_dump: unknown format %s\n",
 					optarg);
-				return 2;
+				goto out;
 			}
 			break;
 		case 'm':
@@ -436,31 +436,33 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			print_help(stdout);
-			return 0;
+			status = 0;
+			goto out;
 		default:
 			print_help(stderr);
-			return 2;
+			goto out;
 		}
 	}
 	if (optind != argc - 1) {
 		print_help(stderr);
-		return 2;
+		goto out;
 	}
 	d->path = argv[optind];
 	pd_log.out = stderr;
 
+	d->dev.fd = -1;
 	if (pd_dev_open(&d->dev, d->path, false))
-		return 2;
+		goto out;
 	r = pd_dev_read(&d->dev, 0, blk, sizeof(blk));
 	if (r) {
 		if (r > 0)
 			fprintf(stderr, "dedup_dump: %s is smaller than one block\n",
 				d->path);
-		return 2;
+		goto out;
 	}
 	if (dd_super_check(blk, &d->s, d->dev.size / DD_BLOCK_SIZE) !=
 	    DD_SB_OK)
-		return 2;
+		goto out;
 	load(d);
 
 	if (d->json) {
@@ -483,6 +485,7 @@ int main(int argc, char **argv)
 		status = 2;
 	if (fflush(stdout) || ferror(stdout))
 		status = 2;
+out:
 	for (i = 0; i < DD_NR_ARRAYS; i++)
 		dd_array_free(&d->a[i]);
 	pd_sm_free(&d->msm);
