@@ -162,7 +162,7 @@ static int feed_finish(struct feed *fd)
 static int parse_size(const char *s, uint64_t *v, uint64_t unit)
 {
 	char *end;
-	uint64_t mult = unit;
+	uint64_t mult = 1;
 
 	errno = 0;
 	*v = strtoull(s, &end, 10);
@@ -205,11 +205,9 @@ static int parse_size(const char *s, uint64_t *v, uint64_t unit)
 	if (*v > UINT64_MAX / mult)
 		return -1;
 	*v *= mult;
-	if (mult != unit) {
-		if (*v % unit)
-			return -1;
-		*v /= unit;
-	}
+	if (*v % unit)
+		return -1;
+	*v /= unit;
 	return 0;
 }
 
