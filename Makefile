@@ -60,7 +60,8 @@ KBUILD_ARGS = -C $(KDIR) W=1 $(if $(wildcard $(KDIR)/vmlinux),,CONFIG_DEBUG_INFO
 # Every C file checkpatch must pass: the module, its headers, the tools and
 # the test-only modules.
 CHECKPATCH_FILES = $(sort $(filter-out %.mod.c,$(wildcard dm-dedup-*.c \
-	include/*.h tools/*.c tools/*.h tests/modules/*.c \
+	include/*.h tools/*.c tools/*.h tools/pdata/*.c tools/pdata/*.h \
+	tools/dedup/*.c tools/dedup/*.h tests/host/*.c tests/modules/*.c \
 	tests/modules/debug/*.c)))
 
 .PHONY: all deps module test-modules tools checkpatch initramfs check \
