@@ -91,7 +91,7 @@ static int parse_size(const char *s, double *v)
 
 static const char *human(double bytes, char *buf, size_t len)
 {
-	static const char *units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB",
+	static const char * const units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB",
 				       "EiB" };
 	int u = 0;
 

@@ -282,7 +282,7 @@ static void perm_init(struct perm *p, uint64_t n, bool random, uint64_t seed)
 
 static uint64_t perm_at(const struct perm *p, uint64_t j)
 {
-	return (uint64_t)(((unsigned __int128)p->a * j + p->c) % p->n);
+	return (uint64_t)(((__uint128_t)p->a * j + p->c) % p->n);
 }
 
 static int gen_lbns(struct restore *rs, struct feed *fd)
@@ -497,7 +497,7 @@ static int sb_member(struct jin *in, const char *key, enum dd_json_tok t)
 	}
 	if (t != DD_J_NUMBER)
 		return dd_json_skip(j, t);
-	for (i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(nums); i++) {
 		if (strcmp(key, nums[i].key))
 			continue;
 		if (dd_json_u64(j, &v))
@@ -841,7 +841,7 @@ static void print_help(FILE *f)
 		"Exit status: 0 written, 1 inconsistent input or device too small, 2 usage or I/O error.\n");
 }
 
-static int number(const char *opt, const char *arg, uint64_t *v)
+static int parse_number(const char *opt, const char *arg, uint64_t *v)
 {
 	char *end;
 
@@ -907,12 +907,12 @@ static int parse_args(struct restore *rs, int argc, char **argv)
 			rs->generate = true;
 			break;
 		case O_DATA_BLOCKS:
-			if (number("--data-blocks", optarg, &g->data_blocks))
+			if (parse_number("--data-blocks", optarg, &g->data_blocks))
 				return -1;
 			have_data = true;
 			break;
 		case O_BS:
-			if (number("--block-size", optarg, &v))
+			if (parse_number("--block-size", optarg, &v))
 				return -1;
 			if (v < 4096 || v > 65536 || (v & (v - 1))) {
 				fprintf(stderr, "dedup_restore: --block-size must be a power of two in 4096..65536\n");
@@ -929,27 +929,27 @@ static int parse_args(struct restore *rs, int argc, char **argv)
 			}
 			break;
 		case O_UNIQUE:
-			if (number("--unique", optarg, &g->unique))
+			if (parse_number("--unique", optarg, &g->unique))
 				return -1;
 			break;
 		case O_LOGICAL:
-			if (number("--logical", optarg, &g->logical))
+			if (parse_number("--logical", optarg, &g->logical))
 				return -1;
 			have_logical = true;
 			break;
 		case O_ZERO:
-			if (number("--zero", optarg, &g->zero))
+			if (parse_number("--zero", optarg, &g->zero))
 				return -1;
 			break;
 		case O_RANDOM:
 			g->random = true;
 			break;
 		case O_SPACE:
-			if (number("--lbn-space", optarg, &g->lbn_space))
+			if (parse_number("--lbn-space", optarg, &g->lbn_space))
 				return -1;
 			break;
 		case O_SEED:
-			if (number("--seed", optarg, &g->seed))
+			if (parse_number("--seed", optarg, &g->seed))
 				return -1;
 			break;
 		case O_DATA:
@@ -963,7 +963,7 @@ static int parse_args(struct restore *rs, int argc, char **argv)
 			rs->uuid = optarg;
 			break;
 		case O_FILL:
-			if (number("--fill", optarg, &v) || v < 1 || v > 100) {
+			if (parse_number("--fill", optarg, &v) || v < 1 || v > 100) {
 				fprintf(stderr, "dedup_restore: --fill wants 1..100\n");
 				return -1;
 			}

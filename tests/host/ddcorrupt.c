@@ -130,7 +130,7 @@ static const char *kind_for(const char *arg, char *buf, size_t len)
 	const char *dash = strrchr(arg, '-');
 	size_t i;
 
-	for (i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(fixed); i++)
 		if (!strcmp(arg, fixed[i].arg))
 			return fixed[i].kind;
 	if (!dash)
@@ -432,10 +432,10 @@ static int cmd_sb_set(struct ctx *x, const char *field, const char *value)
 	uint64_t v = strtoull(value, NULL, 0);
 	size_t i;
 
-	for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(fields); i++)
 		if (!strcmp(fields[i].name, field))
 			break;
-	if (i == sizeof(fields) / sizeof(fields[0]))
+	if (i == ARRAY_SIZE(fields))
 		return 2;
 	rd(x, 0, blk);
 	if (fields[i].size == 4)

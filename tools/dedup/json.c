@@ -68,7 +68,7 @@ static enum dd_json_tok word(struct dd_json *j, int c)
 		put(j, c);
 	if (c != EOF)
 		ungetc(c, j->f);
-	for (i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(words); i++)
 		if (!strcmp(j->buf, words[i].w))
 			return words[i].t;
 	dd_json_fail(j, "unexpected \"%s\"", j->buf);

@@ -43,7 +43,7 @@ void pd_info(const char *fmt, ...) __printf(1, 2);
 void pd_progress(const char *phase, uint64_t done, uint64_t total);
 void pd_progress_done(void);
 /* "prog: out of memory" on stderr and exit status 2 */
-void pd_oom(void) __attribute__((noreturn));
+void __noreturn pd_oom(void);
 void *pd_malloc(size_t size);
 void *pd_calloc(size_t n, size_t size);
 void *pd_realloc(void *p, size_t size);
@@ -51,5 +51,9 @@ void *pd_realloc(void *p, size_t size);
 void pd_grow(void **p, size_t *cap, size_t n, size_t size);
 
 extern const char *pd_prog;
+
+#ifndef ARRAY_SIZE
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#endif
 
 #endif /* PDATA_LOG_H */
