@@ -19,6 +19,7 @@
 #                        BENCH_SECONDS=<n> per row, default 60)
 #   make install         install to /lib/modules/$(KVER)/updates + depmod
 #   make demo            a dedup device in the VM: savings, then re-create
+#   make fixtures        regenerate the module-written metadata fixtures
 #   make clean / distclean
 #
 # Variables:
@@ -123,6 +124,16 @@ vm-shell: initramfs
 .PHONY: bench-stall
 bench-stall: initramfs
 	@bench/run-vm.sh
+
+# Regenerates tests/host/fixtures/module-meta-*.img.xz in the VM (README
+# there); only when the on-disk format changes.
+.PHONY: fixtures
+fixtures: initramfs
+	@scripts/run-tests.sh --guest fixtures/make-fixtures.sh --no-host \
+		--results build/logs/fixtures.tap --logs build/logs/fixtures
+	@for f in build/vm-share/module-meta-*.img; do \
+		xz -9 -c "$$f" > tests/host/fixtures/$${f##*/}.xz; done
+	@ls -l tests/host/fixtures/*.xz
 
 demo: initramfs
 	@rm -f build/vm-share/demo.txt

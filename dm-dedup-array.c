@@ -160,9 +160,14 @@ static bool is_fresh(struct dedup_meta *md, u64 loc)
 	return xa_load(&md->fresh, loc) != NULL;
 }
 
-static int mark_fresh(struct dedup_meta *md, u64 loc)
+/*
+ * Remembers that loc was allocated in this transaction.  If memory is
+ * short it is not remembered, and a later change copies it once more:
+ * slower, never wrong.
+ */
+static void mark_fresh(struct dedup_meta *md, u64 loc)
 {
-	return xa_err(xa_store(&md->fresh, loc, xa_mk_value(1), GFP_NOIO));
+	xa_store(&md->fresh, loc, xa_mk_value(1), GFP_NOIO | __GFP_NOWARN);
 }
 
 static int insert_loc(struct dedup_array *a, u64 bidx, u64 loc)
@@ -190,9 +195,8 @@ static int create_block(struct dedup_array *a, u64 bidx, struct dm_block **blk)
 	r = dedup_meta_alloc_block(md, &loc);
 	if (r)
 		return r;
-	r = mark_fresh(md, loc);
-	if (!r)
-		r = insert_loc(a, bidx, loc);
+	mark_fresh(md, loc);
+	r = insert_loc(a, bidx, loc);
 	if (r) {
 		dedup_meta_block_dec(md, loc);
 		return r;
@@ -241,9 +245,8 @@ static int shadow_block(struct dedup_array *a, u64 bidx, u64 old,
 	dm_bm_unlock(*blk);
 
 	/* The btree releases old through value_dec. */
-	r = mark_fresh(md, loc);
-	if (!r)
-		r = insert_loc(a, bidx, loc);
+	mark_fresh(md, loc);
+	r = insert_loc(a, bidx, loc);
 	if (r)
 		return r;
 	a->last_index = bidx;

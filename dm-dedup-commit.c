@@ -156,11 +156,12 @@ static void free_sorted(struct dedup_cow *cow)
 	cow->nr_sorted = 0;
 }
 
+typedef void (*pbn_fn)(struct dedup_cow *cow, struct gen_pbn *p,
+		       void *context);
+
 /* Calls fn for every block entry of g, sorted when that was possible. */
 static void for_each_pbn(struct dedup_cow *cow, struct dedup_gen *g,
-			 void (*fn)(struct dedup_cow *cow, struct gen_pbn *p,
-				    void *context),
-			 void *context)
+			 pbn_fn fn, void *context)
 {
 	struct gen_pbn *p;
 	unsigned long i;

@@ -233,6 +233,26 @@ static void shard_free(struct dedup_index *idx, struct index_shard *sh)
 	}
 }
 
+/* Counts the live and deleted entries of a shard loaded from disk. */
+static void count_slots(struct dedup_index *idx, struct index_shard *sh)
+{
+	u32 b;
+	unsigned int i;
+
+	sh->count = 0;
+	sh->tombs = 0;
+	for (b = 0; b < sh->nb; b++)
+		for (i = 0; i < BUCKET_SLOTS; i++) {
+			u64 loc = dedup_index_entry_get(slot(sh, b, i)) &
+				idx->loc_mask;
+
+			if (loc == idx->loc_mask)
+				sh->tombs++;
+			else if (loc)
+				sh->count++;
+		}
+}
+
 /* Buckets for count entries at the target load. */
 static u32 buckets_for(u64 count)
 {
@@ -323,12 +343,16 @@ static struct index_shard *prepare(struct dedup_index *idx, u64 s, bool room)
 				new->nb = nb;
 				memcpy(new->buckets, buckets,
 				       (size_t)nb * BUCKET_SIZE);
-				new->count = entries;
+				count_slots(idx, new);
+				if (new->count != entries)
+					r = -EILSEQ;
 			}
 			kvfree(buckets);
 			spin_lock(lock);
-			if (r)
+			if (r) {
+				kvfree(new);
 				return ERR_PTR(r);
+			}
 			if (test_bit(dir_pos(s), d->loaded)) {
 				shard_free(idx, new);
 				continue;
@@ -337,7 +361,7 @@ static struct index_shard *prepare(struct dedup_index *idx, u64 s, bool room)
 			set_bit(dir_pos(s), d->loaded);
 			if (new) {
 				atomic64_add(new->bytes, &idx->ram);
-				atomic64_add(entries, &idx->entries);
+				atomic64_add(new->count, &idx->entries);
 			}
 			continue;
 		}

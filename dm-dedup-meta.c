@@ -370,6 +370,10 @@ static int check_superblock(struct dedup_meta *md,
 		*error = "Data device smaller than recorded";
 	else if (sb->metadata_nr_blocks > md->nr_blocks)
 		*error = "Metadata device smaller than recorded";
+	else if ((sb->incompat_flags & DEDUP_INCOMPAT_BULK) &&
+		 (sb->bulk_start != DEDUP_REGION_A_MAX_BLOCKS ||
+		  sb->bulk_start + sb->bulk_nr_blocks != sb->metadata_nr_blocks))
+		*error = "Corrupt superblock";
 	else
 		r = 0;
 	dm_bm_unlock(b);
@@ -901,6 +905,10 @@ static int __new_block(struct dedup_meta *md, u64 pbn, u32 count,
 	if (!r)
 		r = dedup_array_update_entry(&md->arrays[DEDUP_A_FP], pbn, fp,
 					     old_fp);
+	if (!r && memchr_inv(old_fp, 0, md->fp_size)) {
+		DMERR("free block %llu has a fingerprint", pbn);
+		r = -EILSEQ;
+	}
 	if (!r)
 		r = summary_add(md, pbn, 1);
 	if (r)
@@ -1291,6 +1299,8 @@ bool dedup_meta_index_work(struct dedup_meta *md, unsigned int budget)
 		DMERR_LIMIT("fingerprint index: %s failed: %d; duplicates are stored again until reload",
 			    md->index_state == DEDUP_INDEX_LOADING ?
 			    "loading" : "rebuilding", r);
+		/* Incomplete: never saved, rebuilt at the next activation. */
+		md->index_incomplete = true;
 		WRITE_ONCE(md->index_state, DEDUP_INDEX_READY);
 	}
 	return READ_ONCE(md->index_state) != DEDUP_INDEX_READY;
@@ -1392,7 +1402,11 @@ void dedup_meta_close(struct dedup_meta *md, bool save)
 			dedup_meta_index_work(md, 1024);
 			mutex_lock(&md->lock);
 		}
-		if (md->index_state == DEDUP_INDEX_READY) {
+		/* Nothing committed since it was saved: still valid. */
+		if (md->index_state == DEDUP_INDEX_READY &&
+		    !md->index_incomplete &&
+		    !((md->sb.compat_flags & DEDUP_COMPAT_SAVED_INDEX) &&
+		      md->sb.save_transaction_id == md->sb.transaction_id)) {
 			md->cb_error = 0;
 			r = save_index(md);
 			if (r)

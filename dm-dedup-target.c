@@ -479,19 +479,19 @@ static void process_write(struct dedup_io *io, struct bio *bio)
 	if (offset || bio_sectors(bio) != dc->block_sectors) {
 		/* Partial: read-modify-write of the whole block. */
 		r = dedup_cow_find_lbn(dc->pool->cow, io->lbn, &value);
-		if (r == -ENODATA || (!r && value == DEDUP_ZERO_PBN)) {
-			memset(data, 0, dc->block_size);
-			r = 0;
-		} else if (r) {
+		if (r && r != -ENODATA) {
 			fail_meta(io, "lookup", r);
 			return;
+		}
+		if (r == -ENODATA || value == DEDUP_ZERO_PBN) {
+			memset(data, 0, dc->block_size);
 		} else {
 			/* A data read error fails this write alone. */
 			r = read_block(dc, value, io->buf);
-		}
-		if (r) {
-			finish_io(io, r, 0);
-			return;
+			if (r) {
+				finish_io(io, r, 0);
+				return;
+			}
 		}
 	}
 	copy_from_bio(bio, data + (offset << SECTOR_SHIFT));

@@ -49,6 +49,7 @@
 #define DM_DEDUP_FORMAT_H
 
 #ifdef __KERNEL__
+#include <linux/string.h>
 #include <linux/types.h>
 #include <asm/byteorder.h>
 #define dedup_le32(x)		le32_to_cpu(x)
@@ -276,25 +277,40 @@ struct dedup_sb {
 	__u64 commits;
 };
 
-#define DEDUP_SB_FIELDS(X) \
-	X(32, flags) X(64, magic) X(32, version) X(32, incompat_flags) \
-	X(32, compat_flags) X(32, compat_ro_flags) \
-	X(32, metadata_block_size) X(32, data_block_size) X(32, fp_size) \
-	X(64, data_nr_blocks) X(64, metadata_nr_blocks) \
-	X(64, transaction_id) X(64, bulk_start) X(64, bulk_nr_blocks) \
-	X(64, lbn_root) X(64, refcount_root) X(64, fp_root) \
-	X(64, summary_root) X(64, save_root) X(64, save_dir_root) \
-	X(64, save_transaction_id) X(64, save_entries) \
-	X(32, save_shard_bits) X(32, save_loc_bits) X(64, alloc_cursor) \
-	X(64, nr_mapped) X(64, nr_zero) X(64, nr_unique) X(64, dedup_hits) \
-	X(64, zero_writes) X(64, commits)
-
 static inline void dedup_sb_unpack(const struct dedup_disk_superblock *d,
 				   struct dedup_sb *s)
 {
-#define DEDUP_UNPACK(bits, f) s->f = dedup_le##bits(d->f);
-	DEDUP_SB_FIELDS(DEDUP_UNPACK)
-#undef DEDUP_UNPACK
+	s->flags = dedup_le32(d->flags);
+	s->version = dedup_le32(d->version);
+	s->incompat_flags = dedup_le32(d->incompat_flags);
+	s->compat_flags = dedup_le32(d->compat_flags);
+	s->compat_ro_flags = dedup_le32(d->compat_ro_flags);
+	s->metadata_block_size = dedup_le32(d->metadata_block_size);
+	s->data_block_size = dedup_le32(d->data_block_size);
+	s->fp_size = dedup_le32(d->fp_size);
+	s->save_shard_bits = dedup_le32(d->save_shard_bits);
+	s->save_loc_bits = dedup_le32(d->save_loc_bits);
+	s->magic = dedup_le64(d->magic);
+	s->data_nr_blocks = dedup_le64(d->data_nr_blocks);
+	s->metadata_nr_blocks = dedup_le64(d->metadata_nr_blocks);
+	s->transaction_id = dedup_le64(d->transaction_id);
+	s->bulk_start = dedup_le64(d->bulk_start);
+	s->bulk_nr_blocks = dedup_le64(d->bulk_nr_blocks);
+	s->lbn_root = dedup_le64(d->lbn_root);
+	s->refcount_root = dedup_le64(d->refcount_root);
+	s->fp_root = dedup_le64(d->fp_root);
+	s->summary_root = dedup_le64(d->summary_root);
+	s->save_root = dedup_le64(d->save_root);
+	s->save_dir_root = dedup_le64(d->save_dir_root);
+	s->save_transaction_id = dedup_le64(d->save_transaction_id);
+	s->save_entries = dedup_le64(d->save_entries);
+	s->alloc_cursor = dedup_le64(d->alloc_cursor);
+	s->nr_mapped = dedup_le64(d->nr_mapped);
+	s->nr_zero = dedup_le64(d->nr_zero);
+	s->nr_unique = dedup_le64(d->nr_unique);
+	s->dedup_hits = dedup_le64(d->dedup_hits);
+	s->zero_writes = dedup_le64(d->zero_writes);
+	s->commits = dedup_le64(d->commits);
 	memcpy(s->uuid, d->uuid, sizeof(s->uuid));
 	memcpy(s->hash_name, d->hash_name, sizeof(s->hash_name));
 	memcpy(s->metadata_space_map_root, d->metadata_space_map_root,
@@ -307,9 +323,37 @@ static inline void dedup_sb_unpack(const struct dedup_disk_superblock *d,
 static inline void dedup_sb_pack(const struct dedup_sb *s,
 				 struct dedup_disk_superblock *d)
 {
-#define DEDUP_PACK(bits, f) d->f = dedup_cpu_to_le##bits(s->f);
-	DEDUP_SB_FIELDS(DEDUP_PACK)
-#undef DEDUP_PACK
+	d->flags = dedup_cpu_to_le32(s->flags);
+	d->version = dedup_cpu_to_le32(s->version);
+	d->incompat_flags = dedup_cpu_to_le32(s->incompat_flags);
+	d->compat_flags = dedup_cpu_to_le32(s->compat_flags);
+	d->compat_ro_flags = dedup_cpu_to_le32(s->compat_ro_flags);
+	d->metadata_block_size = dedup_cpu_to_le32(s->metadata_block_size);
+	d->data_block_size = dedup_cpu_to_le32(s->data_block_size);
+	d->fp_size = dedup_cpu_to_le32(s->fp_size);
+	d->save_shard_bits = dedup_cpu_to_le32(s->save_shard_bits);
+	d->save_loc_bits = dedup_cpu_to_le32(s->save_loc_bits);
+	d->magic = dedup_cpu_to_le64(s->magic);
+	d->data_nr_blocks = dedup_cpu_to_le64(s->data_nr_blocks);
+	d->metadata_nr_blocks = dedup_cpu_to_le64(s->metadata_nr_blocks);
+	d->transaction_id = dedup_cpu_to_le64(s->transaction_id);
+	d->bulk_start = dedup_cpu_to_le64(s->bulk_start);
+	d->bulk_nr_blocks = dedup_cpu_to_le64(s->bulk_nr_blocks);
+	d->lbn_root = dedup_cpu_to_le64(s->lbn_root);
+	d->refcount_root = dedup_cpu_to_le64(s->refcount_root);
+	d->fp_root = dedup_cpu_to_le64(s->fp_root);
+	d->summary_root = dedup_cpu_to_le64(s->summary_root);
+	d->save_root = dedup_cpu_to_le64(s->save_root);
+	d->save_dir_root = dedup_cpu_to_le64(s->save_dir_root);
+	d->save_transaction_id = dedup_cpu_to_le64(s->save_transaction_id);
+	d->save_entries = dedup_cpu_to_le64(s->save_entries);
+	d->alloc_cursor = dedup_cpu_to_le64(s->alloc_cursor);
+	d->nr_mapped = dedup_cpu_to_le64(s->nr_mapped);
+	d->nr_zero = dedup_cpu_to_le64(s->nr_zero);
+	d->nr_unique = dedup_cpu_to_le64(s->nr_unique);
+	d->dedup_hits = dedup_cpu_to_le64(s->dedup_hits);
+	d->zero_writes = dedup_cpu_to_le64(s->zero_writes);
+	d->commits = dedup_cpu_to_le64(s->commits);
 	memcpy(d->uuid, s->uuid, sizeof(d->uuid));
 	memcpy(d->hash_name, s->hash_name, sizeof(d->hash_name));
 	memcpy(d->metadata_space_map_root, s->metadata_space_map_root,

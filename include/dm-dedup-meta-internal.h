@@ -131,6 +131,7 @@ struct dedup_meta {
 	u64 rebuild_next;
 	u64 rebuild_end;
 	bool drop_saved;		/* next commit frees the saved index */
+	bool index_incomplete;		/* loading/rebuilding failed */
 };
 
 /*

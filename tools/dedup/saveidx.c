@@ -115,6 +115,10 @@ static void check_dir(struct pd_ctx *c, struct dd_array *dir,
 				 (unsigned long long)idx,
 				 (unsigned long long)pd_le64(e),
 				 (unsigned long long)want);
+		/* the shards of group idx are accounted for */
+		while (k < si->nr_shards &&
+		       si->shards[k].shard / DEDUP_SAVE_GROUP == idx)
+			k++;
 	}
 	for (; k < si->nr_shards; k++) {
 		g = si->shards[k].shard / DEDUP_SAVE_GROUP;
