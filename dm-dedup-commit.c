@@ -160,7 +160,7 @@ typedef void (*pbn_fn)(struct dedup_cow *cow, struct gen_pbn *p,
 		       void *context);
 
 /* Calls fn for every block entry of g, sorted when that was possible. */
-static void for_each_pbn(struct dedup_cow *cow, struct dedup_gen *g,
+static void visit_pbns(struct dedup_cow *cow, struct dedup_gen *g,
 			 pbn_fn fn, void *context)
 {
 	struct gen_pbn *p;
@@ -304,7 +304,7 @@ static void queue_frees(struct dedup_cow *cow, struct dedup_gen *g)
 	unsigned long n = 0;
 	unsigned int noio;
 
-	for_each_pbn(cow, g, count_dead, &n);
+	visit_pbns(cow, g, count_dead, &n);
 	if (!n)
 		return;
 	noio = memalloc_noio_save();
@@ -313,11 +313,11 @@ static void queue_frees(struct dedup_cow *cow, struct dedup_gen *g)
 	if (!f) {
 		/* Short of memory: here, one at a time, after earlier ones. */
 		flush_workqueue(cow->release_wq);
-		for_each_pbn(cow, g, release_one, NULL);
+		visit_pbns(cow, g, release_one, NULL);
 		return;
 	}
 	f->nr = 0;
-	for_each_pbn(cow, g, collect_dead, f);
+	visit_pbns(cow, g, collect_dead, f);
 	spin_lock(&cow->frees_lock);
 	list_add_tail(&f->list, &cow->frees_list);
 	spin_unlock(&cow->frees_lock);
@@ -413,7 +413,7 @@ int dedup_cow_do_commit(struct dedup_cow *cow)
 	}
 
 	/* The index learns the commit, then the commit is published. */
-	for_each_pbn(cow, f, index_update, NULL);
+	visit_pbns(cow, f, index_update, NULL);
 	bio_list_init(&done);
 	ms = ktime_ms_delta(ktime_get(), start);
 	spin_lock(&cow->lock);
@@ -435,7 +435,7 @@ int dedup_cow_do_commit(struct dedup_cow *cow)
 
 	/* Readers of the previous commit finish before anything is reused. */
 	dedup_meta_retire(cow->md);
-	for_each_pbn(cow, f, settle_new, NULL);
+	visit_pbns(cow, f, settle_new, NULL);
 	queue_frees(cow, f);
 	spin_lock(&cow->lock);
 	cow->release_seq++;
