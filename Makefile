@@ -18,6 +18,13 @@
 #                        dedup blocking_commit, dedup (bench/README.md;
 #                        BENCH_SECONDS=<n> per row, default 60)
 #   make install         install to /lib/modules/$(KVER)/updates + depmod
+#   make dkms-install    register with DKMS as dm-dedup/$(VERSION), build and
+#                        install for every installed 6.1 kernel with headers
+#                        (rebuilt on kernel updates); dkms-uninstall undoes it
+#   make deb             Debian packages dm-dedup-dkms and dm-dedup-tools in
+#                        build/deb (dpkg-buildpackage, dh-dkms)
+#   make check-packages  build the packages, install them, boot the module
+#                        DKMS built in the VM and run a smoke test
 #   make demo            a dedup device in the VM: savings, then re-create
 #   make clean / distclean
 #
@@ -36,6 +43,10 @@
 #   T=<regex>            select tests by file name (extended regex)
 
 SHELL := /bin/bash
+
+# The one release number of the module (MODULE_VERSION, via Kbuild) and the
+# Debian packages.
+VERSION := $(shell cat VERSION)
 
 ifdef KDIR
 KVER ?= $(shell cat $(KDIR)/include/config/kernel.release 2>/dev/null)
@@ -65,7 +76,8 @@ CHECKPATCH_FILES = $(sort $(filter-out %.mod.c,$(wildcard dm-dedup-*.c \
 
 .PHONY: all deps module test-modules tools checkpatch initramfs check \
 	check-harness check-debug check-debug-seeded debug-kernel vm-shell \
-	demo install clean distclean help
+	demo install clean distclean help dkms-install dkms-uninstall deb \
+	check-packages
 
 all: module
 
@@ -133,6 +145,12 @@ demo: initramfs
 install: module
 	install -D -m 0644 dm-dedup.ko $(DESTDIR)/lib/modules/$(KVER)/updates/dm-dedup.ko
 	depmod -a $(if $(DESTDIR),-b $(DESTDIR)) $(KVER)
+
+dkms-install: deps
+	@scripts/dkms-install.sh
+
+dkms-uninstall:
+	@scripts/dkms-install.sh --remove
 
 clean:
 	-@[ ! -d "$(KDIR)" ] || $(MAKE) $(KBUILD_ARGS) M=$(CURDIR) clean
