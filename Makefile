@@ -152,6 +152,9 @@ dkms-install: deps
 dkms-uninstall:
 	@scripts/dkms-install.sh --remove
 
+deb: deps
+	@scripts/mkdeb.sh
+
 clean:
 	-@[ ! -d "$(KDIR)" ] || $(MAKE) $(KBUILD_ARGS) M=$(CURDIR) clean
 	-@[ ! -d "$(KDIR)" ] || $(MAKE) $(KBUILD_ARGS) M=$(CURDIR)/tests/modules clean
