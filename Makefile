@@ -155,6 +155,9 @@ dkms-uninstall:
 deb: deps
 	@scripts/mkdeb.sh
 
+check-packages: deps
+	@scripts/check-packages.sh
+
 clean:
 	-@[ ! -d "$(KDIR)" ] || $(MAKE) $(KBUILD_ARGS) M=$(CURDIR) clean
 	-@[ ! -d "$(KDIR)" ] || $(MAKE) $(KBUILD_ARGS) M=$(CURDIR)/tests/modules clean
