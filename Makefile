@@ -36,6 +36,8 @@
 #   GUEST_KERNEL=<img>   kernel the VM boots (default /boot/vmlinuz-$(KVER))
 #   GUEST_MODROOT=<dir>  root holding lib/modules/$(KVER) for the guest
 #                        (default /, i.e. the installed Debian modules)
+#   DEDUP_KO=<file>      the dm-dedup.ko the VM loads (default ./dm-dedup.ko;
+#                        "installed": the one depmod finds, e.g. DKMS's)
 #   VM_ACCEL=tcg|kvm     QEMU accelerator (default tcg)
 #   VM_TIMEOUT_SCALE=<n> multiply every timeout (slow debug kernels)
 #   VM_LOAD=full|light   size of the tests' workloads (default full;
