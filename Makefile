@@ -164,7 +164,8 @@ clean:
 	-@[ ! -d "$(KDIR)" ] || $(MAKE) $(KBUILD_ARGS) M=$(CURDIR) clean
 	-@[ ! -d "$(KDIR)" ] || $(MAKE) $(KBUILD_ARGS) M=$(CURDIR)/tests/modules clean
 	-@[ ! -f tools/Makefile ] || $(MAKE) -C tools clean
-	rm -rf build/initramfs build/initramfs*.cpio* build/vm build/vm-share build/logs
+	rm -rf build/initramfs build/initramfs*.cpio* build/vm build/vm-share build/logs \
+		build/deb build/pkgtest
 
 # Also drops the extracted kernel files (re-extracted in ~8 s).
 distclean: clean
