@@ -18,6 +18,13 @@
 #                        dedup blocking_commit, dedup (bench/README.md;
 #                        BENCH_SECONDS=<n> per row, default 60)
 #   make install         install to /lib/modules/$(KVER)/updates + depmod
+#   make dkms-install    register with DKMS as dm-dedup/$(VERSION), build and
+#                        install for every installed 6.1 kernel with headers
+#                        (rebuilt on kernel updates); dkms-uninstall undoes it
+#   make deb             Debian packages dm-dedup-dkms and dm-dedup-tools in
+#                        build/deb (dpkg-buildpackage, dh-dkms)
+#   make check-packages  build the packages, install them, boot the module
+#                        DKMS built in the VM and run a smoke test
 #   make demo            a dedup device in the VM: savings, then re-create
 #   make fixtures        regenerate the module-written metadata fixtures
 #   make clean / distclean
@@ -30,6 +37,8 @@
 #   GUEST_KERNEL=<img>   kernel the VM boots (default /boot/vmlinuz-$(KVER))
 #   GUEST_MODROOT=<dir>  root holding lib/modules/$(KVER) for the guest
 #                        (default /, i.e. the installed Debian modules)
+#   DEDUP_KO=<file>      the dm-dedup.ko the VM loads (default ./dm-dedup.ko;
+#                        "installed": the one depmod finds, e.g. DKMS's)
 #   VM_ACCEL=tcg|kvm     QEMU accelerator (default tcg)
 #   VM_TIMEOUT_SCALE=<n> multiply every timeout (slow debug kernels)
 #   VM_LOAD=full|light   size of the tests' workloads (default full;
@@ -37,6 +46,10 @@
 #   T=<regex>            select tests by file name (extended regex)
 
 SHELL := /bin/bash
+
+# The one release number of the module (MODULE_VERSION, via Kbuild) and the
+# Debian packages.
+VERSION := $(shell cat VERSION)
 
 ifdef KDIR
 KVER ?= $(shell cat $(KDIR)/include/config/kernel.release 2>/dev/null)
@@ -67,7 +80,8 @@ CHECKPATCH_FILES = $(sort $(filter-out %.mod.c,$(wildcard dm-dedup-*.c \
 
 .PHONY: all deps module test-modules tools checkpatch initramfs check \
 	check-harness check-debug check-debug-seeded debug-kernel vm-shell \
-	demo install clean distclean help
+	demo install clean distclean help dkms-install dkms-uninstall deb \
+	check-packages
 
 all: module
 
@@ -146,11 +160,24 @@ install: module
 	install -D -m 0644 dm-dedup.ko $(DESTDIR)/lib/modules/$(KVER)/updates/dm-dedup.ko
 	depmod -a $(if $(DESTDIR),-b $(DESTDIR)) $(KVER)
 
+dkms-install: deps
+	@scripts/dkms-install.sh
+
+dkms-uninstall:
+	@scripts/dkms-install.sh --remove
+
+deb: deps
+	@scripts/mkdeb.sh
+
+check-packages: deps
+	@scripts/check-packages.sh
+
 clean:
 	-@[ ! -d "$(KDIR)" ] || $(MAKE) $(KBUILD_ARGS) M=$(CURDIR) clean
 	-@[ ! -d "$(KDIR)" ] || $(MAKE) $(KBUILD_ARGS) M=$(CURDIR)/tests/modules clean
 	-@[ ! -f tools/Makefile ] || $(MAKE) -C tools clean
-	rm -rf build/initramfs build/initramfs*.cpio* build/vm build/vm-share build/logs
+	rm -rf build/initramfs build/initramfs*.cpio* build/vm build/vm-share build/logs \
+		build/deb build/pkgtest
 
 # Also drops the extracted kernel files (re-extracted in ~8 s).
 distclean: clean

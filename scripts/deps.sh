@@ -30,6 +30,9 @@ PKGS="$PKGS valgrind python3"
 PKGS="$PKGS perl"
 # make bench-* (bench/analyze.sh reads fio's JSON; gnuplot-nox above)
 PKGS="$PKGS jq"
+# make deb, make dkms-install, make check-packages (dpkg-buildpackage
+# checks build-essential and debian/control's Build-Depends)
+PKGS="$PKGS build-essential dpkg-dev debhelper dh-dkms dkms"
 
 SUDO=
 [ "$(id -u)" = 0 ] || SUDO=sudo

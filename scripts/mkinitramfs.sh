@@ -14,8 +14,11 @@
 #
 # Environment: KVER (required), GUEST_MODROOT (default /: the root holding
 # lib/modules/$KVER), OUT (default build/initramfs-$KVER.cpio; staged in
-# ${OUT%.cpio}.d), DEDUP_KO (default ./dm-dedup.ko), TEST_KO_DIRS
-# (directories whose *.ko are added; default tests/modules).
+# ${OUT%.cpio}.d), DEDUP_KO (default ./dm-dedup.ko; "installed": the one
+# depmod finds for $KVER under GUEST_MODROOT, e.g. DKMS's in
+# updates/dkms), TEST_KO_DIRS (directories whose *.ko are added; default
+# tests/modules), TOOLS_DIR (where the tools come from; default tools/, or
+# e.g. a directory of the packaged ones).
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -110,8 +113,9 @@ echo 'root:x:0:' > etc/group
 
 # --- userspace tools (tools/): every executable file at its top level ----
 ntools=0
-if [ -d "$top/tools" ]; then
-	for t in "$top"/tools/*; do
+tools_dir=${TOOLS_DIR:-$top/tools}
+if [ -d "$tools_dir" ]; then
+	for t in "$tools_dir"/*; do
 		[ -f "$t" ] && [ -x "$t" ] || continue
 		case "$t" in *.sh | *.py | *.pl) ;; *) head -c4 "$t" | grep -q ELF || continue ;; esac
 		install_bin "$t" "/usr/local/bin/$(basename "$t")"
@@ -146,6 +150,10 @@ for f in modules.builtin modules.builtin.modinfo modules.order; do
 done
 mkdir -p "$dest/updates"
 dedup_ko=${DEDUP_KO:-$top/dm-dedup.ko}
+if [ "$dedup_ko" = installed ]; then
+	dedup_ko=$(modinfo -b "$modroot" -k "$KVER" -n dm-dedup 2>/dev/null) ||
+		{ echo "mkinitramfs: no dm-dedup installed for $KVER under $modroot" >&2; exit 1; }
+fi
 [ -f "$dedup_ko" ] && cp "$dedup_ko" "$dest/updates/dm-dedup.ko"
 for d in ${TEST_KO_DIRS:-$top/tests/modules}; do
 	for ko in "$d"/*.ko; do
@@ -165,4 +173,4 @@ echo "$KVER" > harness/kver
 find . -print0 | LC_ALL=C sort -z | cpio -o -H newc --null --quiet -R 0:0 > "$out.tmp"
 mv "$out.tmp" "$out"
 echo "initramfs: $(du -h "$out" | cut -f1) $out (kernel $KVER, $ntools tools," \
-	"dm-dedup.ko $([ -f "$dedup_ko" ] && echo yes || echo MISSING))"
+	"dm-dedup.ko $([ -f "$dedup_ko" ] && echo "$dedup_ko" || echo MISSING))"

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Malformed table lines are refused, each with its exact ti->error from
-# doc/interface.md (asserted from the kernel log), without an oops, and
+# README "Errors" (asserted from the kernel log), without an oops, and
 # without leaking a reference: dm-dedup unloads afterwards.
 # timeout: 300
 . /tests/lib.sh

@@ -48,7 +48,7 @@
 #   dedup_teardown             remove registered dedup devices, then run
 #                              dedup_check (if installed) on each metadata
 #                              device; fails if removal or a check fails
-#   dedup_field NAME FIELD     one status field by name (doc/interface.md):
+#   dedup_field NAME FIELD     one status field by name (README "Status"):
 #                              mode needs_check transaction_id data_used
 #                              data_total metadata_used metadata_total mapped
 #                              unique dedup_hits zero commits last_commit_ms

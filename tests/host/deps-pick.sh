@@ -58,7 +58,8 @@ expect() {
 base_pkgs() {
 	for p in qemu-system-x86 busybox-static fio dmsetup kmod cpio xz-utils gcc \
 		make libc6-dev bc e2fsprogs gnuplot-nox util-linux flex bison \
-		libelf-dev libssl-dev valgrind python3 perl jq; do
+		libelf-dev libssl-dev valgrind python3 perl jq build-essential \
+		dpkg-dev debhelper dh-dkms dkms; do
 		echo "$p 1.0"
 	done
 }
@@ -129,7 +130,7 @@ expect "headers without any image" \
 # 9. A fresh machine: tools and the kernel metapackages.
 : > "$W/installed"
 got=$(run)
-grep -q '^deps: installing qemu-system-x86 .* jq$' <<<"$got" || fail "fresh: tools: $got"
+grep -q '^deps: installing qemu-system-x86 .* jq build-essential dpkg-dev debhelper dh-dkms dkms$' <<<"$got" || fail "fresh: tools: $got"
 grep -qx 'deps: installing linux-headers-amd64 linux-image-amd64 (no kernel headers yet)' <<<"$got" ||
 	fail "fresh: kernel metapackages: $got"
 echo "ok: fresh machine"
