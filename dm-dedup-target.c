@@ -1205,5 +1205,6 @@ module_init(dm_dedup_init);
 module_exit(dm_dedup_exit);
 
 MODULE_DESCRIPTION("device-mapper inline block deduplication target");
+MODULE_VERSION(DM_DEDUP_VERSION);
 MODULE_AUTHOR("dm-dedup developers");
 MODULE_LICENSE("GPL");
