@@ -266,6 +266,8 @@ static void release(struct dedup_cow *cow, const struct dedup_free *blocks,
 	cow->stats.no_space = false;
 	spin_unlock(&cow->lock);
 	wake_up_all(&cow->release_wait);
+	if (nr && cow->p.space_event)
+		cow->p.space_event(cow->p.context, DEDUP_DATA_SPACE_FREED);
 }
 
 void dedup_cow_release_work(struct work_struct *w)
@@ -372,6 +374,7 @@ static int write_generation(struct dedup_cow *cow, struct dedup_gen *f,
 
 int dedup_cow_do_commit(struct dedup_cow *cow)
 {
+	struct dedup_counters space;
 	struct dedup_gen *f;
 	struct bio_list done;
 	const char *op;
@@ -432,6 +435,8 @@ int dedup_cow_do_commit(struct dedup_cow *cow)
 	spin_unlock(&cow->lock);
 	wake_up_all(&cow->room_wait);
 	dedup_cow_end_bios(&done, BLK_STS_OK);
+	dedup_meta_counters(cow->md, &space);
+	dedup_cow_space_changed(cow, &space);
 
 	/* Readers of the previous commit finish before anything is reused. */
 	dedup_meta_retire(cow->md);
@@ -468,6 +473,7 @@ static bool commit_due(struct dedup_cow *cow)
 	due = !cow->failed &&
 		(cow->commit_requested ||
 		 cow->open->bytes >= cow->gen_cap ||
+		 (!dedup_gen_empty(cow->open) && !dedup_cow_meta_room(cow)) ||
 		 (!dedup_gen_empty(cow->open) &&
 		  time_after_eq(jiffies, cow->last_commit +
 				msecs_to_jiffies(cow->period_ms))));

@@ -669,39 +669,85 @@ out:
 }
 
 /*
- * Back-pressure
+ * Back-pressure, and room for the metadata
  */
+
+/*
+ * Metadata blocks a commit of g may need, at worst: every LBN entry in an
+ * array block of its own, every block entry in three (refcount,
+ * fingerprint, summary), and as many btree nodes again, plus splits.
+ */
+static u64 worst_arrays(struct dedup_gen *g)
+{
+	return g ? g->nr_lbn + 3 * g->nr_pbn : 0;
+}
+
+/* A write adds at most one LBN entry and two block entries. */
+#define WRITE_WORST_ARRAYS	7
+#define NODES_OF(arrays)	((arrays) + (arrays) / 8 + 256)
+
+/*
+ * Whether the open and the frozen generation, plus one more write, fit in
+ * the free metadata with the reserve to spare; cow->lock held.  Array
+ * blocks come from the bulk region while it has room, btree nodes and the
+ * space maps' blocks always from region A.
+ */
+bool dedup_cow_meta_room(struct dedup_cow *cow)
+{
+	struct dedup_counters *c = &cow->space;
+	u64 arrays = worst_arrays(cow->open) + worst_arrays(cow->frozen) +
+		WRITE_WORST_ARRAYS;
+	u64 nodes = NODES_OF(arrays) + cow->meta_reserve;
+
+	if (c->has_bulk && arrays > c->meta_free_bulk)
+		nodes += arrays - c->meta_free_bulk;
+	else if (!c->has_bulk)
+		nodes += arrays;
+	return nodes <= c->meta_free_a;
+}
+
 static bool admit_blocked(struct dedup_cow *cow)
 {
 	if (cow->failed)
 		return false;
+	if (!dedup_cow_meta_room(cow))
+		return true;
 	if (cow->p.blocking_commit)
 		return cow->commit_in_flight;
 	return cow->open->bytes >= cow->gen_cap;
 }
 
-static bool admit_ok(struct dedup_cow *cow)
+/* 0: admitted; 1: wait; -ENOSPC: no room even with nothing uncommitted. */
+static int admit_check(struct dedup_cow *cow)
 {
-	bool ok;
+	int r = 0;
 
 	spin_lock(&cow->lock);
-	ok = !admit_blocked(cow);
+	if (admit_blocked(cow)) {
+		r = 1;
+		if (!dedup_cow_meta_room(cow) && !cow->commit_in_flight && !cow->frozen &&
+		    dedup_gen_empty(cow->open))
+			r = -ENOSPC;
+	}
 	spin_unlock(&cow->lock);
-	return ok;
+	return r;
 }
 
 int dedup_cow_admit(struct dedup_cow *cow)
 {
 	ktime_t start;
 	u64 us;
+	int r;
 
-	if (admit_ok(cow))
-		return 0;
+	r = admit_check(cow);
+	if (r <= 0)
+		return r;
 
+	/* The committer commits while there is no room for the metadata. */
 	start = ktime_get();
 	if (!cow->p.blocking_commit)
 		dedup_cow_request_commit(cow);
-	wait_event(cow->room_wait, admit_ok(cow));
+	wait_event(cow->room_wait, (r = admit_check(cow)) <= 0);
 	us = ktime_us_delta(ktime_get(), start);
 
 	spin_lock(&cow->lock);
@@ -709,7 +755,56 @@ int dedup_cow_admit(struct dedup_cow *cow)
 	if (us > cow->stats.longest_wait_us)
 		cow->stats.longest_wait_us = us;
 	spin_unlock(&cow->lock);
+	return r;
+}
+
+/* The free metadata changed (publish, growth); cow->lock not held. */
+void dedup_cow_space_changed(struct dedup_cow *cow,
+			     const struct dedup_counters *c)
+{
+	u64 free = c->meta_free_a + c->meta_free_bulk;
+	u64 low = min_t(u64, 1024, c->meta_total / 4);
+
+	spin_lock(&cow->lock);
+	cow->space = *c;
+	cow->meta_reserve = clamp_t(u64, c->meta_total / 100, 512, 4096);
+	spin_unlock(&cow->lock);
+	wake_up_all(&cow->room_wait);
+	if (cow->p.space_event)
+		cow->p.space_event(cow->p.context, free <= low ?
+				   DEDUP_METADATA_LOW : DEDUP_METADATA_OK);
+}
+
+int dedup_cow_grow_data(struct dedup_cow *cow, u64 data_nr_blocks)
+{
+	int r;
+
+	mutex_lock(&cow->commit_mutex);
+	r = dedup_meta_resize_data(cow->md, data_nr_blocks);
+	mutex_unlock(&cow->commit_mutex);
+	if (r)
+		return r;
+	spin_lock(&cow->lock);
+	cow->release_seq++;
+	cow->stats.no_space = false;
+	spin_unlock(&cow->lock);
+	wake_up_all(&cow->release_wait);
 	return 0;
+}
+
+int dedup_cow_grow_metadata(struct dedup_cow *cow, u64 nr_blocks)
+{
+	struct dedup_counters c;
+	int r;
+
+	mutex_lock(&cow->commit_mutex);
+	r = dedup_meta_resize_metadata(cow->md, nr_blocks);
+	if (!r)
+		dedup_meta_space(cow->md, &c);
+	mutex_unlock(&cow->commit_mutex);
+	if (!r)
+		dedup_cow_space_changed(cow, &c);
+	return r;
 }
 
 /*
@@ -822,6 +917,9 @@ struct dedup_cow *dedup_cow_create(const struct dedup_cow_params *p)
 	if (!cow->claims)
 		goto bad;
 
+	dedup_meta_counters(cow->md, &cow->space);
+	cow->meta_reserve = clamp_t(u64, cow->space.meta_total / 100, 512,
+				    4096);
 	r = dedup_cow_start_committer(cow);
 	if (r)
 		goto bad;

@@ -168,22 +168,34 @@ void dedup_meta_block_dec(struct dedup_meta *md, dm_block_t b)
 	note_freed(md, b);
 }
 
-static void space(struct dedup_meta *md, u64 *used, u64 *total)
+static void space(struct dedup_meta *md, struct dedup_counters *c)
 {
 	dm_block_t t = 0, f = 0;
 
-	*used = 0;
-	*total = 0;
+	c->meta_used = 0;
+	c->meta_total = 0;
+	c->meta_free_a = 0;
+	c->meta_free_bulk = 0;
+	c->has_bulk = md->bulk_sm;
 	if (!dm_sm_get_nr_blocks(md->metadata_sm, &t) &&
 	    !dm_sm_get_nr_free(md->metadata_sm, &f)) {
-		*total += t;
-		*used += t - f;
+		c->meta_total += t;
+		c->meta_used += t - f;
+		c->meta_free_a = f;
 	}
 	if (md->bulk_sm && !dm_sm_get_nr_blocks(md->bulk_sm, &t) &&
 	    !dm_sm_get_nr_free(md->bulk_sm, &f)) {
-		*total += t;
-		*used += t - f;
+		c->meta_total += t;
+		c->meta_used += t - f;
+		c->meta_free_bulk = f;
 	}
+}
+
+void dedup_meta_space(struct dedup_meta *md, struct dedup_counters *c)
+{
+	mutex_lock(&md->lock);
+	space(md, c);
+	mutex_unlock(&md->lock);
 }
 
 /*
@@ -430,7 +442,7 @@ static void publish(struct dedup_meta *md)
 	struct dedup_counters c = md->wc;
 	int i;
 
-	space(md, &c.meta_used, &c.meta_total);
+	space(md, &c);
 	spin_lock(&md->pub_lock);
 	for (i = 0; i < DEDUP_NR_ARRAYS; i++)
 		md->pub.roots[i] = md->arrays[i].root;
@@ -797,6 +809,30 @@ void dedup_meta_data_block_published(struct dedup_meta *md, u64 pbn)
 	dedup_alloc_published(md->alloc, pbn);
 }
 
+u64 dedup_meta_data_blocks(struct dedup_meta *md)
+{
+	return READ_ONCE(md->data_nr_blocks);
+}
+
+u64 dedup_meta_metadata_blocks(struct dedup_meta *md)
+{
+	return READ_ONCE(md->nr_blocks);
+}
+
+int dedup_meta_resize_metadata(struct dedup_meta *md, u64 nr_blocks)
+{
+	int r = -EINVAL;
+
+	mutex_lock(&md->lock);
+	if (!md->fail_io && nr_blocks >= md->nr_blocks) {
+		r = grow(md, nr_blocks);
+		if (!r)
+			WRITE_ONCE(md->nr_blocks, nr_blocks);
+	}
+	mutex_unlock(&md->lock);
+	return r;
+}
+
 int dedup_meta_resize_data(struct dedup_meta *md, u64 data_nr_blocks)
 {
 	int r;
@@ -805,7 +841,7 @@ int dedup_meta_resize_data(struct dedup_meta *md, u64 data_nr_blocks)
 	r = dedup_alloc_resize(md->alloc, data_nr_blocks);
 	if (!r) {
 		md->sb.data_nr_blocks = data_nr_blocks;
-		md->data_nr_blocks = data_nr_blocks;
+		WRITE_ONCE(md->data_nr_blocks, data_nr_blocks);
 	}
 	mutex_unlock(&md->lock);
 	return r;

@@ -1,144 +1,90 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The "dedup" device-mapper target.
+ * The "dedup" device-mapper target: its face.
  *
- * This file owns the target's face (constructor, destructor, status,
- * messages, queue limits, suspend), its modes, and the path of every bio.
- * Bios are split at data block boundaries and handed to per-CPU workers;
- * map() never blocks.  A worker holds a per-LBN lock (a "cell") for the
- * life of a bio, so bios to one block run in arrival order, and a read
- * never sees a mapping whose data write is still in flight.
+ * This file owns the constructor and destructor, the pool shared by the
+ * tables of one dm device, the pool's modes (one state machine,
+ * dedup_pool_set_mode()), suspend and resume (with online growth of both
+ * devices), status, table and messages.  The path of a bio is in
+ * dm-dedup-io.c.
  *
- * Write of a block: read-modify-write if partial, then zero detection,
- * fingerprint, lookup.  A hit (verified by byte comparison when asked, or
- * when the hash is not collision resistant) shares the block; a miss
- * allocates a block, writes the data, and only then records the mapping.
- * FUA writes and flushes complete when the generation holding them is
- * durable (dm-dedup-cow-commit.c); everything else behaves like a disk with
- * a volatile write cache.
+ * DOC: modes
+ *
+ * As dm-thin's pool: rw -> out_of_data_space / out_of_metadata_space ->
+ * ro -> fail.  A unique write that finds no free data block puts the pool
+ * in out_of_data_space (duplicate and zero writes go on); the release of
+ * freed blocks or a grown data device takes it back to rw.  A change that
+ * finds no room for its metadata (the commit in flight and the open
+ * generation could use the rest) puts it in out_of_metadata_space, where
+ * writes and discards fail with ENOSPC and reads go on; a metadata device
+ * grown by reload takes it back.  A failed metadata operation puts it in
+ * ro, and when the metadata itself is damaged (corrupt block, I/O error)
+ * sets needs_check on disk; if even that write fails, fail.  ro and fail
+ * are left only by loading the metadata anew, after dedup_check (and
+ * dedup_check --clear-needs-check-flag).  Each change is logged once and
+ * raises a dm event, as does the metadata low-water mark.
  */
 #include <linux/bio.h>
 #include <linux/blkdev.h>
 #include <linux/device-mapper.h>
-#include <linux/mempool.h>
 #include <linux/module.h>
 #include <linux/workqueue.h>
 
-#include "dm-dedup.h"
-
-#define DEDUP_DEFAULT_COMMIT_PERIOD_MS	1000
-#define DEDUP_MAX_COMMIT_PERIOD_MS	60000
-#define DEDUP_DEFAULT_MAX_OPEN_MB	64
-#define DEDUP_MAX_MAX_OPEN_MB		4096
-#define DEDUP_MIN_DATA_BLOCKS		16
-#define DEDUP_MIN_BLOCK_SIZE		4096
-#define DEDUP_MAX_BLOCK_SIZE		65536
-#define DEDUP_POOL_SIZE			16
-#define DEDUP_CELL_BITS			10
-#define DEDUP_DISCARD_BLOCKS		1024
-
-enum dedup_mode {
-	DEDUP_MODE_RW,
-	DEDUP_MODE_RO,		/* metadata failed or needs_check: no writes */
-	DEDUP_MODE_FAIL,	/* metadata unreadable: no I/O at all */
-};
-
-/*
- * The metadata and commit pipeline of one metadata device.  A table reload
- * constructs the new table while the old one is still live, so both must
- * use the same in-memory state: like dm-thin's pool, it is looked up by
- * metadata device and shared by the tables of one dm device.
- */
-struct dedup_pool {
-	struct list_head list;
-	unsigned int ref;		/* under dedup_pools_lock */
-	struct mapped_device *dm_md;	/* the dm device it belongs to */
-	dev_t meta_dev;
-	dev_t data_dev;
-	unsigned int block_size;
-	char hash_name[DEDUP_HASH_NAME_LEN];
-	char name[16];			/* of the dm device, for logs */
-
-	struct dedup_meta *md;
-	struct dedup_cow *cow;
-	enum dedup_mode mode;		/* READ_ONCE/WRITE_ONCE */
-	atomic_t failed_once;
-	struct work_struct needs_check_work;
-};
+#include "dm-dedup-target.h"
 
 /* Protects dedup_pools and the ref of each pool on it. */
 static DEFINE_MUTEX(dedup_pools_lock);
 static LIST_HEAD(dedup_pools);
 
-struct dedup_c {
-	struct dm_target *ti;
-	struct dm_dev *meta_dev;
-	struct dm_dev *data_dev;
-	unsigned int block_size;	/* bytes */
-	unsigned int block_shift;	/* log2(sectors per block) */
-	sector_t block_sectors;
-	u64 data_nr_blocks;
-
-	/* table features */
-	char hash_name[DEDUP_HASH_NAME_LEN];
-	unsigned int commit_period_ms;
-	unsigned int max_open_mb;
-	bool verify;
-	bool blocking_commit;
-	bool discard_passdown;
-	bool error_if_no_space;
-
-	struct dedup_pool *pool;
-	struct dedup_hash *hash;
-
-	struct workqueue_struct *wq;		/* per-CPU bio workers */
-	struct workqueue_struct *done_wq;	/* after data writes */
-	mempool_t *buf_pool;			/* one block: the data */
-	mempool_t *verify_pool;			/* one block: verify reads */
-	struct bio_set bs;
-
-	/*
-	 * Protects cells: the LBNs that a bio holds, each with the bios
-	 * waiting for it in arrival order.  Taken from end_io (irq).
-	 */
-	spinlock_t cell_lock;
-	struct hlist_head cells[1 << DEDUP_CELL_BITS];
-	wait_queue_head_t cell_wait;
+/*
+ * Modes
+ */
+static const char *const mode_names[] = {
+	[DEDUP_MODE_RW] = "rw",
+	[DEDUP_MODE_OUT_OF_DATA_SPACE] = "out_of_data_space",
+	[DEDUP_MODE_OUT_OF_METADATA_SPACE] = "out_of_metadata_space",
+	[DEDUP_MODE_RO] = "ro",
+	[DEDUP_MODE_FAIL] = "fail",
 };
 
-struct dedup_io {
-	struct dedup_c *dc;
-	struct work_struct work;
-	struct work_struct done_work;
-
-	/* cell */
-	struct hlist_node cell_node;
-	struct list_head cell_waiters;	/* when holding */
-	struct list_head cell_entry;	/* when waiting */
-	u64 lbn;
-	bool cell_held;
-	bool granted;
-
-	struct page *buf;
-	u64 pbn;
-	bool own_claim;
-	bool noindex;
-	int error;
-	struct dedup_claim claim;
-	u8 fp[DEDUP_MAX_FP_SIZE];
-};
-
-static struct bio *io_bio(struct dedup_io *io)
+static void event_worker(struct work_struct *w)
 {
-	return dm_bio_from_per_bio_data(io, sizeof(*io));
+	struct dedup_pool *pool = container_of(w, struct dedup_pool,
+					       event_work);
+	struct dm_target *ti;
+
+	/* A table clears pool->ti and flushes this work before it goes. */
+	spin_lock(&pool->mode_lock);
+	ti = pool->ti;
+	spin_unlock(&pool->mode_lock);
+	if (ti)
+		dm_table_event(ti->table);
 }
 
-/*
- * Modes and the one metadata failure path
- */
-static const char *dev_name_of(struct dedup_c *dc)
+void dedup_pool_set_mode(struct dedup_pool *pool, enum dedup_mode mode,
+			 const char *why)
 {
-	return dc->pool->name;
+	enum dedup_mode old;
+
+	spin_lock(&pool->mode_lock);
+	old = pool->mode;
+	/* ro and fail are left only by loading the metadata anew. */
+	if (old == mode || (old >= DEDUP_MODE_RO && mode < old)) {
+		spin_unlock(&pool->mode_lock);
+		return;
+	}
+	WRITE_ONCE(pool->mode, mode);
+	spin_unlock(&pool->mode_lock);
+
+	if (mode >= DEDUP_MODE_RO)
+		DMERR("%s: switching to %s mode: %s", pool->name,
+		      mode_names[mode], why);
+	else if (mode == DEDUP_MODE_RW)
+		DMINFO("%s: switching to rw mode: %s", pool->name, why);
+	else
+		DMWARN("%s: switching to %s mode: %s", pool->name,
+		       mode_names[mode], why);
+	queue_work(system_long_wq, &pool->event_work);
 }
 
 static void needs_check_worker(struct work_struct *w)
@@ -147,454 +93,64 @@ static void needs_check_worker(struct work_struct *w)
 					       needs_check_work);
 	int r = dedup_meta_set_needs_check(pool->md);
 
-	if (r)
+	if (r) {
 		DMERR("%s: could not set needs_check on the metadata: %d",
 		      pool->name, r);
+		dedup_pool_set_mode(pool, DEDUP_MODE_FAIL,
+				    "the metadata cannot be written");
+	}
 }
 
-/* The one way into read-only mode after a metadata error. */
-static void metadata_operation_failed(struct dedup_pool *pool, const char *op,
-				      int r)
+/*
+ * The one way into ro mode after a metadata operation failed.  Metadata
+ * damage (a corrupt block, an I/O error of the metadata device) also sets
+ * needs_check on disk; running out of space or memory does not.
+ */
+void dedup_pool_metadata_failed(struct dedup_pool *pool, const char *op,
+				int r)
 {
 	if (atomic_xchg(&pool->failed_once, 1))
 		return;
-	DMERR("%s: metadata operation '%s' failed: error = %d; switching to read-only mode",
-	      pool->name, op, r);
-	if (READ_ONCE(pool->mode) == DEDUP_MODE_RW)
-		WRITE_ONCE(pool->mode, DEDUP_MODE_RO);
-	queue_work(system_long_wq, &pool->needs_check_work);
+	DMERR("%s: metadata operation '%s' failed: error = %d", pool->name,
+	      op, r);
+	dedup_pool_set_mode(pool, DEDUP_MODE_RO, "metadata operation failed");
+	if (r != -ENOSPC && r != -ENOMEM)
+		queue_work(system_long_wq, &pool->needs_check_work);
 }
 
 static void cow_metadata_failed(void *context, const char *op, int r)
 {
-	metadata_operation_failed(context, op, r);
+	dedup_pool_metadata_failed(context, op, r);
 }
 
-/* Errors of a metadata call that say the metadata is broken. */
-static bool is_metadata_error(int r)
+static void cow_space_event(void *context, enum dedup_space_event e)
 {
-	return r == -EILSEQ || r == -EIO || r == -ENOTBLK;
-}
+	struct dedup_pool *pool = context;
+	bool send = false;
 
-/*
- * Cells: one bio at a time per LBN, in arrival order
- */
-static struct dedup_io *cell_find(struct dedup_c *dc, u64 lbn)
-{
-	struct dedup_io *io;
-
-	hlist_for_each_entry(io, &dc->cells[hash_64(lbn, DEDUP_CELL_BITS)],
-			     cell_node)
-		if (io->lbn == lbn)
-			return io;
-	return NULL;
-}
-
-static void cell_lock(struct dedup_c *dc, struct dedup_io *io, u64 lbn)
-{
-	struct dedup_io *holder;
-
-	io->lbn = lbn;
-	INIT_LIST_HEAD(&io->cell_waiters);
-	spin_lock_irq(&dc->cell_lock);
-	holder = cell_find(dc, lbn);
-	if (!holder) {
-		hlist_add_head(&io->cell_node,
-			       &dc->cells[hash_64(lbn, DEDUP_CELL_BITS)]);
-		io->cell_held = true;
-		spin_unlock_irq(&dc->cell_lock);
-		return;
-	}
-	io->granted = false;
-	list_add_tail(&io->cell_entry, &holder->cell_waiters);
-	spin_unlock_irq(&dc->cell_lock);
-
-	wait_event(dc->cell_wait, READ_ONCE(io->granted));
-	io->cell_held = true;
-}
-
-static void cell_unlock(struct dedup_c *dc, struct dedup_io *io)
-{
-	struct dedup_io *next = NULL;
-	unsigned long flags;
-
-	spin_lock_irqsave(&dc->cell_lock, flags);
-	hlist_del(&io->cell_node);
-	io->cell_held = false;
-	if (!list_empty(&io->cell_waiters)) {
-		next = list_first_entry(&io->cell_waiters, struct dedup_io,
-					cell_entry);
-		list_del(&next->cell_entry);
-		INIT_LIST_HEAD(&next->cell_waiters);
-		list_splice_init(&io->cell_waiters, &next->cell_waiters);
-		hlist_add_head(&next->cell_node,
-			       &dc->cells[hash_64(next->lbn, DEDUP_CELL_BITS)]);
-		WRITE_ONCE(next->granted, true);
-	}
-	spin_unlock_irqrestore(&dc->cell_lock, flags);
-	if (next)
-		wake_up_all(&dc->cell_wait);
-}
-
-/*
- * Data device I/O on whole blocks
- */
-static struct bio *block_bio(struct dedup_c *dc, struct page *page, u64 pbn,
-			     blk_opf_t opf)
-{
-	unsigned int i, n = dc->block_size >> PAGE_SHIFT;
-	struct bio *bio;
-
-	bio = bio_alloc_bioset(dc->data_dev->bdev, n, opf, GFP_NOIO, &dc->bs);
-	bio->bi_iter.bi_sector = pbn << dc->block_shift;
-	for (i = 0; i < n; i++)
-		__bio_add_page(bio, nth_page(page, i), PAGE_SIZE, 0);
-	return bio;
-}
-
-static int read_block(struct dedup_c *dc, u64 pbn, struct page *page)
-{
-	struct bio *bio = block_bio(dc, page, pbn, REQ_OP_READ);
-	int r = submit_bio_wait(bio);
-
-	bio_put(bio);
-	return r;
-}
-
-/*
- * Completion
- */
-static void finish_io(struct dedup_io *io, int r, u64 gen)
-{
-	struct dedup_c *dc = io->dc;
-	struct bio *bio = io_bio(io);
-
-	if (io->buf) {
-		mempool_free(io->buf, dc->buf_pool);
-		io->buf = NULL;
-	}
-	if (r) {
-		if (r == -ENOSPC)
-			DMERR_LIMIT("%s: no free data blocks", dev_name_of(dc));
-		bio->bi_status = errno_to_blk_status(r);
-		bio_endio(bio);
-		return;
-	}
-	if (io->cell_held)
-		cell_unlock(dc, io);
-	if (bio->bi_opf & REQ_FUA)
-		dedup_cow_complete_when_durable(dc->pool->cow, bio, gen);
-	else
-		bio_endio(bio);
-}
-
-/*
- * A metadata call failed: the bio fails, and the pool if the metadata is
- * broken.  (A data device error fails only its bio: finish_io.)
- */
-static void fail_meta(struct dedup_io *io, const char *op, int r)
-{
-	if (is_metadata_error(r))
-		metadata_operation_failed(io->dc->pool, op, r);
-	finish_io(io, r, 0);
-}
-
-static void record_and_finish(struct dedup_io *io, u64 value,
-			      unsigned int flags)
-{
-	u64 gen = 0;
-	int r;
-
-	r = dedup_cow_record(io->dc->pool->cow, io->lbn, value, flags,
-			     io->own_claim ? &io->claim : NULL, io->fp, &gen);
-	if (r && (flags & DEDUP_REC_NEW)) {
-		if (io->own_claim)
-			dedup_cow_release_claim(io->dc->pool->cow, &io->claim);
-		dedup_cow_unalloc_block(io->dc->pool->cow, value);
-	}
-	io->own_claim = false;
-	if (r)
-		fail_meta(io, "record", r);
-	else
-		finish_io(io, 0, gen);
-}
-
-static void write_done_worker(struct work_struct *w)
-{
-	struct dedup_io *io = container_of(w, struct dedup_io, done_work);
-
-	if (io->error) {
-		if (io->own_claim)
-			dedup_cow_release_claim(io->dc->pool->cow, &io->claim);
-		io->own_claim = false;
-		dedup_cow_unalloc_block(io->dc->pool->cow, io->pbn);
-		finish_io(io, io->error, 0);
-		return;
-	}
-	record_and_finish(io, io->pbn, DEDUP_REC_NEW |
-			  (io->noindex ? DEDUP_REC_NOINDEX : 0));
-}
-
-static void data_write_endio(struct bio *bio)
-{
-	struct dedup_io *io = bio->bi_private;
-
-	io->error = blk_status_to_errno(bio->bi_status);
-	bio_put(bio);
-	queue_work(io->dc->done_wq, &io->done_work);
-}
-
-/*
- * Writes
- */
-
-/* 0 if the block at pbn holds exactly buf, 1 if not, or an error. */
-static int verify_block(struct dedup_c *dc, u64 pbn, struct page *buf)
-{
-	struct page *page = mempool_alloc(dc->verify_pool, GFP_NOIO);
-	int r = read_block(dc, pbn, page);
-
-	if (!r)
-		r = memcmp(page_address(page), page_address(buf),
-			   dc->block_size) ? 1 : 0;
-	mempool_free(page, dc->verify_pool);
-	return r;
-}
-
-static void write_new_block(struct dedup_io *io)
-{
-	struct dedup_c *dc = io->dc;
-	struct bio *bio;
-	int r;
-
-	r = dedup_cow_alloc_block(dc->pool->cow, &io->pbn);
-	if (r) {
-		if (io->own_claim)
-			dedup_cow_release_claim(dc->pool->cow, &io->claim);
-		io->own_claim = false;
-		if (r == -ENOSPC)
-			finish_io(io, r, 0);
-		else
-			fail_meta(io, "allocate", r);
-		return;
-	}
-	bio = block_bio(dc, io->buf, io->pbn, REQ_OP_WRITE);
-	bio->bi_end_io = data_write_endio;
-	bio->bi_private = io;
-	submit_bio_noacct(bio);
-}
-
-/* The whole new content of io->lbn is in io->buf. */
-static void write_block(struct dedup_io *io)
-{
-	struct dedup_c *dc = io->dc;
-	void *data = page_address(io->buf);
-	u64 pbn, skip = DEDUP_UNMAPPED;
-	int r;
-
-	if (dedup_block_is_zero(data, dc->block_size)) {
-		record_and_finish(io, DEDUP_ZERO_PBN, 0);
-		return;
-	}
-	r = dedup_hash_block(dc->hash, data, dc->block_size, io->fp);
-	if (r) {
-		finish_io(io, r, 0);
-		return;
-	}
-
-	for (;;) {
-		u64 gen = 0;
-
-		r = dedup_cow_lookup_fp(dc->pool->cow, io->fp, skip, &pbn,
-					&io->claim);
-		if (r < 0) {
-			fail_meta(io, "lookup", r);
-			return;
+	switch (e) {
+	case DEDUP_DATA_SPACE_FREED:
+		if (dedup_pool_mode(pool) == DEDUP_MODE_OUT_OF_DATA_SPACE)
+			dedup_pool_set_mode(pool, DEDUP_MODE_RW,
+					    "data blocks freed");
+		break;
+	case DEDUP_METADATA_LOW:
+		spin_lock(&pool->mode_lock);
+		send = !pool->low_water_triggered;
+		pool->low_water_triggered = true;
+		spin_unlock(&pool->mode_lock);
+		if (send) {
+			DMWARN("%s: reached low water mark for metadata device: sending event.",
+			       pool->name);
+			queue_work(system_long_wq, &pool->event_work);
 		}
-		if (r == DEDUP_FP_MISS) {
-			io->own_claim = true;
-			write_new_block(io);
-			return;
-		}
-		if (dc->verify || !dedup_hash_trusted(dc->hash)) {
-			r = verify_block(dc, pbn, io->buf);
-			if (r < 0) {
-				/* A data read error: this write fails alone. */
-				finish_io(io, r, 0);
-				return;
-			}
-			if (r) {
-				/* A true collision: store it, unindexed. */
-				io->noindex = true;
-				write_new_block(io);
-				return;
-			}
-		}
-		r = dedup_cow_record(dc->pool->cow, io->lbn, pbn, DEDUP_REC_HIT,
-				     &io->claim, io->fp, &gen);
-		if (r == -EMLINK) {
-			/* Shared as often as a count allows: another copy. */
-			skip = pbn;
-			continue;
-		}
-		if (r != -EAGAIN) {
-			if (r)
-				fail_meta(io, "record", r);
-			else
-				finish_io(io, 0, gen);
-			return;
-		}
+		break;
+	case DEDUP_METADATA_OK:
+		spin_lock(&pool->mode_lock);
+		pool->low_water_triggered = false;
+		spin_unlock(&pool->mode_lock);
+		break;
 	}
-}
-
-static void copy_from_bio(struct bio *bio, void *dst)
-{
-	struct bvec_iter iter;
-	struct bio_vec bv;
-
-	bio_for_each_segment(bv, bio, iter) {
-		memcpy_from_bvec(dst, &bv);
-		dst += bv.bv_len;
-	}
-}
-
-static void process_write(struct dedup_io *io, struct bio *bio)
-{
-	struct dedup_c *dc = io->dc;
-	sector_t sector = dm_target_offset(dc->ti, bio->bi_iter.bi_sector);
-	sector_t offset = sector & (dc->block_sectors - 1);
-	void *data;
-	u64 value;
-	int r;
-
-	if (READ_ONCE(dc->pool->mode) != DEDUP_MODE_RW) {
-		finish_io(io, -EIO, 0);
-		return;
-	}
-	dedup_cow_admit(dc->pool->cow);
-	cell_lock(dc, io, sector >> dc->block_shift);
-
-	io->buf = mempool_alloc(dc->buf_pool, GFP_NOIO);
-	data = page_address(io->buf);
-	if (offset || bio_sectors(bio) != dc->block_sectors) {
-		/* Partial: read-modify-write of the whole block. */
-		r = dedup_cow_find_lbn(dc->pool->cow, io->lbn, &value);
-		if (r && r != -ENODATA) {
-			fail_meta(io, "lookup", r);
-			return;
-		}
-		if (r == -ENODATA || value == DEDUP_ZERO_PBN) {
-			memset(data, 0, dc->block_size);
-		} else {
-			/* A data read error fails this write alone. */
-			r = read_block(dc, value, io->buf);
-			if (r) {
-				finish_io(io, r, 0);
-				return;
-			}
-		}
-	}
-	copy_from_bio(bio, data + (offset << SECTOR_SHIFT));
-	write_block(io);
-}
-
-/*
- * Reads, discards, flushes
- */
-static void process_read(struct dedup_io *io, struct bio *bio)
-{
-	struct dedup_c *dc = io->dc;
-	sector_t sector = dm_target_offset(dc->ti, bio->bi_iter.bi_sector);
-	u64 value;
-	int r;
-
-	if (READ_ONCE(dc->pool->mode) == DEDUP_MODE_FAIL) {
-		finish_io(io, -EIO, 0);
-		return;
-	}
-	cell_lock(dc, io, sector >> dc->block_shift);
-	r = dedup_cow_find_lbn(dc->pool->cow, io->lbn, &value);
-	if (r == -ENODATA || (!r && value == DEDUP_ZERO_PBN)) {
-		zero_fill_bio(bio);
-		bio_endio(bio);
-		return;
-	}
-	if (r) {
-		fail_meta(io, "lookup", r);
-		return;
-	}
-	bio_set_dev(bio, dc->data_dev->bdev);
-	bio->bi_iter.bi_sector = (value << dc->block_shift) +
-		(sector & (dc->block_sectors - 1));
-	dm_submit_bio_remap(bio, NULL);
-}
-
-static void process_discard(struct dedup_io *io, struct bio *bio)
-{
-	struct dedup_c *dc = io->dc;
-	sector_t start = dm_target_offset(dc->ti, bio->bi_iter.bi_sector);
-	sector_t end = start + bio_sectors(bio);
-	u64 lbn = (start + dc->block_sectors - 1) >> dc->block_shift;
-	u64 last = end >> dc->block_shift;
-	int r = 0;
-
-	if (READ_ONCE(dc->pool->mode) != DEDUP_MODE_RW) {
-		finish_io(io, -EIO, 0);
-		return;
-	}
-	/* Only whole blocks can be dropped; partial ones are left alone. */
-	for (; lbn < last && !r; lbn++) {
-		u64 gen;
-
-		dedup_cow_admit(dc->pool->cow);
-		cell_lock(dc, io, lbn);
-		r = dedup_cow_record(dc->pool->cow, lbn, DEDUP_UNMAPPED, 0, NULL,
-				     NULL, &gen);
-		cell_unlock(dc, io);
-		cond_resched();
-	}
-	if (r)
-		fail_meta(io, "discard", r);
-	else
-		finish_io(io, 0, 0);
-}
-
-static void process_bio(struct work_struct *w)
-{
-	struct dedup_io *io = container_of(w, struct dedup_io, work);
-	struct bio *bio = io_bio(io);
-
-	if (bio_op(bio) == REQ_OP_DISCARD)
-		process_discard(io, bio);
-	else if (bio->bi_opf & REQ_PREFLUSH)
-		dedup_cow_complete_when_durable(io->dc->pool->cow, bio, 0);
-	else if (bio_data_dir(bio) == READ)
-		process_read(io, bio);
-	else
-		process_write(io, bio);
-}
-
-static int dedup_map(struct dm_target *ti, struct bio *bio)
-{
-	struct dedup_c *dc = ti->private;
-	struct dedup_io *io = dm_per_bio_data(bio, sizeof(*io));
-
-	memset(io, 0, sizeof(*io));
-	io->dc = dc;
-	INIT_WORK(&io->work, process_bio);
-	INIT_WORK(&io->done_work, write_done_worker);
-	queue_work(dc->wq, &io->work);
-	return DM_MAPIO_SUBMITTED;
-}
-
-static int dedup_end_io(struct dm_target *ti, struct bio *bio,
-			blk_status_t *error)
-{
-	struct dedup_io *io = dm_per_bio_data(bio, sizeof(*io));
-
-	if (io->cell_held)
-		cell_unlock(io->dc, io);
-	return DM_ENDIO_DONE;
 }
 
 /*
@@ -608,22 +164,30 @@ static void destroy_pool(struct dedup_pool *pool)
 		flush_work(&pool->needs_check_work);
 		/* A clean shutdown saves the fingerprint index. */
 		dedup_meta_close(pool->md, pool->cow &&
-				 READ_ONCE(pool->mode) == DEDUP_MODE_RW);
+				 dedup_pool_mode(pool) < DEDUP_MODE_RO);
 	}
+	flush_work(&pool->event_work);
 	kfree(pool);
 }
 
-static void put_pool(struct dedup_pool *pool)
+/*
+ * The last table of a pool destroys it with dedup_pools_lock held, so a new
+ * table on the same metadata device cannot open it again until it is closed.
+ */
+static void put_pool(struct dedup_pool *pool, struct dm_target *ti)
 {
-	bool last;
+	spin_lock(&pool->mode_lock);
+	if (pool->ti == ti)
+		pool->ti = NULL;
+	spin_unlock(&pool->mode_lock);
+	flush_work(&pool->event_work);
 
 	mutex_lock(&dedup_pools_lock);
-	last = !--pool->ref;
-	if (last)
+	if (!--pool->ref) {
 		list_del(&pool->list);
-	mutex_unlock(&dedup_pools_lock);
-	if (last)
 		destroy_pool(pool);
+	}
+	mutex_unlock(&dedup_pools_lock);
 }
 
 static void cow_params(struct dedup_c *dc, struct dedup_cow_params *cp)
@@ -637,6 +201,9 @@ static void cow_params(struct dedup_c *dc, struct dedup_cow_params *cp)
 	cp->blocking_commit = dc->blocking_commit;
 	cp->discard_passdown = dc->discard_passdown;
 	cp->error_if_no_space = dc->error_if_no_space;
+	cp->metadata_failed = cow_metadata_failed;
+	cp->space_event = cow_space_event;
+	cp->context = dc->pool;
 }
 
 static int create_pool(struct dedup_c *dc, char **error)
@@ -659,6 +226,8 @@ static int create_pool(struct dedup_c *dc, char **error)
 	strscpy(pool->hash_name, dc->hash_name, sizeof(pool->hash_name));
 	strscpy(pool->name, dm_device_name(pool->dm_md), sizeof(pool->name));
 	INIT_WORK(&pool->needs_check_work, needs_check_worker);
+	INIT_WORK(&pool->event_work, event_worker);
+	spin_lock_init(&pool->mode_lock);
 
 	geo.data_block_size = dc->block_size;
 	geo.hash_name = dc->hash_name;
@@ -676,10 +245,10 @@ static int create_pool(struct dedup_c *dc, char **error)
 		pool->mode = DEDUP_MODE_RO;
 	}
 
+	dc->pool = pool;
 	cow_params(dc, &cp);
+	dc->pool = NULL;
 	cp.md = pool->md;
-	cp.metadata_failed = cow_metadata_failed;
-	cp.context = pool;
 	pool->cow = dedup_cow_create(&cp);
 	if (IS_ERR(pool->cow)) {
 		r = PTR_ERR(pool->cow);
@@ -715,6 +284,14 @@ static int bind_pool(struct dedup_c *dc, char **error)
 			   strcmp(pool->hash_name, dc->hash_name)) {
 			*error = "Cannot change data device, block size or hash";
 			r = -EINVAL;
+		} else if (dc->data_nr_blocks <
+			   dedup_meta_data_blocks(pool->md)) {
+			*error = "Data device smaller than recorded";
+			r = -EINVAL;
+		} else if (dc->meta_nr_blocks <
+			   dedup_meta_metadata_blocks(pool->md)) {
+			*error = "Metadata device smaller than recorded";
+			r = -EINVAL;
 		} else {
 			pool->ref++;
 			dc->pool = pool;
@@ -733,14 +310,8 @@ static int bind_pool(struct dedup_c *dc, char **error)
 static void dedup_free(struct dedup_c *dc)
 {
 	if (dc->pool)
-		put_pool(dc->pool);
-	if (dc->wq)
-		destroy_workqueue(dc->wq);
-	if (dc->done_wq)
-		destroy_workqueue(dc->done_wq);
-	mempool_destroy(dc->buf_pool);
-	mempool_destroy(dc->verify_pool);
-	bioset_exit(&dc->bs);
+		put_pool(dc->pool, dc->ti);
+	dedup_io_destroy(dc);
 	if (dc->hash)
 		dedup_hash_destroy(dc->hash);
 	if (dc->data_dev)
@@ -839,29 +410,13 @@ static int open_devices(struct dedup_c *dc, char **argv)
 		ti->error = "Data device too small";
 		return -EINVAL;
 	}
-	if (bdev_nr_bytes(dc->meta_dev->bdev) <
-	    (u64)DEDUP_MIN_METADATA_BLOCKS * DEDUP_METADATA_BLOCK_SIZE) {
+	dc->meta_nr_blocks = bdev_nr_bytes(dc->meta_dev->bdev) /
+		DEDUP_METADATA_BLOCK_SIZE;
+	if (dc->meta_nr_blocks < DEDUP_MIN_METADATA_BLOCKS) {
 		ti->error = "Metadata device too small";
 		return -EINVAL;
 	}
 	return 0;
-}
-
-static int create_io_resources(struct dedup_c *dc)
-{
-	unsigned int order = get_order(dc->block_size);
-	int r;
-
-	dc->wq = alloc_workqueue("dedup_io", WQ_MEM_RECLAIM, 0);
-	dc->done_wq = alloc_workqueue("dedup_done", WQ_MEM_RECLAIM, 0);
-	if (!dc->wq || !dc->done_wq)
-		return -ENOMEM;
-	dc->buf_pool = mempool_create_page_pool(DEDUP_POOL_SIZE, order);
-	dc->verify_pool = mempool_create_page_pool(DEDUP_POOL_SIZE, order);
-	if (!dc->buf_pool || !dc->verify_pool)
-		return -ENOMEM;
-	r = bioset_init(&dc->bs, DEDUP_POOL_SIZE, 0, BIOSET_NEED_BVECS);
-	return r;
 }
 
 /*
@@ -903,6 +458,10 @@ static int dedup_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		ti->error = "Block size out of range";
 		goto bad;
 	}
+	if (bs < PAGE_SIZE) {
+		ti->error = "Block size smaller than page size";
+		goto bad;
+	}
 	dc->block_size = bs;
 	dc->block_sectors = bs >> SECTOR_SHIFT;
 	dc->block_shift = ilog2(dc->block_sectors);
@@ -925,7 +484,7 @@ static int dedup_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	if (r)
 		goto bad;
 
-	r = create_io_resources(dc);
+	r = dedup_io_create(dc);
 	if (r) {
 		ti->error = "Cannot allocate I/O resources";
 		goto bad;
@@ -961,6 +520,47 @@ static void dedup_dtr(struct dm_target *ti)
 	dedup_free(ti->private);
 }
 
+/*
+ * Before the table goes live: a data or metadata device that grew (the
+ * table was reloaded after lvextend, say) is taken into use.
+ */
+static int dedup_preresume(struct dm_target *ti)
+{
+	struct dedup_c *dc = ti->private;
+	struct dedup_pool *pool = dc->pool;
+	int r;
+
+	if (dedup_pool_mode(pool) >= DEDUP_MODE_RO)
+		return 0;
+	if (dc->data_nr_blocks > dedup_meta_data_blocks(pool->md)) {
+		r = dedup_cow_grow_data(pool->cow, dc->data_nr_blocks);
+		if (r) {
+			DMERR("%s: cannot grow the data device to %llu blocks: %d",
+			      pool->name, dc->data_nr_blocks, r);
+			return r;
+		}
+		DMINFO("%s: data device grown to %llu blocks", pool->name,
+		       dc->data_nr_blocks);
+		if (dedup_pool_mode(pool) == DEDUP_MODE_OUT_OF_DATA_SPACE)
+			dedup_pool_set_mode(pool, DEDUP_MODE_RW,
+					    "data device grown");
+	}
+	if (dc->meta_nr_blocks > dedup_meta_metadata_blocks(pool->md)) {
+		r = dedup_cow_grow_metadata(pool->cow, dc->meta_nr_blocks);
+		if (r) {
+			DMERR("%s: cannot grow the metadata device to %llu blocks: %d",
+			      pool->name, dc->meta_nr_blocks, r);
+			return r;
+		}
+		DMINFO("%s: metadata device grown to %llu blocks", pool->name,
+		       dc->meta_nr_blocks);
+		if (dedup_pool_mode(pool) == DEDUP_MODE_OUT_OF_METADATA_SPACE)
+			dedup_pool_set_mode(pool, DEDUP_MODE_RW,
+					    "metadata device grown");
+	}
+	return 0;
+}
+
 static void dedup_resume(struct dm_target *ti)
 {
 	struct dedup_c *dc = ti->private;
@@ -969,29 +569,25 @@ static void dedup_resume(struct dm_target *ti)
 	/* A reloaded table may change the features. */
 	cow_params(dc, &cp);
 	dedup_cow_set_features(dc->pool->cow, &cp);
+	spin_lock(&dc->pool->mode_lock);
+	dc->pool->ti = ti;
+	spin_unlock(&dc->pool->mode_lock);
 }
 
 static void dedup_postsuspend(struct dm_target *ti)
 {
 	struct dedup_c *dc = ti->private;
 
-	if (READ_ONCE(dc->pool->mode) == DEDUP_MODE_RW)
+	if (dedup_pool_mode(dc->pool) < DEDUP_MODE_RO)
 		dedup_cow_commit(dc->pool->cow);
 }
 
 /*
  * Status, table and messages
  */
-static const char *mode_name(struct dedup_c *dc, struct dedup_cow_stats *s)
+static const char *mode_name(struct dedup_c *dc)
 {
-	switch (READ_ONCE(dc->pool->mode)) {
-	case DEDUP_MODE_RW:
-		return s->no_space ? "out_of_data_space" : "rw";
-	case DEDUP_MODE_RO:
-		return "ro";
-	default:
-		return "fail";
-	}
+	return mode_names[dedup_pool_mode(dc->pool)];
 }
 
 static void emit_table(struct dedup_c *dc, char *result, unsigned int maxlen)
@@ -1052,7 +648,7 @@ static void dedup_status(struct dm_target *ti, status_type_t type,
 	case STATUSTYPE_INFO:
 		get_figures(dc, &f);
 		DMEMIT("%s %s %llu %llu/%llu %llu/%llu %llu %llu %llu %llu",
-		       mode_name(dc, &f.s),
+		       mode_name(dc),
 		       dedup_meta_needs_check(dc->pool->md) ? "needs_check" : "-",
 		       f.c.transaction_id, f.data_used, dc->data_nr_blocks,
 		       f.c.meta_used, f.c.meta_total, f.mapped, f.unique,
@@ -1090,7 +686,7 @@ static void emit_stats(struct dedup_c *dc, char *result, unsigned int maxlen)
 
 	get_figures(dc, &f);
 	DMEMIT("mode=%s\nneeds_check=%d\ntransaction_id=%llu\n",
-	       mode_name(dc, &f.s), dedup_meta_needs_check(dc->pool->md),
+	       mode_name(dc), dedup_meta_needs_check(dc->pool->md),
 	       f.c.transaction_id);
 	DMEMIT("data_block_size=%u\ndata_used_blocks=%llu\ndata_total_blocks=%llu\n",
 	       dc->block_size, f.data_used, dc->data_nr_blocks);
@@ -1120,9 +716,9 @@ static int dedup_message(struct dm_target *ti, unsigned int argc,
 	unsigned int ms;
 
 	if (argc == 1 && !strcasecmp(argv[0], "commit")) {
-		if (READ_ONCE(dc->pool->mode) != DEDUP_MODE_RW) {
-			DMERR("%s: commit refused: not in rw mode",
-			      dev_name_of(dc));
+		if (dedup_pool_mode(dc->pool) >= DEDUP_MODE_RO) {
+			DMERR("%s: commit refused: %s mode", dc->pool->name,
+			      mode_name(dc));
 			return -EROFS;
 		}
 		return dedup_cow_commit(dc->pool->cow);
@@ -1134,7 +730,7 @@ static int dedup_message(struct dm_target *ti, unsigned int argc,
 	if (argc == 2 && !strcasecmp(argv[0], "commit_period_ms")) {
 		if (parse_uint(argv[1], 1, DEDUP_MAX_COMMIT_PERIOD_MS, &ms)) {
 			DMERR("%s: invalid commit period '%s'",
-			      dev_name_of(dc), argv[1]);
+			      dc->pool->name, argv[1]);
 			return -EINVAL;
 		}
 		dc->commit_period_ms = ms;
@@ -1142,7 +738,7 @@ static int dedup_message(struct dm_target *ti, unsigned int argc,
 		return 0;
 	}
 	DMERR("%s: unknown message '%s' with %u argument(s)",
-	      dev_name_of(dc), argc ? argv[0] : "", argc);
+	      dc->pool->name, argc ? argv[0] : "", argc);
 	return -EINVAL;
 }
 
@@ -1176,6 +772,7 @@ static struct target_type dedup_target = {
 	.map = dedup_map,
 	.end_io = dedup_end_io,
 	.postsuspend = dedup_postsuspend,
+	.preresume = dedup_preresume,
 	.resume = dedup_resume,
 	.status = dedup_status,
 	.message = dedup_message,

@@ -95,6 +95,9 @@ struct dedup_cow {
 	u64 durable_seq;		/* every gen <= this is durable */
 	u64 pending_frees;		/* dead blocks not yet released */
 	u64 release_seq;		/* bumped when blocks become allocatable */
+	/* metadata space as of the last publish (or growth), in blocks */
+	struct dedup_counters space;
+	u64 meta_reserve;
 	bool commit_in_flight;
 	bool commit_requested;
 	bool period_changed;		/* the committer must re-read period */
@@ -133,6 +136,10 @@ struct dedup_cow {
 };
 
 /* dm-dedup-gen.c, for the committer */
+void dedup_cow_space_changed(struct dedup_cow *cow,
+			     const struct dedup_counters *c);
+/* Room for the uncommitted generations and one more write; lock held. */
+bool dedup_cow_meta_room(struct dedup_cow *cow);
 int dedup_gen_init(struct dedup_gen *g, unsigned int bits, u64 seq);
 void dedup_gen_clear(struct dedup_cow *cow, struct dedup_gen *g);
 void dedup_gen_free(struct dedup_cow *cow, struct dedup_gen *g);

@@ -85,6 +85,9 @@ struct dedup_counters {
 	u64 commits;
 	u64 meta_used;		/* metadata blocks in use */
 	u64 meta_total;		/* metadata blocks */
+	u64 meta_free_a;	/* free in region A (btree nodes, space maps) */
+	u64 meta_free_bulk;	/* free in the bulk region (array blocks) */
+	bool has_bulk;
 };
 
 struct dedup_meta_geometry {
@@ -171,8 +174,18 @@ void dedup_meta_unalloc_data_block(struct dedup_meta *md, u64 pbn);
 void dedup_meta_data_block_published(struct dedup_meta *md, u64 pbn);
 void dedup_meta_release_data_block(struct dedup_meta *md, u64 pbn,
 				   bool was_committed);
-/* Data device grown (table reload): new blocks become allocatable. */
+/*
+ * Growth by table reload.  resize_data: new data blocks become allocatable.
+ * resize_metadata: region A grows to its cap, then a bulk region; both are
+ * usable at once and recorded by the next commit.  Committer side (the
+ * caller excludes commits).  The sizes in use now:
+ */
 int dedup_meta_resize_data(struct dedup_meta *md, u64 data_nr_blocks);
+int dedup_meta_resize_metadata(struct dedup_meta *md, u64 nr_blocks);
+u64 dedup_meta_data_blocks(struct dedup_meta *md);
+u64 dedup_meta_metadata_blocks(struct dedup_meta *md);
+/* Free metadata blocks now (the working transaction's view). */
+void dedup_meta_space(struct dedup_meta *md, struct dedup_counters *c);
 
 /*
  * Committer side.  Only the committer (one thread at a time) calls these;
@@ -233,6 +246,13 @@ int dedup_meta_set_needs_check(struct dedup_meta *md);
 struct dedup_cow;
 struct bio;
 
+/* What the pipeline tells the target about space (dedup_cow_params). */
+enum dedup_space_event {
+	DEDUP_DATA_SPACE_FREED,		/* blocks became allocatable */
+	DEDUP_METADATA_LOW,		/* free metadata at the low-water mark */
+	DEDUP_METADATA_OK,		/* above it again */
+};
+
 struct dedup_cow_params {
 	struct dedup_meta *md;
 	struct block_device *data_bdev;
@@ -245,6 +265,8 @@ struct dedup_cow_params {
 	bool error_if_no_space;
 	/* Called once, from the committer, when metadata I/O fails. */
 	void (*metadata_failed)(void *context, const char *op, int r);
+	/* Called from process context, without locks held. */
+	void (*space_event)(void *context, enum dedup_space_event e);
 	void *context;
 };
 
@@ -266,8 +288,16 @@ struct dedup_cow *dedup_cow_create(const struct dedup_cow_params *p);
 /* Commits what is left (unless failed) and frees everything. */
 void dedup_cow_destroy(struct dedup_cow *cow);
 
-/* Waits while the open generation is full (counted as back-pressure). */
+/*
+ * Waits while the open generation is full (counted as back-pressure).
+ * -ENOSPC when even with nothing uncommitted there would be no room for
+ * the metadata of one more write (out of metadata space).
+ */
 int dedup_cow_admit(struct dedup_cow *cow);
+
+/* Growth at resume: see dedup_meta_resize_*(). */
+int dedup_cow_grow_data(struct dedup_cow *cow, u64 data_nr_blocks);
+int dedup_cow_grow_metadata(struct dedup_cow *cow, u64 nr_blocks);
 
 /* What lbn maps to: a PBN, DEDUP_ZERO_PBN, or -ENODATA if unmapped. */
 int dedup_cow_find_lbn(struct dedup_cow *cow, u64 lbn, u64 *value);

@@ -1,0 +1,522 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The path of every bio through the "dedup" target.
+ *
+ * Bios are split at data block boundaries (max_io_len) and handed to
+ * workers; map() never blocks.  A worker holds a per-LBN lock (a "cell")
+ * for the life of a bio, so bios to one block run in arrival order, and a
+ * read never sees a mapping whose data write is still in flight.
+ *
+ * Write of a block: read-modify-write if partial, then zero detection,
+ * fingerprint, lookup.  A hit (verified by byte comparison when asked, or
+ * when the hash is not collision resistant) shares the block; a miss
+ * allocates a block, writes the data, and only then records the mapping.
+ * FUA writes and flushes complete when the generation holding them is
+ * durable (dm-dedup-gen.c); everything else behaves like a disk with a
+ * volatile write cache.
+ *
+ * Errors: a failed metadata call fails the bio and, when it says the
+ * metadata is broken, the pool (dedup_pool_metadata_failed()); a data
+ * device error fails only its bio.
+ */
+#include <linux/bio.h>
+#include <linux/blkdev.h>
+#include <linux/device-mapper.h>
+#include <linux/mempool.h>
+#include <linux/workqueue.h>
+
+#include "dm-dedup-target.h"
+
+static struct bio *io_bio(struct dedup_io *io)
+{
+	return dm_bio_from_per_bio_data(io, sizeof(*io));
+}
+
+static const char *dev_name_of(struct dedup_c *dc)
+{
+	return dc->pool->name;
+}
+
+/* Errors of a metadata call that say the metadata is broken. */
+static bool is_metadata_error(int r)
+{
+	return r == -EILSEQ || r == -EIO || r == -ENOTBLK;
+}
+
+/*
+ * Cells: one bio at a time per LBN, in arrival order
+ */
+static struct dedup_io *cell_find(struct dedup_c *dc, u64 lbn)
+{
+	struct dedup_io *io;
+
+	hlist_for_each_entry(io, &dc->cells[hash_64(lbn, DEDUP_CELL_BITS)],
+			     cell_node)
+		if (io->lbn == lbn)
+			return io;
+	return NULL;
+}
+
+static void cell_lock(struct dedup_c *dc, struct dedup_io *io, u64 lbn)
+{
+	struct dedup_io *holder;
+
+	io->lbn = lbn;
+	INIT_LIST_HEAD(&io->cell_waiters);
+	spin_lock_irq(&dc->cell_lock);
+	holder = cell_find(dc, lbn);
+	if (!holder) {
+		hlist_add_head(&io->cell_node,
+			       &dc->cells[hash_64(lbn, DEDUP_CELL_BITS)]);
+		io->cell_held = true;
+		spin_unlock_irq(&dc->cell_lock);
+		return;
+	}
+	io->granted = false;
+	list_add_tail(&io->cell_entry, &holder->cell_waiters);
+	spin_unlock_irq(&dc->cell_lock);
+
+	wait_event(dc->cell_wait, READ_ONCE(io->granted));
+	io->cell_held = true;
+}
+
+static void cell_unlock(struct dedup_c *dc, struct dedup_io *io)
+{
+	struct dedup_io *next = NULL;
+	unsigned long flags;
+
+	spin_lock_irqsave(&dc->cell_lock, flags);
+	hlist_del(&io->cell_node);
+	io->cell_held = false;
+	if (!list_empty(&io->cell_waiters)) {
+		next = list_first_entry(&io->cell_waiters, struct dedup_io,
+					cell_entry);
+		list_del(&next->cell_entry);
+		INIT_LIST_HEAD(&next->cell_waiters);
+		list_splice_init(&io->cell_waiters, &next->cell_waiters);
+		hlist_add_head(&next->cell_node,
+			       &dc->cells[hash_64(next->lbn, DEDUP_CELL_BITS)]);
+		WRITE_ONCE(next->granted, true);
+	}
+	spin_unlock_irqrestore(&dc->cell_lock, flags);
+	if (next)
+		wake_up_all(&dc->cell_wait);
+}
+
+/*
+ * Data device I/O on whole blocks
+ */
+static struct bio *block_bio(struct dedup_c *dc, struct page *page, u64 pbn,
+			     blk_opf_t opf)
+{
+	unsigned int i, n = dc->block_size >> PAGE_SHIFT;
+	struct bio *bio;
+
+	bio = bio_alloc_bioset(dc->data_dev->bdev, n, opf, GFP_NOIO, &dc->bs);
+	bio->bi_iter.bi_sector = pbn << dc->block_shift;
+	for (i = 0; i < n; i++)
+		__bio_add_page(bio, nth_page(page, i), PAGE_SIZE, 0);
+	return bio;
+}
+
+static int read_block(struct dedup_c *dc, u64 pbn, struct page *page)
+{
+	struct bio *bio = block_bio(dc, page, pbn, REQ_OP_READ);
+	int r = submit_bio_wait(bio);
+
+	bio_put(bio);
+	return r;
+}
+
+/*
+ * Completion
+ */
+static void finish_io(struct dedup_io *io, int r, u64 gen)
+{
+	struct dedup_c *dc = io->dc;
+	struct bio *bio = io_bio(io);
+
+	if (io->buf) {
+		mempool_free(io->buf, dc->buf_pool);
+		io->buf = NULL;
+	}
+	if (r) {
+		if (r == -ENOSPC)
+			DMERR_LIMIT("%s: no free data blocks", dev_name_of(dc));
+		bio->bi_status = errno_to_blk_status(r);
+		bio_endio(bio);
+		return;
+	}
+	if (io->cell_held)
+		cell_unlock(dc, io);
+	if (bio->bi_opf & REQ_FUA)
+		dedup_cow_complete_when_durable(dc->pool->cow, bio, gen);
+	else
+		bio_endio(bio);
+}
+
+/*
+ * A metadata call failed: the bio fails, and the pool if the metadata is
+ * broken.  (A data device error fails only its bio: finish_io.)
+ */
+static void fail_meta(struct dedup_io *io, const char *op, int r)
+{
+	if (is_metadata_error(r))
+		dedup_pool_metadata_failed(io->dc->pool, op, r);
+	finish_io(io, r, 0);
+}
+
+static void record_and_finish(struct dedup_io *io, u64 value,
+			      unsigned int flags)
+{
+	u64 gen = 0;
+	int r;
+
+	r = dedup_cow_record(io->dc->pool->cow, io->lbn, value, flags,
+			     io->own_claim ? &io->claim : NULL, io->fp, &gen);
+	if (r && (flags & DEDUP_REC_NEW)) {
+		if (io->own_claim)
+			dedup_cow_release_claim(io->dc->pool->cow, &io->claim);
+		dedup_cow_unalloc_block(io->dc->pool->cow, value);
+	}
+	io->own_claim = false;
+	if (r)
+		fail_meta(io, "record", r);
+	else
+		finish_io(io, 0, gen);
+}
+
+static void write_done_worker(struct work_struct *w)
+{
+	struct dedup_io *io = container_of(w, struct dedup_io, done_work);
+
+	if (io->error) {
+		if (io->own_claim)
+			dedup_cow_release_claim(io->dc->pool->cow, &io->claim);
+		io->own_claim = false;
+		dedup_cow_unalloc_block(io->dc->pool->cow, io->pbn);
+		finish_io(io, io->error, 0);
+		return;
+	}
+	record_and_finish(io, io->pbn, DEDUP_REC_NEW |
+			  (io->noindex ? DEDUP_REC_NOINDEX : 0));
+}
+
+static void data_write_endio(struct bio *bio)
+{
+	struct dedup_io *io = bio->bi_private;
+
+	io->error = blk_status_to_errno(bio->bi_status);
+	bio_put(bio);
+	queue_work(io->dc->done_wq, &io->done_work);
+}
+
+/*
+ * Writes
+ */
+
+/*
+ * Whether the pool takes a change now: -EIO in ro and fail modes; -ENOSPC
+ * when there is no room for its metadata (out_of_metadata_space); else
+ * waits while the open generation is full.
+ */
+static int admit(struct dedup_c *dc)
+{
+	enum dedup_mode mode = dedup_pool_mode(dc->pool);
+	int r;
+
+	if (mode >= DEDUP_MODE_RO)
+		return -EIO;
+	r = dedup_cow_admit(dc->pool->cow);
+	if (r == -ENOSPC)
+		dedup_pool_set_mode(dc->pool, DEDUP_MODE_OUT_OF_METADATA_SPACE,
+				    "no room for more metadata");
+	else if (!r && mode == DEDUP_MODE_OUT_OF_METADATA_SPACE)
+		dedup_pool_set_mode(dc->pool, DEDUP_MODE_RW,
+				    "metadata space available again");
+	return r;
+}
+
+/* 0 if the block at pbn holds exactly buf, 1 if not, or an error. */
+static int verify_block(struct dedup_c *dc, u64 pbn, struct page *buf)
+{
+	struct page *page = mempool_alloc(dc->verify_pool, GFP_NOIO);
+	int r = read_block(dc, pbn, page);
+
+	if (!r)
+		r = memcmp(page_address(page), page_address(buf),
+			   dc->block_size) ? 1 : 0;
+	mempool_free(page, dc->verify_pool);
+	return r;
+}
+
+static void write_new_block(struct dedup_io *io)
+{
+	struct dedup_c *dc = io->dc;
+	struct bio *bio;
+	int r;
+
+	r = dedup_cow_alloc_block(dc->pool->cow, &io->pbn);
+	if (r) {
+		if (io->own_claim)
+			dedup_cow_release_claim(dc->pool->cow, &io->claim);
+		io->own_claim = false;
+		if (r == -ENOSPC) {
+			dedup_pool_set_mode(dc->pool,
+					    DEDUP_MODE_OUT_OF_DATA_SPACE,
+					    "no free data block");
+			finish_io(io, r, 0);
+		} else {
+			fail_meta(io, "allocate", r);
+		}
+		return;
+	}
+	if (dedup_pool_mode(dc->pool) == DEDUP_MODE_OUT_OF_DATA_SPACE)
+		dedup_pool_set_mode(dc->pool, DEDUP_MODE_RW,
+				    "data blocks free again");
+	bio = block_bio(dc, io->buf, io->pbn, REQ_OP_WRITE);
+	bio->bi_end_io = data_write_endio;
+	bio->bi_private = io;
+	submit_bio_noacct(bio);
+}
+
+/* The whole new content of io->lbn is in io->buf. */
+static void write_block(struct dedup_io *io)
+{
+	struct dedup_c *dc = io->dc;
+	void *data = page_address(io->buf);
+	u64 pbn, skip = DEDUP_UNMAPPED;
+	int r;
+
+	if (dedup_block_is_zero(data, dc->block_size)) {
+		record_and_finish(io, DEDUP_ZERO_PBN, 0);
+		return;
+	}
+	r = dedup_hash_block(dc->hash, data, dc->block_size, io->fp);
+	if (r) {
+		finish_io(io, r, 0);
+		return;
+	}
+
+	for (;;) {
+		u64 gen = 0;
+
+		r = dedup_cow_lookup_fp(dc->pool->cow, io->fp, skip, &pbn,
+					&io->claim);
+		if (r < 0) {
+			fail_meta(io, "lookup", r);
+			return;
+		}
+		if (r == DEDUP_FP_MISS) {
+			io->own_claim = true;
+			write_new_block(io);
+			return;
+		}
+		if (dc->verify || !dedup_hash_trusted(dc->hash)) {
+			r = verify_block(dc, pbn, io->buf);
+			if (r < 0) {
+				/* A data read error: this write fails alone. */
+				finish_io(io, r, 0);
+				return;
+			}
+			if (r) {
+				/* A true collision: store it, unindexed. */
+				io->noindex = true;
+				write_new_block(io);
+				return;
+			}
+		}
+		r = dedup_cow_record(dc->pool->cow, io->lbn, pbn, DEDUP_REC_HIT,
+				     &io->claim, io->fp, &gen);
+		if (r == -EMLINK) {
+			/* Shared as often as a count allows: another copy. */
+			skip = pbn;
+			continue;
+		}
+		if (r != -EAGAIN) {
+			if (r)
+				fail_meta(io, "record", r);
+			else
+				finish_io(io, 0, gen);
+			return;
+		}
+	}
+}
+
+static void copy_from_bio(struct bio *bio, void *dst)
+{
+	struct bvec_iter iter;
+	struct bio_vec bv;
+
+	bio_for_each_segment(bv, bio, iter) {
+		memcpy_from_bvec(dst, &bv);
+		dst += bv.bv_len;
+	}
+}
+
+static void process_write(struct dedup_io *io, struct bio *bio)
+{
+	struct dedup_c *dc = io->dc;
+	sector_t sector = dm_target_offset(dc->ti, bio->bi_iter.bi_sector);
+	sector_t offset = sector & (dc->block_sectors - 1);
+	void *data;
+	u64 value;
+	int r;
+
+	r = admit(dc);
+	if (r) {
+		finish_io(io, r, 0);
+		return;
+	}
+	cell_lock(dc, io, sector >> dc->block_shift);
+
+	io->buf = mempool_alloc(dc->buf_pool, GFP_NOIO);
+	data = page_address(io->buf);
+	if (offset || bio_sectors(bio) != dc->block_sectors) {
+		/* Partial: read-modify-write of the whole block. */
+		r = dedup_cow_find_lbn(dc->pool->cow, io->lbn, &value);
+		if (r && r != -ENODATA) {
+			fail_meta(io, "lookup", r);
+			return;
+		}
+		if (r == -ENODATA || value == DEDUP_ZERO_PBN) {
+			memset(data, 0, dc->block_size);
+		} else {
+			/* A data read error fails this write alone. */
+			r = read_block(dc, value, io->buf);
+			if (r) {
+				finish_io(io, r, 0);
+				return;
+			}
+		}
+	}
+	copy_from_bio(bio, data + (offset << SECTOR_SHIFT));
+	write_block(io);
+}
+
+/*
+ * Reads, discards, flushes
+ */
+static void process_read(struct dedup_io *io, struct bio *bio)
+{
+	struct dedup_c *dc = io->dc;
+	sector_t sector = dm_target_offset(dc->ti, bio->bi_iter.bi_sector);
+	u64 value;
+	int r;
+
+	if (dedup_pool_mode(dc->pool) == DEDUP_MODE_FAIL) {
+		finish_io(io, -EIO, 0);
+		return;
+	}
+	cell_lock(dc, io, sector >> dc->block_shift);
+	r = dedup_cow_find_lbn(dc->pool->cow, io->lbn, &value);
+	if (r == -ENODATA || (!r && value == DEDUP_ZERO_PBN)) {
+		zero_fill_bio(bio);
+		bio_endio(bio);
+		return;
+	}
+	if (r) {
+		fail_meta(io, "lookup", r);
+		return;
+	}
+	bio_set_dev(bio, dc->data_dev->bdev);
+	bio->bi_iter.bi_sector = (value << dc->block_shift) +
+		(sector & (dc->block_sectors - 1));
+	dm_submit_bio_remap(bio, NULL);
+}
+
+static void process_discard(struct dedup_io *io, struct bio *bio)
+{
+	struct dedup_c *dc = io->dc;
+	sector_t start = dm_target_offset(dc->ti, bio->bi_iter.bi_sector);
+	sector_t end = start + bio_sectors(bio);
+	u64 lbn = (start + dc->block_sectors - 1) >> dc->block_shift;
+	u64 last = end >> dc->block_shift;
+	int r = 0;
+
+	/* Only whole blocks can be dropped; partial ones are left alone. */
+	for (; lbn < last && !r; lbn++) {
+		u64 gen;
+
+		r = admit(dc);
+		if (r) {
+			finish_io(io, r, 0);
+			return;
+		}
+		cell_lock(dc, io, lbn);
+		r = dedup_cow_record(dc->pool->cow, lbn, DEDUP_UNMAPPED, 0, NULL,
+				     NULL, &gen);
+		cell_unlock(dc, io);
+		cond_resched();
+	}
+	if (r)
+		fail_meta(io, "discard", r);
+	else
+		finish_io(io, 0, 0);
+}
+
+static void process_bio(struct work_struct *w)
+{
+	struct dedup_io *io = container_of(w, struct dedup_io, work);
+	struct bio *bio = io_bio(io);
+
+	if (bio_op(bio) == REQ_OP_DISCARD)
+		process_discard(io, bio);
+	else if (bio->bi_opf & REQ_PREFLUSH)
+		dedup_cow_complete_when_durable(io->dc->pool->cow, bio, 0);
+	else if (bio_data_dir(bio) == READ)
+		process_read(io, bio);
+	else
+		process_write(io, bio);
+}
+
+int dedup_map(struct dm_target *ti, struct bio *bio)
+{
+	struct dedup_c *dc = ti->private;
+	struct dedup_io *io = dm_per_bio_data(bio, sizeof(*io));
+
+	memset(io, 0, sizeof(*io));
+	io->dc = dc;
+	INIT_WORK(&io->work, process_bio);
+	INIT_WORK(&io->done_work, write_done_worker);
+	queue_work(dc->wq, &io->work);
+	return DM_MAPIO_SUBMITTED;
+}
+
+int dedup_end_io(struct dm_target *ti, struct bio *bio,
+			blk_status_t *error)
+{
+	struct dedup_io *io = dm_per_bio_data(bio, sizeof(*io));
+
+	if (io->cell_held)
+		cell_unlock(io->dc, io);
+	return DM_ENDIO_DONE;
+}
+
+int dedup_io_create(struct dedup_c *dc)
+{
+	unsigned int order = get_order(dc->block_size);
+
+	/* Unbound: one submitter's bios spread over every CPU. */
+	dc->wq = alloc_workqueue("dedup_io", WQ_MEM_RECLAIM | WQ_UNBOUND, 0);
+	dc->done_wq = alloc_workqueue("dedup_done",
+				      WQ_MEM_RECLAIM | WQ_UNBOUND, 0);
+	if (!dc->wq || !dc->done_wq)
+		return -ENOMEM;
+	dc->buf_pool = mempool_create_page_pool(DEDUP_POOL_SIZE, order);
+	dc->verify_pool = mempool_create_page_pool(DEDUP_POOL_SIZE, order);
+	if (!dc->buf_pool || !dc->verify_pool)
+		return -ENOMEM;
+	return bioset_init(&dc->bs, DEDUP_POOL_SIZE, 0, BIOSET_NEED_BVECS);
+}
+
+void dedup_io_destroy(struct dedup_c *dc)
+{
+	if (dc->wq)
+		destroy_workqueue(dc->wq);
+	if (dc->done_wq)
+		destroy_workqueue(dc->done_wq);
+	mempool_destroy(dc->buf_pool);
+	mempool_destroy(dc->verify_pool);
+	bioset_exit(&dc->bs);
+}

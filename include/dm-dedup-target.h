@@ -1,0 +1,152 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * dm-dedup-target.h - what dm-dedup-target.c (the target's face: tables,
+ * pools, modes, status, messages) and dm-dedup-io.c (the path of every
+ * bio) share.  Nothing else includes it.
+ */
+#ifndef DM_DEDUP_TARGET_H
+#define DM_DEDUP_TARGET_H
+
+#include <linux/bio.h>
+#include <linux/device-mapper.h>
+#include <linux/mempool.h>
+#include <linux/workqueue.h>
+
+#include "dm-dedup.h"
+
+#define DEDUP_DEFAULT_COMMIT_PERIOD_MS	1000
+#define DEDUP_MAX_COMMIT_PERIOD_MS	60000
+#define DEDUP_DEFAULT_MAX_OPEN_MB	64
+#define DEDUP_MAX_MAX_OPEN_MB		4096
+#define DEDUP_MIN_DATA_BLOCKS		16
+#define DEDUP_MIN_BLOCK_SIZE		4096
+#define DEDUP_MAX_BLOCK_SIZE		65536
+#define DEDUP_POOL_SIZE			16
+#define DEDUP_CELL_BITS			10
+#define DEDUP_DISCARD_BLOCKS		1024
+
+/*
+ * The pool's modes, in degrading order (dm-thin's pool modes).  The
+ * out-of-space modes return to rw by themselves when space appears (blocks
+ * freed, a device grown by reload); ro and fail only by loading the
+ * metadata anew after dedup_check, as with dm-thin.
+ */
+enum dedup_mode {
+	DEDUP_MODE_RW,
+	DEDUP_MODE_OUT_OF_DATA_SPACE,	/* unique writes fail: no free block */
+	DEDUP_MODE_OUT_OF_METADATA_SPACE, /* writes and discards fail */
+	DEDUP_MODE_RO,			/* metadata failed, or needs_check */
+	DEDUP_MODE_FAIL,		/* metadata unusable: no I/O at all */
+};
+
+/*
+ * The metadata and commit pipeline of one metadata device.  A table reload
+ * constructs the new table while the old one is still live, so both must
+ * use the same in-memory state: like dm-thin's pool, it is looked up by
+ * metadata device and shared by the tables of one dm device.
+ */
+struct dedup_pool {
+	struct list_head list;
+	unsigned int ref;		/* under dedup_pools_lock */
+	struct mapped_device *dm_md;	/* the dm device it belongs to */
+	dev_t meta_dev;
+	dev_t data_dev;
+	unsigned int block_size;
+	char hash_name[DEDUP_HASH_NAME_LEN];
+	char name[16];			/* of the dm device, for logs */
+
+	struct dedup_meta *md;
+	struct dedup_cow *cow;
+	atomic_t failed_once;
+	struct work_struct needs_check_work;
+	struct work_struct event_work;
+
+	/*
+	 * Protects mode, low_water_triggered and ti: the state machine of
+	 * dedup_pool_set_mode().  A leaf lock; mode is also read without it
+	 * (READ_ONCE) by the I/O path.
+	 */
+	spinlock_t mode_lock;
+	enum dedup_mode mode;
+	bool low_water_triggered;	/* metadata low-water event sent */
+	struct dm_target *ti;		/* the live table's, for events */
+};
+
+struct dedup_c {
+	struct dm_target *ti;
+	struct dm_dev *meta_dev;
+	struct dm_dev *data_dev;
+	unsigned int block_size;	/* bytes */
+	unsigned int block_shift;	/* log2(sectors per block) */
+	sector_t block_sectors;
+	u64 data_nr_blocks;
+	u64 meta_nr_blocks;		/* 4 KiB blocks */
+
+	/* table features */
+	char hash_name[DEDUP_HASH_NAME_LEN];
+	unsigned int commit_period_ms;
+	unsigned int max_open_mb;
+	bool verify;
+	bool blocking_commit;
+	bool discard_passdown;
+	bool error_if_no_space;
+
+	struct dedup_pool *pool;
+	struct dedup_hash *hash;
+
+	struct workqueue_struct *wq;		/* bio workers */
+	struct workqueue_struct *done_wq;	/* after data writes */
+	mempool_t *buf_pool;			/* one block: the data */
+	mempool_t *verify_pool;			/* one block: verify reads */
+	struct bio_set bs;
+
+	/*
+	 * Protects cells: the LBNs that a bio holds, each with the bios
+	 * waiting for it in arrival order.  Taken from end_io (irq).
+	 */
+	spinlock_t cell_lock;
+	struct hlist_head cells[1 << DEDUP_CELL_BITS];
+	wait_queue_head_t cell_wait;
+};
+
+/* Per-bio state (the target's per_io_data). */
+struct dedup_io {
+	struct dedup_c *dc;
+	struct work_struct work;
+	struct work_struct done_work;
+
+	/* cell */
+	struct hlist_node cell_node;
+	struct list_head cell_waiters;	/* when holding */
+	struct list_head cell_entry;	/* when waiting */
+	u64 lbn;
+	bool cell_held;
+	bool granted;
+
+	struct page *buf;
+	u64 pbn;
+	bool own_claim;
+	bool noindex;
+	int error;
+	struct dedup_claim claim;
+	u8 fp[DEDUP_MAX_FP_SIZE];
+};
+
+/* dm-dedup-target.c */
+void dedup_pool_set_mode(struct dedup_pool *pool, enum dedup_mode mode,
+			 const char *why);
+void dedup_pool_metadata_failed(struct dedup_pool *pool, const char *op,
+				int r);
+
+static inline enum dedup_mode dedup_pool_mode(struct dedup_pool *pool)
+{
+	return READ_ONCE(pool->mode);
+}
+
+/* dm-dedup-io.c */
+int dedup_io_create(struct dedup_c *dc);
+void dedup_io_destroy(struct dedup_c *dc);
+int dedup_map(struct dm_target *ti, struct bio *bio);
+int dedup_end_io(struct dm_target *ti, struct bio *bio, blk_status_t *error);
+
+#endif /* DM_DEDUP_TARGET_H */
