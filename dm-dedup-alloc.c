@@ -59,8 +59,14 @@ struct dedup_alloc {
 	int cur;		/* window allocating now, or -1 */
 	u64 cursor;		/* next PBN to try */
 
-	/* One window load at a time; taken without lock held. */
+	/*
+	 * One window load at a time; taken without lock held.  Protects
+	 * spare and counts: allocated once, so that loading a window never
+	 * needs memory.
+	 */
 	struct mutex load_mutex;
+	unsigned long *spare;
+	__le32 *counts;
 };
 
 static u32 chunk_size(struct dedup_alloc *al, u64 c)
@@ -166,12 +172,9 @@ static int read_chunk(struct dedup_alloc *al, u64 c, unsigned long *bits,
 {
 	struct dedup_meta *md = al->md;
 	u32 size = chunk_size(al, c), i, n = 0;
-	__le32 *counts;
+	__le32 *counts = al->counts;
 	int r = 0, rb;
 
-	counts = kmalloc(DEDUP_ARRAY_PAYLOAD, GFP_NOIO);
-	if (!counts)
-		return -ENOMEM;
 	bitmap_zero(bits, DEDUP_CHUNK_BLOCKS);
 	bitmap_set(bits, size, DEDUP_CHUNK_BLOCKS - size);
 	for (rb = 0; rb < DEDUP_CHUNK_RC_BLOCKS && !r; rb++) {
@@ -189,18 +192,8 @@ static int read_chunk(struct dedup_alloc *al, u64 c, unsigned long *bits,
 				n++;
 			}
 	}
-	kfree(counts);
 	*in_use = n;
 	return r;
-}
-
-static unsigned long *alloc_bits(void)
-{
-	unsigned int noio = memalloc_noio_save();
-	unsigned long *bits = bitmap_alloc(DEDUP_CHUNK_BLOCKS, GFP_KERNEL);
-
-	memalloc_noio_restore(noio);
-	return bits;
 }
 
 /*
@@ -211,17 +204,11 @@ static unsigned long *alloc_bits(void)
  */
 static int load_window(struct dedup_alloc *al)
 {
-	unsigned long *bits;
 	u64 c, pos, left;
 	u32 in_use;
 	int r, w;
 
 	mutex_lock(&al->load_mutex);
-	bits = alloc_bits();
-	if (!bits) {
-		mutex_unlock(&al->load_mutex);
-		return -ENOMEM;
-	}
 	spin_lock(&al->lock);
 	pos = chunk_of(al->cursor);
 	left = al->nr_chunks;
@@ -240,7 +227,7 @@ static int load_window(struct dedup_alloc *al)
 			break;
 		}
 		spin_unlock(&al->lock);
-		r = read_chunk(al, c, bits, &in_use);
+		r = read_chunk(al, c, al->spare, &in_use);
 		spin_lock(&al->lock);
 		if (r)
 			break;
@@ -248,7 +235,7 @@ static int load_window(struct dedup_alloc *al)
 		/* Releases pending in c: the chunks after it may do. */
 		if (w < 0 || in_use != al->used[c] || find_window(al, c) >= 0)
 			continue;
-		swap(al->win[w].bits, bits);
+		swap(al->win[w].bits, al->spare);
 		al->win[w].chunk = c;
 		al->win[w].free = chunk_size(al, c) - in_use;
 		al->win[w].outstanding = 0;
@@ -256,7 +243,6 @@ static int load_window(struct dedup_alloc *al)
 	}
 	spin_unlock(&al->lock);
 	mutex_unlock(&al->load_mutex);
-	bitmap_free(bits);
 	return r;
 }
 
@@ -350,8 +336,18 @@ struct dedup_alloc *dedup_alloc_create(struct dedup_meta *md, u64 nr_blocks,
 	al->nr_free = nr_blocks;
 	al->cur = -1;
 	al->cursor = cursor < nr_blocks ? cursor : 0;
-	for (i = 0; i < ALLOC_WINDOWS; i++)
+	al->spare = bitmap_alloc(DEDUP_CHUNK_BLOCKS, GFP_KERNEL);
+	al->counts = kmalloc(DEDUP_ARRAY_PAYLOAD, GFP_KERNEL);
+	for (i = 0; i < ALLOC_WINDOWS; i++) {
 		al->win[i].chunk = NO_CHUNK;
+		al->win[i].bits = bitmap_alloc(DEDUP_CHUNK_BLOCKS, GFP_KERNEL);
+		if (!al->win[i].bits)
+			break;
+	}
+	if (i < ALLOC_WINDOWS || !al->spare || !al->counts) {
+		dedup_alloc_destroy(al);
+		return NULL;
+	}
 	return al;
 }
 
@@ -361,6 +357,8 @@ void dedup_alloc_destroy(struct dedup_alloc *al)
 
 	for (i = 0; i < ALLOC_WINDOWS; i++)
 		bitmap_free(al->win[i].bits);
+	bitmap_free(al->spare);
+	kfree(al->counts);
 	kvfree(al->used);
 	kfree(al);
 }
@@ -428,10 +426,7 @@ u64 dedup_alloc_cursor(struct dedup_alloc *al)
 
 u64 dedup_alloc_ram(struct dedup_alloc *al)
 {
-	int i, windows = 0;
-
-	for (i = 0; i < ALLOC_WINDOWS; i++)
-		windows += al->win[i].bits != NULL;
 	return sizeof(*al) + al->nr_chunks * sizeof(u32) +
-		windows * BITS_TO_LONGS(DEDUP_CHUNK_BLOCKS) * sizeof(long);
+		(ALLOC_WINDOWS + 1) * BITS_TO_LONGS(DEDUP_CHUNK_BLOCKS) *
+		sizeof(long) + DEDUP_ARRAY_PAYLOAD;
 }

@@ -167,7 +167,9 @@ static bool is_fresh(struct dedup_meta *md, u64 loc)
  */
 static void mark_fresh(struct dedup_meta *md, u64 loc)
 {
-	xa_store(&md->fresh, loc, xa_mk_value(1), GFP_NOIO | __GFP_NOWARN);
+	if (!dedup_fault_alloc())
+		xa_store(&md->fresh, loc, xa_mk_value(1),
+			 GFP_NOIO | __GFP_NOWARN);
 }
 
 static int insert_loc(struct dedup_array *a, u64 bidx, u64 loc)

@@ -54,10 +54,14 @@ static int cmp_pbn(const void *a, const void *b)
 
 static void *alloc_array(unsigned long n)
 {
-	unsigned int noio = memalloc_noio_save();
-	void *a = kvmalloc_array(max(n, 1UL), sizeof(void *),
-				 GFP_KERNEL | __GFP_NOWARN);
+	unsigned int noio;
+	void *a;
 
+	if (dedup_fault_alloc())
+		return NULL;
+	noio = memalloc_noio_save();
+	a = kvmalloc_array(max(n, 1UL), sizeof(void *),
+			   GFP_KERNEL | __GFP_NOWARN);
 	memalloc_noio_restore(noio);
 	return a;
 }
@@ -241,6 +245,7 @@ static void release(struct dedup_cow *cow, const struct dedup_free *blocks,
 	u64 run_start = 0, run_len = 0;
 	unsigned long i;
 
+	dedup_fault_delay(DEDUP_FAULT_RELEASE);
 	for (i = 0; passdown && i < nr; i++) {
 		u64 pbn = blocks[i].pbn;
 
@@ -310,7 +315,8 @@ static void queue_frees(struct dedup_cow *cow, struct dedup_gen *g)
 	if (!n)
 		return;
 	noio = memalloc_noio_save();
-	f = kvmalloc(struct_size(f, blocks, n), GFP_KERNEL | __GFP_NOWARN);
+	f = dedup_fault_alloc() ? NULL :
+		kvmalloc(struct_size(f, blocks, n), GFP_KERNEL | __GFP_NOWARN);
 	memalloc_noio_restore(noio);
 	if (!f) {
 		/* Short of memory: here, one at a time, after earlier ones. */
@@ -417,6 +423,7 @@ int dedup_cow_do_commit(struct dedup_cow *cow)
 
 	/* The index learns the commit, then the commit is published. */
 	visit_pbns(cow, f, index_update, NULL);
+	dedup_fault_delay(DEDUP_FAULT_PUBLISH);
 	bio_list_init(&done);
 	ms = ktime_ms_delta(ktime_get(), start);
 	spin_lock(&cow->lock);

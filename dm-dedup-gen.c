@@ -62,16 +62,6 @@
 #define DEDUP_GEN_POOL		64
 #define DEDUP_CLAIM_BITS	12
 
-/*
- * Test-only: the highest reference count a block may reach before a new
- * copy is stored instead (0: the format's limit, U32_MAX).  Lets a test
- * reach the limit with a few writes.
- */
-static unsigned int test_refcount_limit;
-module_param(test_refcount_limit, uint, 0644);
-MODULE_PARM_DESC(test_refcount_limit,
-		 "Testing only: share a block at most this many times (0: 2^32 - 1)");
-
 static struct kmem_cache *gen_lbn_cache;
 static struct kmem_cache *gen_pbn_cache;
 
@@ -464,13 +454,6 @@ static void count_value(struct dedup_gen *g, u64 value, int sign)
 		g->d_mapped += sign;
 }
 
-static u32 refcount_limit(void)
-{
-	unsigned int limit = READ_ONCE(test_refcount_limit);
-
-	return limit ?: U32_MAX;
-}
-
 struct record_spares {
 	struct gen_lbn *l;
 	struct gen_pbn *p1, *p2;
@@ -495,7 +478,7 @@ static int __record(struct dedup_cow *cow, u64 lbn, u64 value, u64 old,
 		return -EAGAIN;
 	if ((flags & DEDUP_REC_HIT) && value != old) {
 		mem_pbn_flags(cow, value, &delta);
-		if ((s64)value_committed + delta >= refcount_limit())
+		if ((s64)value_committed + delta >= dedup_fault_refcount_limit())
 			return -EMLINK;
 	}
 
@@ -561,7 +544,8 @@ static int __record(struct dedup_cow *cow, u64 lbn, u64 value, u64 old,
 /* An entry from pool; when it is short, a commit will return entries. */
 static void *pool_get(struct dedup_cow *cow, mempool_t *pool)
 {
-	void *e = mempool_alloc(pool, GFP_NOWAIT | __GFP_NOWARN);
+	void *e = dedup_fault_alloc() ? NULL :
+		mempool_alloc(pool, GFP_NOWAIT | __GFP_NOWARN);
 
 	if (e)
 		return e;
@@ -682,6 +666,12 @@ static u64 worst_arrays(struct dedup_gen *g)
 	return g ? g->nr_lbn + 3 * g->nr_pbn : 0;
 }
 
+/* Metadata blocks kept free beyond the worst case: space-map overheads. */
+static u64 meta_reserve(u64 total)
+{
+	return clamp_t(u64, total / 100, 64, 4096);
+}
+
 /* A write adds at most one LBN entry and two block entries. */
 #define WRITE_WORST_ARRAYS	7
 #define NODES_OF(arrays)	((arrays) + (arrays) / 8 + 256)
@@ -767,7 +757,7 @@ void dedup_cow_space_changed(struct dedup_cow *cow,
 
 	spin_lock(&cow->lock);
 	cow->space = *c;
-	cow->meta_reserve = clamp_t(u64, c->meta_total / 100, 512, 4096);
+	cow->meta_reserve = meta_reserve(c->meta_total);
 	spin_unlock(&cow->lock);
 	wake_up_all(&cow->room_wait);
 	if (cow->p.space_event)
@@ -918,8 +908,7 @@ struct dedup_cow *dedup_cow_create(const struct dedup_cow_params *p)
 		goto bad;
 
 	dedup_meta_counters(cow->md, &cow->space);
-	cow->meta_reserve = clamp_t(u64, cow->space.meta_total / 100, 512,
-				    4096);
+	cow->meta_reserve = meta_reserve(cow->space.meta_total);
 	r = dedup_cow_start_committer(cow);
 	if (r)
 		goto bad;
@@ -998,6 +987,7 @@ void dedup_cow_get_stats(struct dedup_cow *cow, struct dedup_cow_stats *s,
 		s->zero_writes += g->zero_writes;
 	}
 	s->pending_frees = cow->pending_frees;
+	s->gen_buckets = 1ULL << cow->open->bits;
 	spin_unlock(&cow->lock);
 }
 

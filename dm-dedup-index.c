@@ -213,8 +213,10 @@ static struct index_shard *shard_alloc(u32 nb)
 	struct index_shard *sh;
 	unsigned int noio;
 
+	if (dedup_fault_alloc())
+		return NULL;
 	noio = memalloc_noio_save();
-	sh = kvzalloc(bytes, GFP_KERNEL);
+	sh = kvzalloc(bytes, GFP_KERNEL | __GFP_NOWARN);
 	memalloc_noio_restore(noio);
 	if (!sh)
 		return NULL;

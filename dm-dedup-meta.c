@@ -136,7 +136,8 @@ static void note_freed(struct dedup_meta *md, dm_block_t b)
 	if (md->nr_freed == md->freed_cap) {
 		size_t cap = max_t(size_t, 256, md->freed_cap * 2);
 		unsigned int noio = memalloc_noio_save();
-		u64 *n = kvmalloc_array(cap, sizeof(*n), GFP_KERNEL);
+		u64 *n = dedup_fault_alloc() ? NULL :
+			kvmalloc_array(cap, sizeof(*n), GFP_KERNEL | __GFP_NOWARN);
 
 		memalloc_noio_restore(noio);
 		if (!n) {
@@ -753,6 +754,9 @@ int dedup_meta_find_fp(struct dedup_meta *md, const u8 *fp, u64 skip_pbn,
 	u32 pos;
 
 	n = dedup_index_lookup(md->index, fp, blocks, FP_CANDIDATES);
+	/* A shard that cannot be loaded for want of memory: a miss. */
+	if (n == -ENOMEM)
+		return -ENODATA;
 	if (n < 0)
 		return n;
 	idx = srcu_read_lock(&md->srcu);
@@ -1044,7 +1048,8 @@ static int __commit(struct dedup_meta *md, u64 hits, u64 zero_writes)
 
 	if (md->drop_saved && md->index_state != DEDUP_INDEX_LOADING) {
 		r = drop_saved_index(md);
-		if (r)
+		/* Out of memory before it changed anything: next commit. */
+		if (r && r != -ENOMEM)
 			return r;
 	}
 	if (md->bulk_sm) {
@@ -1253,8 +1258,9 @@ static int load_saved_shard(void *context, u64 shard, u8 **buckets, u32 *nb,
 		*nb = le32_to_cpu(h.nr_buckets);
 		*entries = le64_to_cpu(h.nr_entries);
 		noio = memalloc_noio_save();
-		*buckets = kvmalloc_array(*nb, DEDUP_INDEX_BUCKET_SIZE,
-					  GFP_KERNEL);
+		*buckets = dedup_fault_alloc() ? NULL :
+			kvmalloc_array(*nb, DEDUP_INDEX_BUCKET_SIZE,
+				       GFP_KERNEL | __GFP_NOWARN);
 		memalloc_noio_restore(noio);
 		r = *buckets ? read_buckets(md, pos + 1, *nb, *buckets, blk) :
 			-ENOMEM;

@@ -190,7 +190,8 @@ static void put_pool(struct dedup_pool *pool, struct dm_target *ti)
 	mutex_unlock(&dedup_pools_lock);
 }
 
-static void cow_params(struct dedup_c *dc, struct dedup_cow_params *cp)
+static void cow_params(struct dedup_c *dc, struct dedup_pool *pool,
+		       struct dedup_cow_params *cp)
 {
 	memset(cp, 0, sizeof(*cp));
 	cp->data_bdev = dc->data_dev->bdev;
@@ -201,9 +202,10 @@ static void cow_params(struct dedup_c *dc, struct dedup_cow_params *cp)
 	cp->blocking_commit = dc->blocking_commit;
 	cp->discard_passdown = dc->discard_passdown;
 	cp->error_if_no_space = dc->error_if_no_space;
+	cp->md = pool->md;
 	cp->metadata_failed = cow_metadata_failed;
 	cp->space_event = cow_space_event;
-	cp->context = dc->pool;
+	cp->context = pool;
 }
 
 static int create_pool(struct dedup_c *dc, char **error)
@@ -245,10 +247,7 @@ static int create_pool(struct dedup_c *dc, char **error)
 		pool->mode = DEDUP_MODE_RO;
 	}
 
-	dc->pool = pool;
-	cow_params(dc, &cp);
-	dc->pool = NULL;
-	cp.md = pool->md;
+	cow_params(dc, pool, &cp);
 	pool->cow = dedup_cow_create(&cp);
 	if (IS_ERR(pool->cow)) {
 		r = PTR_ERR(pool->cow);
@@ -567,7 +566,7 @@ static void dedup_resume(struct dm_target *ti)
 	struct dedup_cow_params cp;
 
 	/* A reloaded table may change the features. */
-	cow_params(dc, &cp);
+	cow_params(dc, dc->pool, &cp);
 	dedup_cow_set_features(dc->pool->cow, &cp);
 	spin_lock(&dc->pool->mode_lock);
 	dc->pool->ti = ti;
@@ -707,6 +706,7 @@ static void emit_stats(struct dedup_c *dc, char *result, unsigned int maxlen)
 	       f.m.index_ram_bytes);
 	DMEMIT("index_progress=%llu\nindex_total=%llu\nallocator_ram_bytes=%llu\n",
 	       f.m.index_progress, f.m.index_total, f.m.alloc_ram_bytes);
+	DMEMIT("generation_buckets=%llu\n", f.s.gen_buckets);
 }
 
 static int dedup_message(struct dm_target *ti, unsigned int argc,

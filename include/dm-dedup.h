@@ -65,6 +65,20 @@ int dedup_hash_block(struct dedup_hash *h, const void *data, unsigned int len,
 bool dedup_block_is_zero(const void *data, unsigned int len);
 
 /*
+ * Test-only fault injection (dm-dedup-fault.c): all off by default.
+ */
+enum dedup_fault_point {
+	DEDUP_FAULT_RELEASE,		/* before freed blocks are released */
+	DEDUP_FAULT_PUBLISH,		/* between a commit and its publish */
+};
+
+/* True when this allocation, one that has a fallback, must fail. */
+bool dedup_fault_alloc(void);
+void dedup_fault_delay(enum dedup_fault_point point);
+/* The most times a block may be shared. */
+u32 dedup_fault_refcount_limit(void);
+
+/*
  * Persistent metadata (dm-dedup-meta.c and the files behind it)
  *
  * Callers pass the handle and a key.  Lookups answer from the last
@@ -281,6 +295,7 @@ struct dedup_cow_stats {
 	s64 d_mapped, d_zero, d_unique;	/* not yet published */
 	u64 hits, zero_writes;		/* not yet published */
 	u64 pending_frees;		/* dead blocks not yet allocatable */
+	u64 gen_buckets;		/* hash buckets of the open generation */
 	bool no_space;
 };
 
