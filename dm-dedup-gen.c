@@ -657,9 +657,9 @@ out:
  */
 
 /*
- * Metadata blocks a commit of g may need, at worst: every LBN entry in an
- * array block of its own, every block entry in three (refcount,
- * fingerprint, summary), and as many btree nodes again, plus splits.
+ * Metadata blocks a commit of g may change, at worst: every LBN entry in an
+ * array block of its own, every block entry in three (refcount, fingerprint,
+ * summary).
  */
 static u64 worst_arrays(struct dedup_gen *g)
 {
@@ -669,31 +669,33 @@ static u64 worst_arrays(struct dedup_gen *g)
 /* Metadata blocks kept free beyond the worst case: space-map overheads. */
 static u64 meta_reserve(u64 total)
 {
-	return clamp_t(u64, total / 100, 64, 4096);
+	return clamp_t(u64, total / 64, 32, 4096);
 }
 
 /* A write adds at most one LBN entry and two block entries. */
 #define WRITE_WORST_ARRAYS	7
-#define NODES_OF(arrays)	((arrays) + (arrays) / 8 + 256)
 
 /*
  * Whether the open and the frozen generation, plus one more write, fit in
- * the free metadata with the reserve to spare; cow->lock held.  Array
- * blocks come from the bulk region while it has room, btree nodes and the
- * space maps' blocks always from region A.
+ * the free metadata with the reserve to spare, at worst; cow->lock held.
+ * Each array block changed costs its copy and, in its btree, a leaf and
+ * the leaf's parent (plus a spine per btree); array blocks come from the
+ * bulk region while it has room, everything else from region A, including
+ * the bulk space map's bitmaps, one per bulk block freed at worst.
  */
 bool dedup_cow_meta_room(struct dedup_cow *cow)
 {
 	struct dedup_counters *c = &cow->space;
 	u64 arrays = worst_arrays(cow->open) + worst_arrays(cow->frozen) +
 		WRITE_WORST_ARRAYS;
-	u64 nodes = NODES_OF(arrays) + cow->meta_reserve;
+	u64 in_a = 2 * arrays + 64 + cow->meta_reserve;
 
-	if (c->has_bulk && arrays > c->meta_free_bulk)
-		nodes += arrays - c->meta_free_bulk;
-	else if (!c->has_bulk)
-		nodes += arrays;
-	return nodes <= c->meta_free_a;
+	if (!c->has_bulk)
+		in_a += arrays;
+	else
+		in_a += arrays + (arrays > c->meta_free_bulk ?
+				  arrays - c->meta_free_bulk : 0);
+	return in_a <= c->meta_free_a;
 }
 
 static bool admit_blocked(struct dedup_cow *cow)
@@ -748,16 +750,22 @@ int dedup_cow_admit(struct dedup_cow *cow)
 	return r;
 }
 
-/* The free metadata changed (publish, growth); cow->lock not held. */
+/*
+ * The free metadata changed (publish, growth); cow->lock not held.  The
+ * low-water mark counts what is free beyond what one write must find
+ * (dedup_cow_meta_room()), so it comes before out_of_metadata_space.
+ */
 void dedup_cow_space_changed(struct dedup_cow *cow,
 			     const struct dedup_counters *c)
 {
-	u64 free = c->meta_free_a + c->meta_free_bulk;
+	u64 reserve = meta_reserve(c->meta_total);
+	u64 need = 4 * WRITE_WORST_ARRAYS + 64 + reserve;
+	u64 free = c->meta_free_a > need ? c->meta_free_a - need : 0;
 	u64 low = min_t(u64, 1024, c->meta_total / 4);
 
 	spin_lock(&cow->lock);
 	cow->space = *c;
-	cow->meta_reserve = meta_reserve(c->meta_total);
+	cow->meta_reserve = reserve;
 	spin_unlock(&cow->lock);
 	wake_up_all(&cow->room_wait);
 	if (cow->p.space_event)

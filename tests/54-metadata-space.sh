@@ -7,14 +7,14 @@
 # clear.  Growing the metadata device underneath and reloading the table
 # (reload + resume, no remove) takes the pool back to rw; the new space
 # shows in status and writes succeed again.
-# timeout: 420
+# timeout: 600
 . /tests/lib.sh
 . /tests/data.inc
 
 BS=4096
 load_dedup
 mkbrd 2 256
-SMALL=$((4 * 1024 * 1024 / 512))
+SMALL=$((1024 * 1024 / 512))
 dm_create smeta "0 $SMALL linear /dev/ram0 0"
 DEV=/dev/mapper/ms
 dedup_create ms /dev/mapper/smeta /dev/ram1 $BS sha256
@@ -37,7 +37,7 @@ while :; do
 done
 log "out of metadata space after $n MiB: $(cat /tmp/err)"
 assert_match "$(cat /tmp/err)" "No space left on device" "error of the refused write"
-[ $n -gt 2 ] || fail "only $n MiB fitted on a 4 MiB metadata device"
+[ $n -gt 2 ] || fail "only $n MiB fitted on a 1 MiB metadata device"
 assert_eq "$(dedup_field ms mode)" out_of_metadata_space "mode"
 assert_eq "$(dedup_field ms needs_check)" - "needs_check"
 ev1=$(events)
