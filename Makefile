@@ -121,7 +121,7 @@ vm-shell: initramfs
 
 .PHONY: bench-stall
 bench-stall: initramfs
-	@bench/run-vm.sh
+	@bench/run-vm.sh stall
 
 demo: initramfs
 	@rm -f build/vm-share/demo.txt
