@@ -17,6 +17,8 @@
 #   make bench-stall     write-stall benchmark in one VM: dm-linear, dm-thin,
 #                        dedup blocking_commit, dedup (bench/README.md;
 #                        BENCH_SECONDS=<n> per row, default 60)
+#   make bench-profile   perf profile of dedup by stage: unique, duplicate
+#                        and overwrite writes (BENCH_SECONDS default 20)
 #   make install         install to /lib/modules/$(KVER)/updates + depmod
 #   make demo            a dedup device in the VM: savings, then re-create
 #   make clean / distclean
@@ -119,9 +121,12 @@ debug-kernel: deps
 vm-shell: initramfs
 	@scripts/vm-shell.sh
 
-.PHONY: bench-stall
+.PHONY: bench-stall bench-profile
 bench-stall: initramfs
 	@bench/run-vm.sh stall
+
+bench-profile: initramfs
+	@bench/run-vm.sh profile
 
 demo: initramfs
 	@rm -f build/vm-share/demo.txt

@@ -261,9 +261,13 @@ case $verdict in
 	exit 1 ;;
 esac
 
-# What was measured: the module is built from the work tree.
-rev=$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [ -n "$(git -C "$top" status --porcelain -- 'dm-dedup-*.c' include 2>/dev/null)" ]; then
+# What was measured: the module is built from the work tree; name the last
+# commit that changed its sources (and the tree's HEAD, if later).
+mrev=$(git -C "$top" log -1 --format=%h -- 'dm-dedup-*.c' include Kbuild 2>/dev/null || true)
+head=$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)
+rev="module commit ${mrev:-unknown}"
+[ "$mrev" = "$head" ] || rev="$rev (tree at $head)"
+if [ -n "$(git -C "$top" status --porcelain -- 'dm-dedup-*.c' include Kbuild 2>/dev/null)" ]; then
 	rev="$rev + uncommitted module changes"
 fi
 analyzer=$top/bench/analyze-$bench.sh

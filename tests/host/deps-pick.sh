@@ -58,7 +58,7 @@ expect() {
 base_pkgs() {
 	for p in qemu-system-x86 busybox-static fio dmsetup kmod cpio xz-utils gcc \
 		make libc6-dev bc e2fsprogs gnuplot-nox util-linux flex bison \
-		libelf-dev libssl-dev valgrind python3 perl jq; do
+		libelf-dev libssl-dev valgrind python3 perl linux-perf jq; do
 		echo "$p 1.0"
 	done
 }
