@@ -134,4 +134,4 @@ stage_table() {
 	done
 } > "$out/profile.txt"
 cat "$out/profile.txt"
-echo "table: $out/profile.txt  call graphs: $in/*.callgraph  perf.data: $in/*.perf.data"
+echo "table: $out/profile.txt  call graphs: $out/profile-*.callgraph  perf.data: $in/*.perf.data"
