@@ -19,6 +19,9 @@
 #                        BENCH_SECONDS=<n> per row, default 60)
 #   make bench-profile   perf profile of dedup by stage: unique, duplicate
 #                        and overwrite writes (BENCH_SECONDS default 20)
+#   make bench-throughput  IOPS, p99, CPU per write of dm-linear, dm-thin
+#                        and dedup per hash and workload, with tcrypt hash
+#                        ceilings (BENCH_SECONDS default 10, BENCH_ROWS=re)
 #   make install         install to /lib/modules/$(KVER)/updates + depmod
 #   make demo            a dedup device in the VM: savings, then re-create
 #   make clean / distclean
@@ -121,12 +124,15 @@ debug-kernel: deps
 vm-shell: initramfs
 	@scripts/vm-shell.sh
 
-.PHONY: bench-stall bench-profile
+.PHONY: bench-stall bench-profile bench-throughput
 bench-stall: initramfs
 	@bench/run-vm.sh stall
 
 bench-profile: initramfs
 	@bench/run-vm.sh profile
+
+bench-throughput: initramfs
+	@bench/run-vm.sh throughput
 
 demo: initramfs
 	@rm -f build/vm-share/demo.txt
