@@ -22,6 +22,9 @@
 #   make bench-throughput  IOPS, p99, CPU per write of dm-linear, dm-thin
 #                        and dedup per hash and workload, with tcrypt hash
 #                        ceilings (BENCH_SECONDS default 10, BENCH_ROWS=re)
+#   make bench-sustained commit duration, fdatasync latency, metadata
+#                        written and RAM over long unique writes
+#                        (BENCH_SECONDS default 360; PREFILL_IMAGE=<img>)
 #   make install         install to /lib/modules/$(KVER)/updates + depmod
 #   make demo            a dedup device in the VM: savings, then re-create
 #   make clean / distclean
@@ -124,7 +127,7 @@ debug-kernel: deps
 vm-shell: initramfs
 	@scripts/vm-shell.sh
 
-.PHONY: bench-stall bench-profile bench-throughput
+.PHONY: bench-stall bench-profile bench-throughput bench-sustained
 bench-stall: initramfs
 	@bench/run-vm.sh stall
 
@@ -133,6 +136,9 @@ bench-profile: initramfs
 
 bench-throughput: initramfs
 	@bench/run-vm.sh throughput
+
+bench-sustained: initramfs
+	@bench/run-vm.sh sustained
 
 demo: initramfs
 	@rm -f build/vm-share/demo.txt
