@@ -167,6 +167,23 @@ pf() { awk -v c="$1" 'BEGIN { print (c ? "PASS" : "FAIL") }'; }
 	fi
 } > "$out/sustained.txt"
 
+# panel SUFFIX FLOOR STYLE: one gnuplot plot command, a line per row that has
+# a sustained-ROW.SUFFIX file; the same colour for a row in every panel;
+# values below FLOOR drawn at FLOOR (log scale).
+panel() {
+	local sep="plot" i=0 r
+	for r in "${rows[@]}"; do
+		i=$((i + 1))
+		[ -s "$out/sustained-$r.$1" ] || continue
+		printf "%s '%s' using 1:(\$2 > %s ? \$2 : %s) with %s lc %d title '%s'" \
+			"$sep" "$out/sustained-$r.$1" "$2" "$2" "$3" "$i" "$r"
+		sep=", \\
+ "
+	done
+	[ "$sep" != plot ] || printf "plot %s title 'no data' lc rgb 'white'" "$2"
+	echo
+}
+
 # Commit duration and fdatasync latency over time, one line per row.
 {
 	echo "set terminal pngcairo size 1200,800 font 'sans,10'"
@@ -178,29 +195,9 @@ pf() { awk -v c="$1" 'BEGIN { print (c ? "PASS" : "FAIL") }'; }
 	echo "set grid"
 	echo "set key top left"
 	echo "set ylabel 'commit duration (ms)'"
-	sep="plot" i=0
-	for r in "${rows[@]}"; do
-		i=$((i + 1))	# one colour per row in both panels
-		[ -s "$out/sustained-$r.commits" ] || continue
-		printf "%s '%s' using 1:(\$2 > 0 ? \$2 : 1) with linespoints pt 7 ps 0.4 lc %d title '%s'" \
-			"$sep" "$out/sustained-$r.commits" "$i" "$r"
-		sep=", \\
- "
-	done
-	[ "$sep" = plot ] && echo "plot 1 title 'no commit data' lc rgb 'white'"
-	echo
+	panel commits 1 "linespoints pt 7 ps 0.4"
 	echo "set ylabel 'fdatasync latency (ms)'"
-	sep="plot" i=0
-	for r in "${rows[@]}"; do
-		i=$((i + 1))
-		[ -s "$out/sustained-$r.sync" ] || continue
-		printf "%s '%s' using 1:(\$2 > 0.01 ? \$2 : 0.01) with lines lc %d title '%s'" \
-			"$sep" "$out/sustained-$r.sync" "$i" "$r"
-		sep=", \\
- "
-	done
-	[ "$sep" = plot ] && echo "plot 1 title 'no probe data' lc rgb 'white'"
-	echo
+	panel sync 0.01 lines
 	echo "unset multiplot"
 } | gnuplot
 

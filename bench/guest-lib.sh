@@ -16,6 +16,11 @@
 #   fresh_disks          before a row: the data RAM disk (/dev/ram0,
 #                        BENCH_DATA_MB) made anew, the metadata disk $META
 #                        discarded and its first MiB zeroed
+#   throttled_start      the start of a run on the throttled metadata disk
+#                        (bench-stall, bench-sustained): $META must be the
+#                        BENCH_META_MB disk; empties $OUT, fresh_disks,
+#                        writes env and an empty rows file; sets data_sz
+#                        (the data disk in whole 64 KiB blocks) and meta_sz
 #   trace_start | trace_stop ROW
 #                        kprobes on the commit paths (ftrace mono clock)
 #                        while a row runs; saved as $OUT/ROW.trace
@@ -60,6 +65,24 @@ fresh_disks() {
 	blkdiscard -f "$META" 2>/dev/null || true
 	dd if=/dev/zero of="$META" bs=1M count=1 conv=fsync 2>/dev/null ||
 		fail "cannot zero $META"
+}
+
+throttled_start() {
+	[ -b "$META" ] || fail "metadata disk $META missing"
+	meta_sz=$(dev_sectors "$META")
+	[ "$meta_sz" = $((BENCH_META_MB * 2048)) ] ||
+		fail "$META has $meta_sz sectors, expected the ${BENCH_META_MB} MiB throttled disk"
+	rm -f "$OUT"/*
+	fresh_disks
+	data_sz=$(dev_sectors "$DATA")
+	data_sz=$((data_sz / 128 * 128))	# whole 64 KiB thin blocks
+	bench_env
+	{
+		echo "data=$DATA (brd) $(dev_sectors "$DATA") sectors"
+		echo "data_bytes=$(($(dev_sectors "$DATA") * 512))"
+		echo "meta=$META $meta_sz sectors"
+	} >> "$OUT/env"
+	: > "$OUT/rows"
 }
 
 TR=/sys/kernel/tracing

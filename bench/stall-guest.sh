@@ -31,11 +31,6 @@ S=${BENCH_SECONDS:-60}
 DATA=/dev/ram0
 META=/dev/vdc
 
-[ -b "$META" ] || fail "metadata disk $META missing"
-meta_sz=$(dev_sectors "$META")
-[ "$meta_sz" = $((BENCH_META_MB * 2048)) ] ||
-	fail "$META has $meta_sz sectors, expected the ${BENCH_META_MB} MiB throttled disk"
-
 # stall_fio ROW DEV: one measured run of stall.fio; output in $OUT/ROW*.
 stall_fio() {
 	local row=$1
@@ -57,20 +52,11 @@ dedup_row() {
 	dedup_teardown	# remove + dedup_check on the metadata
 }
 
-rm -f "$OUT"/*
-fresh_disks
-data_sz=$(dev_sectors "$DATA")
-data_sz=$((data_sz / 128 * 128))	# whole 64 KiB thin blocks
-bench_env
-{
-	echo "data=$DATA (brd) $(dev_sectors "$DATA") sectors"
-	echo "data_bytes=$(($(dev_sectors "$DATA") * 512))"
-	echo "meta=$META $meta_sz sectors"
-} >> "$OUT/env"
-: > "$OUT/rows"
+throttled_start
 
 # 1. dm-linear: the floor
 fresh_disks
+# shellcheck disable=SC2154 # data_sz: set by throttled_start
 dm_create bench-linear "0 $data_sz linear $DATA 0"
 dmsetup table bench-linear > "$OUT/dm-linear.table"
 stall_fio dm-linear /dev/mapper/bench-linear

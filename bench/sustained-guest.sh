@@ -38,10 +38,6 @@ META=/dev/vdc
 PRE=/dev/vdd
 PROBE_MB=64
 
-[ -b "$META" ] || fail "metadata disk $META missing"
-meta_sz=$(dev_sectors "$META")
-[ "$meta_sz" = $((BENCH_META_MB * 2048)) ] ||
-	fail "$META has $meta_sz sectors, expected the ${BENCH_META_MB} MiB throttled disk"
 [ "${BENCH_PREFILL:-0}" = 0 ] || [ -b "$PRE" ] || fail "pre-filled metadata disk $PRE missing"
 
 # sampler NAME FILE: uptime + dmsetup status of NAME every second, until
@@ -89,23 +85,16 @@ dedup_row() {
 	say "row $row: $(tr '\n' ' ' < "$OUT/$row.stats")"
 }
 
-rm -f "$OUT"/*
-fresh_disks
-data_sz=$(dev_sectors "$DATA")
-data_sz=$((data_sz / 128 * 128))	# whole 64 KiB thin blocks
-bench_env
+throttled_start
 {
-	echo "data=$DATA (brd) $(dev_sectors "$DATA") sectors"
-	echo "data_bytes=$(($(dev_sectors "$DATA") * 512))"
-	echo "meta=$META $meta_sz sectors"
 	echo "window=${BENCH_WINDOW:-60}"
 	echo "prefill=${BENCH_PREFILL:-0}"
 } >> "$OUT/env"
-: > "$OUT/rows"
 
 # 1. dm-linear: the floor
 fresh_disks
 sysstat create > "$OUT/dm-linear.sys.create"
+# shellcheck disable=SC2154 # data_sz: set by throttled_start
 dm_create bench-linear "0 $data_sz linear $DATA 0"
 measure dm-linear /dev/mapper/bench-linear bench-linear
 sysstat end > "$OUT/dm-linear.sys.end"
