@@ -17,6 +17,14 @@
 #   make bench-stall     write-stall benchmark in one VM: dm-linear, dm-thin,
 #                        dedup blocking_commit, dedup (bench/README.md;
 #                        BENCH_SECONDS=<n> per row, default 60)
+#   make bench-profile   perf profile of dedup by stage: unique, duplicate
+#                        and overwrite writes (BENCH_SECONDS default 20)
+#   make bench-throughput  IOPS, p99, CPU per write of dm-linear, dm-thin
+#                        and dedup per hash and workload, with tcrypt hash
+#                        ceilings (BENCH_SECONDS default 10, BENCH_ROWS=re)
+#   make bench-sustained commit duration, fdatasync latency, metadata
+#                        written and RAM over long unique writes
+#                        (BENCH_SECONDS default 360; PREFILL_IMAGE=<img>)
 #   make install         install to /lib/modules/$(KVER)/updates + depmod
 #   make dkms-install    register with DKMS as dm-dedup/$(VERSION), build and
 #                        install for every installed 6.1 kernel with headers
@@ -135,9 +143,18 @@ debug-kernel: deps
 vm-shell: initramfs
 	@scripts/vm-shell.sh
 
-.PHONY: bench-stall
+.PHONY: bench-stall bench-profile bench-throughput bench-sustained
 bench-stall: initramfs
-	@bench/run-vm.sh
+	@bench/run-vm.sh stall
+
+bench-profile: initramfs
+	@bench/run-vm.sh profile
+
+bench-throughput: initramfs
+	@bench/run-vm.sh throughput
+
+bench-sustained: initramfs
+	@bench/run-vm.sh sustained
 
 # Regenerates tests/host/fixtures/module-meta-*.img.xz in the VM (README
 # there); only when the on-disk format changes.

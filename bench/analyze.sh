@@ -21,14 +21,10 @@
 # Nothing is filtered or smoothed; every completion in the log counts.
 set -euo pipefail
 
-in=${1:?usage: analyze.sh IN_DIR OUT_DIR}
-out=${2:?usage: analyze.sh IN_DIR OUT_DIR}
-mkdir -p "$out"
-export LC_ALL=C
-[ -s "$in/rows" ] || { echo "analyze: no rows in $in" >&2; exit 1; }
-mapfile -t rows < "$in/rows"
-envf() { sed -n "s/^$1=//p" "$in/env"; }
-stat() { sed -n "s/^$2=//p" "$in/$1.stats" 2>/dev/null; }
+# shellcheck source=bench/analyze-lib.sh
+. "$(dirname "$0")/analyze-lib.sh"
+analyze_init analyze "$@"
+stat() { kv "$in/$1.stats" "$2"; }
 
 declare -A iops gap gapat ngap p999 lmax ncompl passes diag
 for r in "${rows[@]}"; do
@@ -40,46 +36,17 @@ for r in "${rows[@]}"; do
 		'.jobs[0].write.io_bytes / ($d | tonumber) * 100 | floor / 100' "$in/$r.json")
 	# Log times are CLOCK_MONOTONIC msec. The row starts at its earliest
 	# submission (completion time - latency); times below are relative to it.
-	t0=$(awk -F, 'NR == 1 || $1 - $2 / 1e6 < m { m = $1 - $2 / 1e6 }
-		END { printf "%.3f", m }' "$log")
+	t0=$(lat_t0 "$log")
 	# Completion times, sorted: gaps and 100 ms buckets (zeros included).
 	read -r "ncompl[$r]" "gap[$r]" "gapat[$r]" "ngap[$r]" < <(
-		cut -d, -f1 "$log" | sort -n | awk -v t0="$t0" -v dat="$out/stall-$r.dat" \
-			-v gaps="$out/stall-$r.gaps" '
-		{ t = $1 - t0; b = int(t / 100); cnt[b]++; if (b > maxb) maxb = b }
-		NR > 1 { d = t - prev; if (d > max) { max = d; at = prev }
-			if (d > 100) { n++; printf "%.0f %.0f\n", prev, t > gaps } }
-		{ prev = t }
-		END {
-			for (i = 0; i <= maxb; i++)
-				printf "%.1f %d\n", i / 10, cnt[i] + 0 > dat
-			printf "longest %.0f %.0f\n", at, at + max > gaps
-			printf "%d %.0f %.3f %d\n", NR, max, at / 1000, n
-		}')
+		lat_gaps "$log" "$t0" "$out/stall-$r.dat" "$out/stall-$r.gaps")
 	# Latencies (ns), sorted: nearest-rank p99.9 and the maximum, in ms.
-	read -r "p999[$r]" "lmax[$r]" < <(
-		cut -d, -f2 "$log" | sort -n | awk '{ v[NR] = $1 }
-		END { k = int(NR * 0.999); if (k < NR * 0.999) k++
-			printf "%.2f %.2f\n", v[k] / 1e6, v[NR] / 1e6 }')
+	read -r "p999[$r]" "lmax[$r]" < <(lat_pct "$log")
 	# Commit trace (kprobes, ftrace mono clock): intervals per phase, then
 	# which gaps fall in a commit.
 	: > "$out/stall-$r.phases"
 	if [ -s "$in/$r.trace" ]; then
-		awk -v t0="$t0" '
-		/^#/ { next }
-		{
-			for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+\.[0-9]+:$/) break
-			if (i >= NF || !match($0, /-[0-9]+ +\[[0-9]+\]/)) next
-			pid = substr($0, RSTART + 1, RLENGTH); sub(/ .*/, "", pid)
-			ts = substr($i, 1, length($i) - 1) * 1000 - t0
-			ev = $(i + 1); sub(/:$/, "", ev)
-			name = ev; sub(/_(in|out)$/, "", name)
-			if (ev ~ /_in$/) st[name, pid] = ts
-			else if ((name, pid) in st) {
-				printf "%s %.1f %.1f\n", name, st[name, pid], ts
-				delete st[name, pid]
-			}
-		}' "$in/$r.trace" > "$out/stall-$r.phases"
+		trace_phases "$in/$r.trace" "$t0" > "$out/stall-$r.phases"
 	fi
 	awk '$1 == "commit" || $1 == "thin_commit" { printf "%.4f 0\n%.4f 1\n%.4f 1\n%.4f 0\n",
 		$2 / 1000, $2 / 1000, $3 / 1000, $3 / 1000 }' "$out/stall-$r.phases" > "$out/stall-$r.commits"
@@ -110,10 +77,7 @@ verdict() { awk -v c="$1" 'BEGIN { print (c ? "PASS" : "MISS") }'; }
 	echo "dm-dedup stall benchmark: 4K sequential writes of unique data, iodepth 32, libaio, direct,"
 	echo "$(envf seconds) s per row, one VM run ($(envf kernel), $(envf cpus) vCPUs, QEMU TCG); data on $(envf data),"
 	echo "metadata on $(envf meta) (virtio, QEMU-throttled: ${BENCH_META_IOPS:-200} write IOPS, ${BENCH_META_BPS:-4194304} B/s)."
-	echo "dm-dedup.ko built from ${BENCH_REV:-an unknown tree}, $(date -u '+%Y-%m-%d %H:%M UTC')."
-	if [ "${BENCH_OTHER_VMS:-0}" -gt 0 ]; then
-		echo "WARNING: up to ${BENCH_OTHER_VMS} other QEMU process(es) ran on this host during the run: rows compete for its cores."
-	fi
+	built_from
 	echo "gap = longest time between two neighbouring write completions (1 ms resolution; the time"
 	echo "before the first completion is not counted). Latency = submission to completion."
 	echo
@@ -130,16 +94,11 @@ verdict() { awk -v c="$1" 'BEGIN { print (c ? "PASS" : "MISS") }'; }
 		printf '  %-15s %s completions, %sx the data disk written, longest gap starts at %s s' \
 			"$r" "${ncompl[$r]}" "${passes[$r]}" "${gapat[$r]}"
 		if [ -s "$in/$r.sys" ]; then
-			awk '$2 == "meta" { r[$1] = $3; rs[$1] = $5; w[$1] = $7; ws[$1] = $9 }
-			$2 == "cpu" { t = 0; for (i = 3; i <= NF; i++) t += $i
-				tot[$1] = t; idle[$1] = $6; iow[$1] = $7 }
-			END { dt = tot["after"] - tot["before"]
-				printf ", metadata disk %d reads (%.1f MiB) %d writes (%.1f MiB)",
-					r["after"] - r["before"], (rs["after"] - rs["before"]) / 2048,
-					w["after"] - w["before"], (ws["after"] - ws["before"]) / 2048
-				if (dt > 0) printf ", guest CPU busy %.0f%% (iowait %.0f%%)",
-					100 * (1 - (idle["after"] - idle["before"] + iow["after"] - iow["before"]) / dt),
-					100 * (iow["after"] - iow["before"]) / dt }' "$in/$r.sys"
+			read -r mr mrs mw mws < <(sys_meta "$in/$r.sys")
+			read -r busy tot iow < <(sys_cpu "$in/$r.sys")
+			awk -v r="$mr" -v rs="$mrs" -v w="$mw" -v ws="$mws" -v b="$busy" -v t="$tot" -v io="$iow" \
+				'BEGIN { printf ", metadata disk %d reads (%.1f MiB) %d writes (%.1f MiB)", r, rs / 2048, w, ws / 2048
+				if (t > 0) printf ", guest CPU busy %.0f%% (iowait %.0f%%)", 100 * b / t, 100 * io / t }'
 		fi
 		if [ -f "$in/$r.stats" ]; then
 			printf ', dedup_hits=%s unique=%s mapped=%s backpressure_waits=%s longest_wait_us=%s' \

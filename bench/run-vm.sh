@@ -1,72 +1,222 @@
 #!/bin/bash
-# run-vm.sh - host side of `make bench-stall` (bench/README.md).
+# run-vm.sh - host side of the benchmarks (bench/README.md).
+#
+# Usage: bench/run-vm.sh [stall|profile|throughput|sustained]   (default stall)
 #
 # Boots the test VM once (scripts/vm-lib.sh: same kernel, initramfs and QEMU
-# line as `make check`) with one extra virtio disk, the slow metadata disk,
-# throttled by QEMU. The harness inside runs bench/stall-guest.sh as its only
-# "test" (timeout, teardown with dedup_check, kernel-log scan). Then
-# bench/analyze.sh turns what came back over the 9p share into
-# build/bench/stall.txt and build/bench/stall.png.
+# line as `make check`), with the benchmark's guest script as the harness's
+# only "test" (timeout, teardown with dedup_check, kernel-log scan). Then
+# the benchmark's analyzer turns what came back over the 9p share into
+# build/bench/NAME.txt (and a plot where it makes one).
+#
+#   stall       bench/stall-guest.sh, bench/analyze.sh: write stalls, four
+#               rows; the metadata disk is a virtio disk throttled by QEMU
+#   profile     bench/profile-guest.sh, bench/analyze-profile.sh: perf in the
+#               guest (added to the initramfs here) over three workloads
+#   throughput  bench/throughput-guest.sh, bench/analyze-throughput.sh: the
+#               matrix of rows planned here (BENCH_ROWS filters it)
+#   sustained   bench/sustained-guest.sh, bench/analyze-sustained.sh: long
+#               rows on the throttled metadata disk, fdatasync probe beside
 #
 # Settings (environment):
-#   BENCH_SECONDS     seconds per row (default 60; four rows)
-#   BENCH_META_IOPS   write IOPS limit of the metadata disk (default 200)
-#   BENCH_META_BPS    write bytes/s limit of the metadata disk (default 4 MiB)
-#   BENCH_META_MB     size of the metadata disk (default 1024)
+#   BENCH_SECONDS     seconds per row (defaults: stall 60, profile 20,
+#                     throughput 10, sustained 360)
+#   BENCH_META_IOPS   write IOPS limit of the throttled metadata disk (200)
+#   BENCH_META_BPS    write bytes/s limit of that disk (default 4 MiB)
+#   BENCH_META_MB     size of the metadata disk (default 1024; a brd slice
+#                     for profile and throughput)
 #   BENCH_DATA_MB     size of the data disk, a brd RAM disk in the guest
-#                     (default 4096; the VM gets BENCH_DATA_MB + 2048 MiB)
-#   BENCH_GUEST       guest script (default bench/stall-guest.sh; another
+#                     (default 4096, sustained 8192; the VM gets it + 2-3 GiB)
+#   BENCH_ROWS        throughput: extended regex on the row ids
+#                     (target:workload:bs:pattern:jobs, e.g. sha256:unique:4k:seq:j1)
+#   BENCH_OVERWRITE_MB  profile/throughput: the region an overwrite row
+#                     writes first and then rewrites (default 64)
+#   BENCH_JOBS        profile: fio numjobs (default 1)
+#   BENCH_WINDOW      sustained: seconds per "minute" of the per-window
+#                     commit figures (default 60; shorter for short runs)
+#   PREFILL_IMAGE     sustained: a metadata image pre-filled with a large
+#                     index for the row "dedup-prefilled"; or PREFILL_CMD, a
+#                     command run as `$PREFILL_CMD OUT_IMAGE` that builds one.
+#                     PREFILL_DATA_MB: the data blocks that image references
+#                     (default 98304: a dm-zero prefix in the guest)
+#   BENCH_GUEST       guest script (default bench/NAME-guest.sh; another
 #                     script with the same outputs, for experiments)
-# and those of scripts/vm-lib.sh. Exit status: 0 when all four rows ran and
-# were analysed (PASS/MISS are measurements and do not change it).
+# and those of scripts/vm-lib.sh. Exit status: 0 when all rows ran and were
+# analysed (PASS/MISS/FAIL verdicts are measurements and do not change it).
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-BENCH_SECONDS=${BENCH_SECONDS:-60}
+bench=${1:-stall}
+case $bench in
+stall) def_s=60 ;;
+profile) def_s=20 ;;
+throughput) def_s=10 ;;
+sustained) def_s=360 ;;
+*) echo "usage: bench/run-vm.sh [stall|profile|throughput|sustained]" >&2; exit 2 ;;
+esac
+BENCH_SECONDS=${BENCH_SECONDS:-$def_s}
 BENCH_META_IOPS=${BENCH_META_IOPS:-200}
 BENCH_META_BPS=${BENCH_META_BPS:-4194304}
 BENCH_META_MB=${BENCH_META_MB:-1024}
+BENCH_OVERWRITE_MB=${BENCH_OVERWRITE_MB:-64}
+BENCH_JOBS=${BENCH_JOBS:-1}
+BENCH_WINDOW=${BENCH_WINDOW:-60}
+PREFILL_DATA_MB=${PREFILL_DATA_MB:-98304}
+if [ "$bench" = sustained ]; then
+	BENCH_DATA_MB=${BENCH_DATA_MB:-8192}
+else
+	BENCH_DATA_MB=${BENCH_DATA_MB:-4096}
+fi
 out=$top/build/bench
-BENCH_DATA_MB=${BENCH_DATA_MB:-4096}
 # Disks, share and scratch files are the bench's own: a test run's are left
-# alone. The data disk is a RAM disk in the guest: room for it.
-export VM_MEM=$((BENCH_DATA_MB + 2048))
+# alone. The data disk is a RAM disk in the guest: room for it (and, for
+# profile and throughput, for the metadata RAM disk and perf).
+case $bench in
+profile | throughput) export VM_MEM=$((BENCH_DATA_MB + 3072)) ;;
+*) export VM_MEM=$((BENCH_DATA_MB + 2048)) ;;
+esac
 export VM_DIR=$out/vm
-export VM_SHARE=$out/share
+export VM_SHARE=$out/$bench
 # shellcheck source=scripts/vm-lib.sh
 . "$top/scripts/vm-lib.sh"
 
-case $BENCH_SECONDS$BENCH_DATA_MB in
-'' | *[!0-9]*) echo "bench: BENCH_SECONDS and BENCH_DATA_MB must be numbers" >&2; exit 2 ;;
-esac
+for v in BENCH_SECONDS BENCH_DATA_MB BENCH_META_MB BENCH_OVERWRITE_MB BENCH_JOBS \
+	BENCH_WINDOW PREFILL_DATA_MB; do
+	case ${!v} in
+	'' | *[!0-9]*) echo "bench: $v must be a number" >&2; exit 2 ;;
+	esac
+done
 [ -f "$INITRD_BASE" ] || { echo "bench: $INITRD_BASE missing (make initramfs)" >&2; exit 1; }
 
-mkdir -p "$out" "$VM_DIR"
-vm_lock bench
+# throughput_plan: the row ids of the throughput matrix, BENCH_ROWS applied.
+throughput_plan() {
+	local bs pat j h w
+	for bs in 4k 64k; do
+		for pat in seq rand; do
+			for j in 1 2; do
+				echo "linear:unique:$bs:$pat:j$j"
+				echo "thin:unique:$bs:$pat:j$j"
+				for h in sha256 blake2b-256 xxhash64; do
+					for w in unique dup50 dup100 overwrite; do
+						echo "$h:$w:$bs:$pat:j$j"
+					done
+				done
+			done
+		done
+	done | grep -E -- "${BENCH_ROWS:-.}" || true
+}
 
-rm -rf "$VM_SHARE" "$out/plan"
-mkdir -p "$VM_SHARE" "$out/plan/harness" "$out/plan/tests/bench"
-rm -f "$out/meta.img" "$out/stall.txt" "$out/stall.png" "$out/other-vms"
-truncate -s "${BENCH_META_MB}M" "$out/meta.img"
+# overlay_bins DIR FILE...: executables with the libraries ldd lists, into
+# DIR (a cpio appended to the initramfs). Directories are resolved as on the
+# host (merged /usr), so nothing lands on a symlink of the base initramfs.
+overlay_bins() {
+	local dir=$1 f lib d
+	shift
+	for f in "$@"; do
+		for lib in "$f" $(ldd "$f" 2>/dev/null | grep -o '/[^ ]*'); do
+			d=$(realpath "$(dirname "$lib")")
+			mkdir -p "$dir$d"
+			cp -L "$lib" "$dir$d/$(basename "$lib")"
+		done
+	done
+}
+
+mkdir -p "$out" "$VM_DIR"
+vm_lock "bench-$bench"
+
+plan=$out/plan
+rm -rf "$VM_SHARE" "$plan"
+mkdir -p "$VM_SHARE" "$plan/harness" "$plan/tests/bench"
+rm -f "$out/meta.img" "$out/prefill.img" "$out/$bench.txt" "$out/$bench.png" "$out/other-vms"
 
 # The guest side travels in a cpio appended to the initramfs, with a one-line
 # plan for tests/harness/guest-run.sh.
-guest_tmo=$((4 * (BENCH_SECONDS + 90) + 60))
-install -m 0755 "${BENCH_GUEST:-$top/bench/stall-guest.sh}" "$out/plan/tests/bench/stall-guest.sh"
-install -m 0644 "$top/bench/stall.fio" "$out/plan/tests/bench/stall.fio"
-printf 'BENCH_SECONDS=%s\nBENCH_META_MB=%s\nBENCH_DATA_MB=%s\n' \
-	"$BENCH_SECONDS" "$BENCH_META_MB" "$BENCH_DATA_MB" \
-	> "$out/plan/tests/bench/stall.conf"
-printf '1\tbench/stall-guest.sh\t%s\n' "$guest_tmo" > "$out/plan/harness/plan"
-(cd "$out/plan" && find . | cpio -o -H newc --quiet -R 0:0) > "$out/plan.cpio"
-cat "$INITRD_BASE" "$out/plan.cpio" > "$out/initrd.cpio"
-
-VM_QEMU_ARGS="-drive file=$out/meta.img,if=none,id=vdmeta,format=raw,cache=unsafe,discard=unmap,throttling.iops-write=$BENCH_META_IOPS,throttling.bps-write=$BENCH_META_BPS -device virtio-blk-pci,drive=vdmeta"
+guest=${BENCH_GUEST:-$top/bench/$bench-guest.sh}
+install -m 0755 "$guest" "$plan/tests/bench/$bench-guest.sh"
+install -m 0644 "$top/bench/guest-lib.sh" "$top"/bench/*.fio "$plan/tests/bench/"
+VM_QEMU_ARGS=
+throttle="throttling.iops-write=$BENCH_META_IOPS,throttling.bps-write=$BENCH_META_BPS"
+prefill=
+case $bench in
+stall)
+	rows=4 per_row=$((BENCH_SECONDS + 90)) ;;
+profile)
+	# perf: bookworm's linux-perf is one ELF binary, /usr/bin/perf; older
+	# packagings made /usr/bin/perf a wrapper script running perf_<major.minor>.
+	perf=$(command -v perf || true)
+	[ -n "$perf" ] || { echo "bench: perf missing (scripts/deps.sh installs linux-perf)" >&2; exit 1; }
+	if ! head -c4 "$perf" | grep -q ELF; then
+		kv=${KVER%%-*}
+		perf=/usr/bin/perf_${kv%.*}
+		[ -x "$perf" ] || { echo "bench: $(command -v perf) is a script and $perf is missing" >&2; exit 1; }
+	fi
+	overlay_bins "$plan" "$perf"
+	[ "$(basename "$perf")" = perf ] || mv "$plan/usr/bin/$(basename "$perf")" "$plan/usr/bin/perf"
+	# Prefill + perf report take their time too.
+	rows=3 per_row=$((2 * BENCH_SECONDS + 240)) ;;
+throughput)
+	throughput_plan > "$plan/tests/bench/rows.plan"
+	rows=$(wc -l < "$plan/tests/bench/rows.plan")
+	[ "$rows" -gt 0 ] || { echo "bench: BENCH_ROWS='${BENCH_ROWS:-}' selects no row" >&2; exit 2; }
+	per_row=$((BENCH_SECONDS + 60))
+	# tcrypt.ko is not in the base initramfs: the hash ceilings need it.
+	tc=${GUEST_MODROOT:-/}/lib/modules/$KVER/kernel/crypto/tcrypt.ko
+	if [ -f "$tc" ]; then
+		cp "$tc" "$plan/tests/bench/"
+	else
+		echo "bench: $tc not found: no hash ceilings (tcrypt)" >&2
+	fi
+	echo "bench: $rows throughput rows planned" ;;
+sustained)
+	gcc -O2 -Wall -Wextra -static -o "$plan/tests/bench/syncprobe" "$top/bench/syncprobe.c"
+	rows=4 per_row=$((BENCH_SECONDS + 420))
+	if [ -n "${PREFILL_IMAGE:-}" ]; then
+		[ -f "$PREFILL_IMAGE" ] || { echo "bench: PREFILL_IMAGE=$PREFILL_IMAGE not found" >&2; exit 1; }
+		echo "bench: pre-filled row on a copy of $PREFILL_IMAGE"
+		cp --sparse=always "$PREFILL_IMAGE" "$out/prefill.img"
+		prefill=$out/prefill.img
+	elif [ -n "${PREFILL_CMD:-}" ]; then
+		echo "bench: building the pre-filled image: $PREFILL_CMD $out/prefill.img"
+		$PREFILL_CMD "$out/prefill.img" || { echo "bench: PREFILL_CMD failed" >&2; exit 1; }
+		prefill=$out/prefill.img
+	elif [ -x "$top/tools/dedup_restore" ]; then
+		echo "bench: row dedup-prefilled skipped: tools/dedup_restore exists, but how it" \
+			"builds a 20M-entry image is not fixed here; set PREFILL_CMD or PREFILL_IMAGE"
+	else
+		echo "bench: row dedup-prefilled skipped: no tool builds a pre-filled metadata" \
+			"image yet (tools/dedup_restore does not exist); set PREFILL_IMAGE or PREFILL_CMD"
+	fi
+	if [ -n "$prefill" ]; then
+		rows=5
+		VM_QEMU_ARGS="-drive file=$prefill,if=none,id=vdpre,format=raw,cache=unsafe,discard=unmap,$throttle -device virtio-blk-pci,drive=vdpre"
+	fi ;;
+esac
+case $bench in
+stall | sustained)
+	truncate -s "${BENCH_META_MB}M" "$out/meta.img"
+	# The metadata disk comes before the pre-filled one: /dev/vdc, /dev/vdd.
+	VM_QEMU_ARGS="-drive file=$out/meta.img,if=none,id=vdmeta,format=raw,cache=unsafe,discard=unmap,$throttle -device virtio-blk-pci,drive=vdmeta $VM_QEMU_ARGS" ;;
+esac
 export VM_QEMU_ARGS
 
-console=$out/console.log
-echo "bench: $BENCH_SECONDS s per row, 4 rows; metadata disk throttled to" \
-	"$BENCH_META_IOPS write IOPS, $BENCH_META_BPS B/s; console: $console"
+guest_tmo=$((rows * per_row + 600))
+{
+	for v in BENCH_SECONDS BENCH_META_MB BENCH_DATA_MB BENCH_OVERWRITE_MB \
+		BENCH_JOBS BENCH_WINDOW PREFILL_DATA_MB; do
+		echo "$v=${!v}"
+	done
+	echo "BENCH_PREFILL=$([ -n "$prefill" ] && echo 1 || echo 0)"
+} > "$plan/tests/bench/bench.conf"
+printf '1\tbench/%s-guest.sh\t%s\n' "$bench" "$guest_tmo" > "$plan/harness/plan"
+(cd "$plan" && find . | cpio -o -H newc --quiet -R 0:0) > "$out/plan.cpio"
+cat "$INITRD_BASE" "$out/plan.cpio" > "$out/initrd.cpio"
+
+console=$out/console-$bench.log
+echo "bench $bench: $BENCH_SECONDS s per row, $rows rows; console: $console"
+case $bench in
+stall | sustained)
+	echo "bench $bench: metadata disk throttled to $BENCH_META_IOPS write IOPS, $BENCH_META_BPS B/s" ;;
+esac
 vm_start "$out/initrd.cpio" "$console"
 deadline=$(($(date +%s) + $(scale $((guest_tmo + 240)))))
 verdict=
@@ -111,10 +261,17 @@ case $verdict in
 	exit 1 ;;
 esac
 
-# What was measured: the module is built from the work tree.
-rev=$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [ -n "$(git -C "$top" status --porcelain -- 'dm-dedup-*.c' include 2>/dev/null)" ]; then
+# What was measured: the module is built from the work tree; name the last
+# commit that changed its sources (and the tree's HEAD, if later).
+mrev=$(git -C "$top" log -1 --format=%h -- 'dm-dedup-*.c' include Kbuild 2>/dev/null || true)
+head=$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)
+rev="module commit ${mrev:-unknown}"
+[ "$mrev" = "$head" ] || rev="$rev (tree at $head)"
+if [ -n "$(git -C "$top" status --porcelain -- 'dm-dedup-*.c' include Kbuild 2>/dev/null)" ]; then
 	rev="$rev + uncommitted module changes"
 fi
+analyzer=$top/bench/analyze-$bench.sh
+[ "$bench" != stall ] || analyzer=$top/bench/analyze.sh
+export BENCH_META_IOPS BENCH_META_BPS BENCH_WINDOW
 BENCH_REV=$rev BENCH_OTHER_VMS=$(cat "$out/other-vms" 2>/dev/null || echo 0) \
-	"$top/bench/analyze.sh" "$VM_SHARE/bench" "$out"
+	"$analyzer" "$VM_SHARE/bench" "$out"

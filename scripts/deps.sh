@@ -28,8 +28,9 @@ PKGS="$PKGS flex bison libelf-dev libssl-dev"
 PKGS="$PKGS valgrind python3"
 # make checkpatch (checkpatch.pl needs more than perl-base)
 PKGS="$PKGS perl"
-# make bench-* (bench/analyze.sh reads fio's JSON; gnuplot-nox above)
-PKGS="$PKGS jq"
+# make bench-* (bench/analyze*.sh read fio's JSON; gnuplot-nox above;
+# make bench-profile puts the host's perf into the guest)
+PKGS="$PKGS linux-perf jq"
 # make deb, make dkms-install, make check-packages (dpkg-buildpackage
 # checks build-essential and debian/control's Build-Depends)
 PKGS="$PKGS build-essential dpkg-dev debhelper dh-dkms dkms"

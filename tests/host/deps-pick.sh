@@ -58,8 +58,8 @@ expect() {
 base_pkgs() {
 	for p in qemu-system-x86 busybox-static fio dmsetup kmod cpio xz-utils gcc \
 		make libc6-dev bc e2fsprogs gnuplot-nox util-linux flex bison \
-		libelf-dev libssl-dev valgrind python3 perl jq build-essential \
-		dpkg-dev debhelper dh-dkms dkms; do
+		libelf-dev libssl-dev valgrind python3 perl linux-perf jq \
+		build-essential dpkg-dev debhelper dh-dkms dkms; do
 		echo "$p 1.0"
 	done
 }

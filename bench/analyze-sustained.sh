@@ -1,0 +1,205 @@
+#!/bin/bash
+# analyze-sustained.sh - host-side reduction of a `make bench-sustained` run
+# (bench/README.md; issue 10).
+#
+# Usage: bench/analyze-sustained.sh IN_DIR OUT_DIR
+#   IN_DIR   what bench/sustained-guest.sh left on the share (its header
+#            lists the files)
+#   OUT_DIR  gets sustained.txt (table, per-window commits, PASS/FAIL),
+#            sustained.png (commit duration and fdatasync latency over time,
+#            one line per row), sustained-ROW.commits / .sync (the plotted
+#            points: seconds from the row's start, ms)
+#
+# Per row:
+#   IOPS           fio's write IOPS
+#   gap_ms, >100   longest time between neighbouring write completions and
+#                  the number over 100 ms (bench/analyze-lib.sh lat_gaps)
+#   sync p50/p99/max  fdatasync latency of the probe (nearest rank), ms, and
+#                  how many probes completed
+#   commit ms per window  the longest commit that ended in each window of
+#                  BENCH_WINDOW s (default 60: "per minute"). dedup rows: from
+#                  the status samples (a change of `commits` ends a commit of
+#                  last_commit_ms; a rise of longest_commit_ms between two
+#                  samples is a commit of that length); dm-thin: kprobe on
+#                  dm_pool_commit_metadata
+#   meta MiB/GiB   metadata disk MiB written (sectors written, /sys/block stat)
+#                  per GiB of unique data: dedup = new unique blocks x 4 KiB,
+#                  dm-thin = bytes fio and the probe wrote
+#   B/unique blk   the same as bytes per unique 4 KiB block
+#   RAM MiB        from before the device was made to the end of the run:
+#                  slab + vmalloc + percpu (meminfo) + dm-bufio's cache
+#                  (current_allocated_bytes); index RAM if stats reports one
+# Verdicts (issue 10, "Done when"), for dedup and dedup-prefilled:
+#   commit flat: longest commit in the last two windows <= 1.5 x the longest
+#   in window 2; fdatasync p99 <= 1 s and max <= 3 s; longest write gap <=
+#   100 ms; pre-filled IOPS >= 90 % of dedup's; metadata written per unique
+#   block <= 256 bytes.
+set -euo pipefail
+
+# shellcheck source=bench/analyze-lib.sh
+. "$(dirname "$0")/analyze-lib.sh"
+analyze_init analyze-sustained "$@"
+W=$(envf window)
+secs=$(envf seconds)
+nwin=$((secs / W))
+fields=$(status_fields)
+
+declare -A iops gap ngap sp50 sp99 smax nsync wins mpg bpu ram
+for r in "${rows[@]}"; do
+	log=$in/${r}_lat.1.log
+	[ -s "$log" ] || { echo "analyze-sustained: $log missing or empty" >&2; exit 1; }
+	iops[$r]=$(fio_w "$in/$r.json" .iops)
+	t0=$(lat_t0 "$log")
+	read -r _ "gap[$r]" _ "ngap[$r]" < <(lat_gaps "$log" "$t0" /dev/null /dev/null)
+	# fdatasync probe: "start_ms write_us sync_us"
+	awk -v t0="$t0" '{ printf "%.3f %.3f\n", ($1 - t0) / 1000, $3 / 1000 }' \
+		"$in/$r.sync" > "$out/sustained-$r.sync"
+	read -r "nsync[$r]" "sp50[$r]" "sp99[$r]" "smax[$r]" < <(
+		cut -d' ' -f3 "$in/$r.sync" | sort -n | awk '{ v[NR] = $1 / 1000 }
+		function rank(p,  k) { k = int(NR * p); if (k < NR * p) k++; if (k < 1) k = 1; return v[k] }
+		END { if (!NR) { print "0 - - -"; exit }
+			printf "%d %.1f %.1f %.1f\n", NR, rank(0.5), rank(0.99), v[NR] }')
+	# Commits: "seconds_from_start duration_ms", one line per commit seen.
+	: > "$out/sustained-$r.commits"
+	if [ "$r" = dm-thin ] && [ -s "$in/$r.trace" ]; then
+		trace_phases "$in/$r.trace" "$t0" | awk '$1 == "thin_commit" {
+			printf "%.3f %.1f\n", $3 / 1000, $3 - $2 }' > "$out/sustained-$r.commits"
+	elif [ -s "$in/$r.samples" ] && [ -f "$in/$r.stats" ]; then
+		awk -v t0="$t0" -v names="$fields" '
+		BEGIN { n = split(names, nm, " ") }
+		$4 != "dedup" { next }
+		{
+			k = 0
+			for (i = 5; i <= NF; i++) { m = split($i, part, "/"); for (j = 1; j <= m; j++) v[nm[++k]] = part[j] }
+			t = ($1 * 1000 - t0) / 1000
+			if (seen && v["commits"] != pc) {
+				d = v["last_commit_ms"]
+				if (v["longest_commit_ms"] > pl) d = (d > v["longest_commit_ms"] ? d : v["longest_commit_ms"])
+				printf "%.3f %s\n", t, d
+			}
+			seen = 1; pc = v["commits"]; pl = v["longest_commit_ms"]
+		}' "$in/$r.samples" > "$out/sustained-$r.commits"
+	fi
+	# Longest commit per window (only whole windows of the run).
+	wins[$r]=$(awk -v w="$W" -v n="$nwin" '{ k = int($1 / w) + 1; if (k >= 1 && k <= n && $2 > m[k]) m[k] = $2; any = 1 }
+		END { if (!any) { print "-"; exit }
+			for (k = 1; k <= n; k++) printf "%s%s", (k > 1 ? "/" : ""), (k in m ? sprintf("%.0f", m[k]) : "-") }' \
+		"$out/sustained-$r.commits")
+	# Metadata written per unique data.
+	read -r _ _ _ mws < <(sys_meta "$in/$r.sys")
+	ub=
+	if [ -f "$in/$r.stats" ]; then
+		u1=$(kv "$in/$r.stats" unique_blocks); u0=$(kv "$in/$r.before.stats" unique_blocks)
+		ub=$(( (${u1:-0} - ${u0:-0}) * 4096 ))
+	elif [ "$r" = dm-thin ]; then
+		ub=$(( $(fio_w "$in/$r.json" .io_bytes) + $(wc -l < "$in/$r.sync") * 4096 ))
+	fi
+	mpg[$r]=- bpu[$r]=-
+	if [ -n "$ub" ] && [ "$ub" -gt 0 ]; then
+		mpg[$r]=$(awk -v s="$mws" -v u="$ub" 'BEGIN { printf "%.1f", s * 512 / 1048576 / (u / 1073741824) }')
+		bpu[$r]=$(awk -v s="$mws" -v u="$ub" 'BEGIN { printf "%.0f", s * 512 / (u / 4096) }')
+	fi
+	# RAM from "create" to "end".
+	read -r slab _ vm pc bufio < <(sys_mem "$in/$r.sys" create end)
+	ram[$r]=$(awk -v s="$slab" -v v="$vm" -v p="$pc" -v b="$bufio" \
+		'BEGIN { printf "%.1f (bufio %.1f)", (s + v + p) / 1024 + b / 1048576, b / 1048576 }')
+	if [ -f "$in/$r.stats" ]; then
+		idx=$(grep -Ei '^[a-z_]*(ram|mem)[a-z_]*=' "$in/$r.stats" | tr '\n' ' ' || true)
+		[ -z "$idx" ] || ram[$r]="${ram[$r]}; stats: $idx"
+	fi
+done
+
+has() { local r; for r in "${rows[@]}"; do [ "$r" = "$1" ] && return 0; done; return 1; }
+pf() { awk -v c="$1" 'BEGIN { print (c ? "PASS" : "FAIL") }'; }
+
+{
+	echo "dm-dedup sustained benchmark (issue 10): 4K sequential unique writes, iodepth 32, beside them one"
+	echo "4 KiB O_DIRECT write + fdatasync every 500 ms; $secs s per row, one VM run ($(envf kernel), $(envf cpus) vCPUs,"
+	echo "QEMU TCG); data on $(envf data); metadata on $(envf meta) (virtio, QEMU-throttled: ${BENCH_META_IOPS:-200}"
+	echo "write IOPS, ${BENCH_META_BPS:-4194304} B/s)."
+	built_from
+	[ "$(envf prefill)" = 1 ] || echo "Row dedup-prefilled not run: no pre-filled metadata image (PREFILL_IMAGE / PREFILL_CMD)."
+	echo
+	printf '%-16s %7s %7s %5s %6s %8s %8s %8s %7s %8s %s\n' row IOPS gap_ms '>100' syncs 'sync_p50' 'sync_p99' 'sync_max' \
+		'MiB/GiB' 'B/block' 'RAM MiB'
+	for r in "${rows[@]}"; do
+		printf '%-16s %7.0f %7s %5s %6s %8s %8s %8s %7s %8s %s\n' "$r" "${iops[$r]}" "${gap[$r]}" "${ngap[$r]}" \
+			"${nsync[$r]}" "${sp50[$r]}" "${sp99[$r]}" "${smax[$r]}" "${mpg[$r]}" "${bpu[$r]}" "${ram[$r]}"
+	done
+	echo
+	echo "longest commit (ms) in each ${W} s window (window 1/2/...; - = no commit ended in it):"
+	for r in "${rows[@]}"; do
+		[ "$r" = dm-linear ] || printf '  %-16s %s\n' "$r" "${wins[$r]}"
+	done
+	for r in "${rows[@]}"; do
+		if [ "$r" != dm-linear ] && awk -v b="$(fio_w "$in/$r.json" .io_bytes)" -v d="$(envf data_bytes)" \
+			'BEGIN { exit !(b > d) }'; then
+			echo "  WARNING: $r wrote more than the data disk: later writes were overwrites (raise BENCH_DATA_MB)"
+		fi
+	done
+	echo
+	echo "issue 10 \"Done when\" (as measured; n/a = not measurable in this run):"
+	for r in dedup dedup-prefilled; do
+		has "$r" || continue
+		if [ "$nwin" -ge 4 ]; then
+			read -r m2 ml < <(awk -v w="$W" -v n="$nwin" '{ k = int($1 / w) + 1
+				if (k == 2 && $2 > a) a = $2; if (k >= n - 1 && k <= n && $2 > b) b = $2 }
+				END { print a + 0, b + 0 }' "$out/sustained-$r.commits")
+			v=$(pf "$(awk -v a="$m2" -v b="$ml" 'BEGIN { print (b <= 1.5 * a) }')")
+			echo "  $r: longest commit in the last two windows $ml ms <= 1.5 x window 2's $m2 ms: $v"
+		else
+			echo "  $r: commit flatness: n/a (the run has $nwin whole windows of $W s; needs 4)"
+		fi
+		if [ "${nsync[$r]}" -gt 0 ]; then
+			echo "  $r: fdatasync p99 ${sp99[$r]} ms <= 1000 and max ${smax[$r]} ms <= 3000: $(pf "$(awk -v p="${sp99[$r]}" -v m="${smax[$r]}" 'BEGIN { print (p <= 1000 && m <= 3000) }')")"
+		else
+			echo "  $r: fdatasync: FAIL (no probe completed)"
+		fi
+		echo "  $r: longest write gap ${gap[$r]} ms <= 100: $(pf "$((gap[$r] <= 100))")"
+		if [ "${bpu[$r]}" != - ]; then
+			echo "  $r: metadata written per unique block ${bpu[$r]} B <= 256: $(pf "$((bpu[$r] <= 256))")"
+		fi
+	done
+	if has dedup && has dedup-prefilled; then
+		echo "  dedup-prefilled IOPS $(printf %.0f "${iops[dedup-prefilled]}") >= 90% of dedup's $(printf %.0f "${iops[dedup]}"): $(pf "$(awk -v a="${iops[dedup-prefilled]}" -v b="${iops[dedup]}" 'BEGIN { print (a >= 0.9 * b) }')")"
+	else
+		echo "  dedup-prefilled IOPS >= 90% of dedup's: n/a (no pre-filled row)"
+	fi
+} > "$out/sustained.txt"
+
+# panel SUFFIX FLOOR STYLE: one gnuplot plot command, a line per row that has
+# a sustained-ROW.SUFFIX file; the same colour for a row in every panel;
+# values below FLOOR drawn at FLOOR (log scale).
+panel() {
+	local sep="plot" i=0 r
+	for r in "${rows[@]}"; do
+		i=$((i + 1))
+		[ -s "$out/sustained-$r.$1" ] || continue
+		printf "%s '%s' using 1:(\$2 > %s ? \$2 : %s) with %s lc %d title '%s'" \
+			"$sep" "$out/sustained-$r.$1" "$2" "$2" "$3" "$i" "$r"
+		sep=", \\
+ "
+	done
+	[ "$sep" != plot ] || printf "plot %s title 'no data' lc rgb 'white'" "$2"
+	echo
+}
+
+# Commit duration and fdatasync latency over time, one line per row.
+{
+	echo "set terminal pngcairo size 1200,800 font 'sans,10'"
+	echo "set output '$out/sustained.png'"
+	echo "set multiplot layout 2,1 title 'sustained 4K unique writes; metadata on a throttled disk'"
+	echo "set xlabel 'time (s)'"
+	echo "set xrange [0:$secs]"
+	echo "set logscale y"
+	echo "set grid"
+	echo "set key top left"
+	echo "set ylabel 'commit duration (ms)'"
+	panel commits 1 "linespoints pt 7 ps 0.4"
+	echo "set ylabel 'fdatasync latency (ms)'"
+	panel sync 0.01 lines
+	echo "unset multiplot"
+} | gnuplot
+
+cat "$out/sustained.txt"
+echo "table: $out/sustained.txt  plot: $out/sustained.png"

@@ -1,0 +1,150 @@
+#!/bin/sh
+# shellcheck shell=dash
+# Sustained unique writes: commit duration, FLUSH latency, metadata written and RAM over time
+# timeout: 7200
+#
+# sustained-guest.sh - the in-guest half of `make bench-sustained`
+# (bench/README.md; issue 10). bench/run-vm.sh ships it with stall.fio,
+# guest-lib.sh and syncprobe (bench/syncprobe.c, built static on the host).
+#
+# Devices:
+#   /dev/ram0 data: brd of BENCH_DATA_MB, re-created before each row
+#   /dev/vdc  metadata: virtio disk throttled by QEMU (as in bench-stall);
+#             discarded and its first MiB zeroed before each row
+#   /dev/vdd  only with BENCH_PREFILL=1: a copy of the pre-filled metadata
+#             image (same throttle). Its row's data device is PREFILL_DATA_MB
+#             of dm-zero (the blocks the image says are written: unique
+#             writes never read them) followed by /dev/ram0.
+# Rows: dm-linear, dm-thin (64 KiB blocks, metadata on vdc), dedup with
+# blocking_commit, dedup, and dedup-prefilled when BENCH_PREFILL=1; dedup rows
+# sha256, 4 KiB blocks, commit_period_ms 1000.
+# Per row, for BENCH_SECONDS, side by side:
+#   - stall.fio: 4 KiB sequential unique writes, iodepth 32, one latency log
+#     line per completion (ROW_lat.1.log), ROW.json;
+#   - syncprobe: every 500 ms one 4 KiB O_DIRECT write + fdatasync in the
+#     last 64 MiB of the device (ROW.sync: start ms, write us, sync us);
+#   - a sampler: uptime (= CLOCK_MONOTONIC here: nothing suspends) and
+#     `dmsetup status` every second (ROW.samples; dm-thin: the pool's);
+#   - kprobes on the commit paths (ROW.trace; dm-thin's commit durations).
+# ROW.sys: sysstat at "create" (before the device exists), "before" and
+# "after" the run; dedup rows: ROW.before.stats/.status and ROW.stats/.status.
+. /tests/lib.sh
+. /tests/bench/bench.conf
+. /tests/bench/guest-lib.sh
+
+S=${BENCH_SECONDS:-360}
+DATA=/dev/ram0
+META=/dev/vdc
+PRE=/dev/vdd
+PROBE_MB=64
+
+[ "${BENCH_PREFILL:-0}" = 0 ] || [ -b "$PRE" ] || fail "pre-filled metadata disk $PRE missing"
+
+# sampler NAME FILE: uptime + dmsetup status of NAME every second, until
+# /tmp/sampling goes away.
+sampler() {
+	while [ -e /tmp/sampling ]; do
+		echo "$(cut -d' ' -f1 /proc/uptime) $(dmsetup status "$1" 2>/dev/null)"
+		sleep 1
+	done > "$2"
+}
+
+# measure ROW DEV STATUS_NAME: the writer, the probe and the sampler, side by
+# side for S seconds.
+measure() {
+	local row=$1 dev=$2 bytes spid ppid
+	bytes=$(($(dev_sectors "$dev") * 512))
+	say "row $row: ${S}s on $dev"
+	: > /tmp/sampling
+	sampler "$3" "$OUT/$row.samples" &
+	spid=$!
+	/tests/bench/syncprobe "$dev" $((bytes - PROBE_MB * 1048576)) $((PROBE_MB * 256)) \
+		500 "$S" > "$OUT/$row.sync" 2> "$OUT/$row.sync.err" &
+	ppid=$!
+	BENCH_DEV=$dev BENCH_RUNTIME=$S BENCH_LOG=$OUT/$row run_fio "$row" stall.fio
+	wait $ppid || fail "syncprobe failed on $row: $(cat "$OUT/$row.sync.err")"
+	rm -f /tmp/sampling
+	wait $spid
+	say "row $row: done, $(wc -l < "$OUT/${row}_lat.1.log") completions," \
+		"$(wc -l < "$OUT/$row.sync") fdatasyncs"
+}
+
+# dedup_row ROW META DATA FEATURE...: dedup, sha256, 4 KiB blocks.
+dedup_row() {
+	local row=$1 meta=$2 data=$3
+	shift 3
+	sysstat create > "$OUT/$row.sys.create"
+	dedup_create bench-dedup "$meta" "$data" 4096 sha256 "$@"
+	dmsetup table bench-dedup > "$OUT/$row.table"
+	dedup_stats bench-dedup "$row.before"
+	measure "$row" /dev/mapper/bench-dedup bench-dedup
+	dedup_stats bench-dedup "$row"
+	sysstat end >> "$OUT/$row.sys"
+	cat "$OUT/$row.sys.create" >> "$OUT/$row.sys"
+	rm -f "$OUT/$row.sys.create"
+	say "row $row: $(tr '\n' ' ' < "$OUT/$row.stats")"
+}
+
+throttled_start
+{
+	echo "window=${BENCH_WINDOW:-60}"
+	echo "prefill=${BENCH_PREFILL:-0}"
+} >> "$OUT/env"
+
+# 1. dm-linear: the floor
+fresh_disks
+sysstat create > "$OUT/dm-linear.sys.create"
+# shellcheck disable=SC2154 # data_sz: set by throttled_start
+dm_create bench-linear "0 $data_sz linear $DATA 0"
+measure dm-linear /dev/mapper/bench-linear bench-linear
+sysstat end > "$OUT/dm-linear.sys.end"
+dmsetup remove bench-linear || fail "cannot remove bench-linear"
+cat "$OUT/dm-linear.sys.end" "$OUT/dm-linear.sys.create" >> "$OUT/dm-linear.sys"
+rm -f "$OUT"/dm-linear.sys.*
+echo dm-linear >> "$OUT/rows"
+
+# 2. dm-thin: the stock peer; its metadata on the same slow disk
+fresh_disks
+sysstat create > "$OUT/dm-thin.sys.create"
+thin_pool bench "$META" "$DATA" "$data_sz"
+dmsetup table bench-pool > "$OUT/dm-thin.table"
+measure dm-thin /dev/mapper/bench-vol bench-pool
+sysstat end > "$OUT/dm-thin.sys.end"
+dmsetup status bench-pool > "$OUT/dm-thin.status"
+dmsetup remove bench-vol || fail "cannot remove bench-vol"
+dmsetup remove bench-pool || fail "cannot remove bench-pool"
+cat "$OUT/dm-thin.sys.end" "$OUT/dm-thin.sys.create" >> "$OUT/dm-thin.sys"
+rm -f "$OUT"/dm-thin.sys.*
+echo dm-thin >> "$OUT/rows"
+
+# 3. and 4. dedup, blocking_commit then pipelined
+load_dedup
+fresh_disks
+dedup_row dedup-blocking "$META" "$DATA" commit_period_ms 1000 blocking_commit
+dedup_teardown	# remove + dedup_check on the metadata
+echo dedup-blocking >> "$OUT/rows"
+fresh_disks
+dedup_row dedup "$META" "$DATA" commit_period_ms 1000
+dedup_teardown
+echo dedup >> "$OUT/rows"
+
+# 5. dedup on the pre-filled metadata
+if [ "${BENCH_PREFILL:-0}" = 1 ]; then
+	fresh_disks
+	z=$((PREFILL_DATA_MB * 2048))
+	printf '0 %s zero\n%s %s linear %s 0\n' "$z" "$z" "$data_sz" "$DATA" |
+		dmsetup create bench-pdata || fail "cannot create the pre-filled data device"
+	dmsetup mknodes bench-pdata >/dev/null 2>&1 || true
+	META=$PRE	# what sysstat counts from here on
+	dedup_row dedup-prefilled "$PRE" /dev/mapper/bench-pdata commit_period_ms 1000
+	# The checker is not run on it: a pass over tens of millions of entries
+	# under TCG is the tests' job, not the benchmark's.
+	dedup_forget bench-dedup
+	dmsetup remove bench-dedup || fail "cannot remove bench-dedup"
+	dmsetup remove bench-pdata || fail "cannot remove bench-pdata"
+	echo dedup-prefilled >> "$OUT/rows"
+else
+	say "row dedup-prefilled skipped: no pre-filled metadata image (PREFILL_IMAGE / PREFILL_CMD)"
+fi
+
+say "all rows done"
