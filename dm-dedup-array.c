@@ -437,7 +437,25 @@ int dedup_array_read_block(struct dedup_array *a, u64 bidx, void *buf)
 
 /*
  * Reader side: read-only btree walks through the readers' caches
+ *
+ * A block's checks run once, when dm-bufio reads it into a buffer: each
+ * buffer carries a "checked" flag (its aux data), which dm-bufio's
+ * alloc_callback clears whenever the buffer is given to a block.
  */
+void dedup_array_reader_buffer_new(struct dm_buffer *b)
+{
+	*(bool *)dm_bufio_get_aux_data(b) = false;
+}
+
+static bool checked(struct dm_buffer *b)
+{
+	return *(bool *)dm_bufio_get_aux_data(b);
+}
+
+static void set_checked(struct dm_buffer *b)
+{
+	*(bool *)dm_bufio_get_aux_data(b) = true;
+}
 
 /*
  * Reads and checks node b.  On success the buffer is held (*bp) and must be
@@ -455,8 +473,10 @@ static int read_node(struct dedup_meta *md, u64 b, struct dm_buffer **bp,
 	n = dm_bufio_read(md->node_cache, b, bp);
 	if (IS_ERR(n))
 		return PTR_ERR(n);
+	*np = n;
+	if (checked(*bp))
+		return 0;
 
-	/* Checked on every read: the check is cheap next to the I/O path. */
 	h = &n->header;
 	flags = le32_to_cpu(h->flags);
 	nr = le32_to_cpu(h->nr_entries);
@@ -475,7 +495,7 @@ static int read_node(struct dedup_meta *md, u64 b, struct dm_buffer **bp,
 		DMERR_LIMIT("metadata block %llu is corrupt", b);
 		return -EILSEQ;
 	}
-	*np = n;
+	set_checked(*bp);
 	return 0;
 }
 
@@ -555,11 +575,12 @@ static int read_array_block(struct dedup_array *a, u64 root, u64 bidx,
 	h = dm_bufio_read(md->array_cache, loc, bp);
 	if (IS_ERR(h))
 		return PTR_ERR(h);
-	if (le64_to_cpu(h->blocknr) != loc ||
-	    le32_to_cpu(h->csum) != array_csum(h)) {
+	if (!checked(*bp) && (le64_to_cpu(h->blocknr) != loc ||
+			      le32_to_cpu(h->csum) != array_csum(h))) {
 		DMERR_LIMIT("array block %llu is corrupt", loc);
 		r = -EILSEQ;
 	} else {
+		set_checked(*bp);
 		r = check_header(a, h, bidx);
 	}
 	if (r) {

@@ -629,10 +629,13 @@ struct dedup_meta *dedup_meta_open(struct block_device *bdev,
 	}
 
 	md->node_cache = dm_bufio_client_create(bdev, DEDUP_METADATA_BLOCK_SIZE,
-						1, 0, NULL, NULL, 0);
+						1, sizeof(bool),
+						dedup_array_reader_buffer_new,
+						NULL, 0);
 	md->array_cache = IS_ERR(md->node_cache) ? NULL :
-		dm_bufio_client_create(bdev, DEDUP_METADATA_BLOCK_SIZE, 1, 0,
-				       NULL, NULL, 0);
+		dm_bufio_client_create(bdev, DEDUP_METADATA_BLOCK_SIZE, 1,
+				       sizeof(bool),
+				       dedup_array_reader_buffer_new, NULL, 0);
 	if (IS_ERR_OR_NULL(md->node_cache) || IS_ERR(md->array_cache)) {
 		r = IS_ERR(md->node_cache) ? PTR_ERR(md->node_cache) :
 			PTR_ERR(md->array_cache);
@@ -827,11 +830,23 @@ int dedup_meta_resize_metadata(struct dedup_meta *md, u64 nr_blocks)
 {
 	int r = -EINVAL;
 
+	struct dedup_counters c;
+
 	mutex_lock(&md->lock);
 	if (!md->fail_io && nr_blocks >= md->nr_blocks) {
 		r = grow(md, nr_blocks);
-		if (!r)
+		if (!r) {
 			WRITE_ONCE(md->nr_blocks, nr_blocks);
+			/* The space is usable now: status says so at once. */
+			space(md, &c);
+			spin_lock(&md->pub_lock);
+			md->pub.c.meta_used = c.meta_used;
+			md->pub.c.meta_total = c.meta_total;
+			md->pub.c.meta_free_a = c.meta_free_a;
+			md->pub.c.meta_free_bulk = c.meta_free_bulk;
+			md->pub.c.has_bulk = c.has_bulk;
+			spin_unlock(&md->pub_lock);
+		}
 	}
 	mutex_unlock(&md->lock);
 	return r;

@@ -26,6 +26,7 @@
 #include "dm-dedup.h"
 
 struct dm_bufio_client;
+struct dm_buffer;
 struct dedup_index;
 struct dedup_alloc;
 
@@ -166,6 +167,9 @@ int dedup_array_next_block(struct dedup_array *a, u64 *bidx);
 int dedup_array_read_block(struct dedup_array *a, u64 bidx, void *buf);
 /* Forgets the committer's per-transaction state (after a commit). */
 void dedup_array_end_transaction(struct dedup_array *a);
+
+/* dm-bufio alloc_callback of the readers' caches (aux: a "checked" bool). */
+void dedup_array_reader_buffer_new(struct dm_buffer *b);
 
 /*
  * Reader side: entry idx of the array whose published root is root;
