@@ -35,6 +35,8 @@
 #                        DKMS built in the VM and run a smoke test
 #   make demo            a dedup device in the VM: savings, then re-create
 #   make fixtures        regenerate the module-written metadata fixtures
+#   make check-capacity  a > 15.875 GiB generated metadata image in the VM
+#                        (scripts/check-capacity.sh; outside make check)
 #   make clean / distclean
 #
 # Variables:
@@ -155,6 +157,11 @@ bench-throughput: initramfs
 
 bench-sustained: initramfs
 	@bench/run-vm.sh sustained
+
+# Issue 14: a metadata image larger than 15.875 GiB (scripts/check-capacity.sh).
+.PHONY: check-capacity
+check-capacity: initramfs
+	@scripts/check-capacity.sh
 
 # Regenerates tests/host/fixtures/module-meta-*.img.xz in the VM (README
 # there); only when the on-disk format changes.

@@ -26,6 +26,9 @@
  */
 #include <linux/device-mapper.h>
 #include <linux/dm-bufio.h>
+#include <linux/hash.h>
+#include <linux/log2.h>
+#include <linux/percpu.h>
 #include <linux/slab.h>
 
 #include "persistent-data/dm-btree-internal.h"
@@ -553,9 +556,34 @@ static int btree_find(struct dedup_meta *md, u64 root, u64 key, u64 *value)
 	return -EILSEQ;
 }
 
-/* Reads array block bidx of a published root; NULL (no error) if absent. */
-static int read_array_block(struct dedup_array *a, u64 root, u64 bidx,
-			    struct dm_buffer **bp, void **data)
+/* The per-CPU cached location of array block bidx in view v, or 0. */
+static u64 cached_loc(struct dedup_array *a, struct dedup_view v, u64 bidx)
+{
+	struct dedup_loc_cache *lc = get_cpu_ptr(a->md->loc_cache);
+	struct dedup_loc_entry *e = &lc->e[a - a->md->arrays]
+		[hash_64(bidx, ilog2(DEDUP_LOC_CACHE))];
+	u64 loc = e->seq == v.seq && e->bidx == bidx ? e->loc : 0;
+
+	put_cpu_ptr(a->md->loc_cache);
+	return loc;
+}
+
+static void cache_loc(struct dedup_array *a, struct dedup_view v, u64 bidx,
+		      u64 loc)
+{
+	struct dedup_loc_cache *lc = get_cpu_ptr(a->md->loc_cache);
+	struct dedup_loc_entry *e = &lc->e[a - a->md->arrays]
+		[hash_64(bidx, ilog2(DEDUP_LOC_CACHE))];
+
+	e->seq = v.seq;
+	e->bidx = bidx;
+	e->loc = loc;
+	put_cpu_ptr(a->md->loc_cache);
+}
+
+/* Reads array block bidx of a published view; NULL (no error) if absent. */
+static int read_array_block(struct dedup_array *a, struct dedup_view v,
+			    u64 bidx, struct dm_buffer **bp, void **data)
 {
 	struct dedup_meta *md = a->md;
 	struct dedup_disk_array_header *h;
@@ -563,14 +591,18 @@ static int read_array_block(struct dedup_array *a, u64 root, u64 bidx,
 	int r;
 
 	*data = NULL;
-	r = btree_find(md, root, bidx, &loc);
-	if (r == -ENODATA)
-		return 0;
-	if (r)
-		return r;
-	if (loc >= md->nr_blocks) {
-		DMERR_LIMIT("array block %llu beyond the metadata device", loc);
-		return -EILSEQ;
+	loc = cached_loc(a, v, bidx);
+	if (!loc) {
+		r = btree_find(md, v.root, bidx, &loc);
+		if (r == -ENODATA)
+			return 0;
+		if (r)
+			return r;
+		if (loc >= md->nr_blocks || !loc) {
+			DMERR_LIMIT("array block %llu beyond the metadata device",
+				    loc);
+			return -EILSEQ;
+		}
 	}
 	h = dm_bufio_read(md->array_cache, loc, bp);
 	if (IS_ERR(h))
@@ -587,11 +619,13 @@ static int read_array_block(struct dedup_array *a, u64 root, u64 bidx,
 		dm_bufio_release(*bp);
 		return r;
 	}
+	cache_loc(a, v, bidx, loc);
 	*data = h;
 	return 0;
 }
 
-int dedup_array_lookup(struct dedup_array *a, u64 root, u64 idx, void *value)
+int dedup_array_lookup(struct dedup_array *a, struct dedup_view v, u64 idx,
+		       void *value)
 {
 	u64 bidx = div_u64(idx, a->per_block);
 	u32 off = idx - bidx * a->per_block;
@@ -599,7 +633,7 @@ int dedup_array_lookup(struct dedup_array *a, u64 root, u64 idx, void *value)
 	void *data;
 	int r;
 
-	r = read_array_block(a, root, bidx, &buf, &data);
+	r = read_array_block(a, v, bidx, &buf, &data);
 	if (r)
 		return r;
 	if (!data) {
@@ -611,8 +645,8 @@ int dedup_array_lookup(struct dedup_array *a, u64 root, u64 idx, void *value)
 	return 0;
 }
 
-int dedup_array_find_in_block(struct dedup_array *a, u64 root, u64 bidx,
-			      const void *value, u32 from, u32 *pos)
+int dedup_array_find_in_block(struct dedup_array *a, struct dedup_view v,
+			      u64 bidx, const void *value, u32 from, u32 *pos)
 {
 	struct dm_buffer *b;
 	void *data;
@@ -620,7 +654,7 @@ int dedup_array_find_in_block(struct dedup_array *a, u64 root, u64 bidx,
 	u32 i;
 	int r;
 
-	r = read_array_block(a, root, bidx, &b, &data);
+	r = read_array_block(a, v, bidx, &b, &data);
 	if (r)
 		return r;
 	if (!data)
@@ -637,14 +671,14 @@ int dedup_array_find_in_block(struct dedup_array *a, u64 root, u64 bidx,
 	return r;
 }
 
-int dedup_array_lookup_block(struct dedup_array *a, u64 root, u64 bidx,
-			     void *buf)
+int dedup_array_lookup_block(struct dedup_array *a, struct dedup_view v,
+			     u64 bidx, void *buf)
 {
 	struct dm_buffer *b;
 	void *data;
 	int r;
 
-	r = read_array_block(a, root, bidx, &b, &data);
+	r = read_array_block(a, v, bidx, &b, &data);
 	if (r)
 		return r;
 	if (!data) {

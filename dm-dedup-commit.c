@@ -464,6 +464,26 @@ int dedup_cow_do_commit(struct dedup_cow *cow)
 	return 0;
 }
 
+int dedup_cow_commit_alone(struct dedup_cow *cow)
+{
+	int r;
+
+	lockdep_assert_held(&cow->commit_mutex);
+	if (READ_ONCE(cow->failed))
+		return -EIO;
+	r = dedup_meta_commit(cow->md, 0, 0);
+	if (r) {
+		commit_failed(cow, "commit", r);
+		return r;
+	}
+	spin_lock(&cow->lock);
+	dedup_meta_publish(cow->md);
+	cow->publish_seq++;
+	spin_unlock(&cow->lock);
+	dedup_meta_retire(cow->md);
+	return 0;
+}
+
 int dedup_cow_commit(struct dedup_cow *cow)
 {
 	return dedup_cow_do_commit(cow);

@@ -797,6 +797,13 @@ int dedup_cow_grow_metadata(struct dedup_cow *cow, u64 nr_blocks)
 
 	mutex_lock(&cow->commit_mutex);
 	r = dedup_meta_resize_metadata(cow->md, nr_blocks);
+	/*
+	 * The space maps count the new blocks free only from the next
+	 * commit on; commit the growth alone now (nothing else is applied
+	 * outside a commit), so that writes waiting for room can go on.
+	 */
+	if (!r)
+		r = dedup_cow_commit_alone(cow);
 	if (!r)
 		dedup_meta_space(cow->md, &c);
 	mutex_unlock(&cow->commit_mutex);

@@ -90,7 +90,6 @@ struct dedup_index {
 
 	atomic64_t entries;
 	atomic64_t ram;
-	u64 load_next;		/* background loader's next shard */
 
 	dedup_index_load_fn load;
 	void *context;
@@ -575,7 +574,6 @@ void dedup_index_destroy(struct dedup_index *idx)
 void dedup_index_set_unloaded(struct dedup_index *idx)
 {
 	idx->saved = true;
-	idx->load_next = 0;
 }
 
 u64 dedup_index_entries(struct dedup_index *idx)
@@ -593,33 +591,53 @@ u64 dedup_index_nr_shards(struct dedup_index *idx)
 	return idx->nr_shards;
 }
 
-bool dedup_index_load_next(struct dedup_index *idx, int *error)
+int dedup_index_install(struct dedup_index *idx, u64 s, const u8 *buckets,
+			u32 nb, u64 entries)
 {
-	struct index_shard *sh;
+	spinlock_t *lock = lock_of(idx, s);
+	struct index_shard *new = NULL;
+	struct index_dir *d;
 	bool loaded;
-	u64 s;
 
-	*error = 0;
-	if (!idx->saved)
-		return false;
-	for (s = idx->load_next; s < idx->nr_shards; s++) {
-		spin_lock(lock_of(idx, s));
-		shard_get(idx, s, &loaded);
-		if (!loaded) {
-			sh = prepare(idx, s, false);
-			if (IS_ERR(sh))
-				*error = PTR_ERR(sh);
+	if (s >= idx->nr_shards)
+		return -EILSEQ;
+	d = get_dir(idx, s);
+	if (!d)
+		return -ENOMEM;
+	if (nb) {
+		new = shard_alloc(nb);
+		if (!new)
+			return -ENOMEM;
+		new->nb = nb;
+		memcpy(new->buckets, buckets, (size_t)nb * BUCKET_SIZE);
+		count_slots(idx, new);
+		if (new->count != entries) {
+			kvfree(new);
+			return -EILSEQ;
 		}
-		spin_unlock(lock_of(idx, s));
-		if (*error)
-			return true;
-		idx->load_next = s + 1;
-		if (!loaded)
-			return true;
 	}
-	/* Every shard loaded: from now on a missing page means empty. */
+	spin_lock(lock);
+	shard_get(idx, s, &loaded);
+	if (loaded) {
+		/* Loaded on demand meanwhile: that copy stays. */
+		spin_unlock(lock);
+		kvfree(new);
+		return 0;
+	}
+	d->shard[dir_pos(s)] = new;
+	set_bit(dir_pos(s), d->loaded);
+	if (new) {
+		atomic64_add(new->bytes, &idx->ram);
+		atomic64_add(new->count, &idx->entries);
+	}
+	spin_unlock(lock);
+	return 0;
+}
+
+void dedup_index_all_loaded(struct dedup_index *idx)
+{
+	/* From now on a shard not loaded is an empty one. */
 	WRITE_ONCE(idx->saved, false);
-	return false;
 }
 
 int dedup_index_save(struct dedup_index *idx, dedup_index_emit_fn emit,

@@ -36,8 +36,9 @@
  * drained, the node cache is dropped and the array blocks freed by the
  * commit are forgotten, before the next transaction may reuse them.
  *
- * Lock order: lock (committer, sleeping) -> pub_lock; the index's and the
- * allocator's spinlocks are leaves.  Readers take pub_lock and SRCU only.
+ * Lock order: lock (committer, sleeping); the index's and the allocator's
+ * spinlocks are leaves.  Readers take no lock of ours: the published roots
+ * are read under SRCU (md->pub), which is also what keeps their blocks.
  */
 #include <linux/blkdev.h>
 #include <linux/device-mapper.h>
@@ -438,18 +439,26 @@ static int open_metadata(struct dedup_meta *md,
 	return grow(md, md->nr_blocks);
 }
 
+/* The published view readers do not use (free since the last retire). */
+static struct dedup_pub *spare_pub(struct dedup_meta *md)
+{
+	struct dedup_pub *cur = rcu_dereference_protected(md->pub, true);
+
+	return cur == &md->pubs[0] ? &md->pubs[1] : &md->pubs[0];
+}
+
 static void publish(struct dedup_meta *md)
 {
-	struct dedup_counters c = md->wc;
+	struct dedup_pub *cur = rcu_dereference_protected(md->pub, true);
+	struct dedup_pub *next = spare_pub(md);
 	int i;
 
-	space(md, &c);
-	spin_lock(&md->pub_lock);
 	for (i = 0; i < DEDUP_NR_ARRAYS; i++)
-		md->pub.roots[i] = md->arrays[i].root;
-	md->pub.c = c;
-	md->seq++;
-	spin_unlock(&md->pub_lock);
+		next->roots[i] = md->arrays[i].root;
+	next->seq = (cur ? cur->seq : 0) + 1;
+	next->c = md->wc;
+	space(md, &next->c);
+	rcu_assign_pointer(md->pub, next);
 }
 
 /*
@@ -552,6 +561,7 @@ static void free_meta(struct dedup_meta *md)
 	xa_destroy(&md->fresh);
 	kvfree(md->freed);
 	kvfree(md->retired);
+	free_percpu(md->loc_cache);
 	cleanup_srcu_struct(&md->srcu);
 	kfree(md);
 }
@@ -570,7 +580,13 @@ struct dedup_meta *dedup_meta_open(struct block_device *bdev,
 		return ERR_PTR(-ENOMEM);
 	}
 	mutex_init(&md->lock);
-	spin_lock_init(&md->pub_lock);
+	md->loc_cache = alloc_percpu(struct dedup_loc_cache);
+	if (!md->loc_cache) {
+		cleanup_srcu_struct(&md->srcu);
+		kfree(md);
+		*error = "Cannot allocate metadata";
+		return ERR_PTR(-ENOMEM);
+	}
 	xa_init(&md->fresh);
 	r = init_srcu_struct(&md->srcu);
 	if (r) {
@@ -660,9 +676,10 @@ bool dedup_meta_needs_check(struct dedup_meta *md)
 
 void dedup_meta_counters(struct dedup_meta *md, struct dedup_counters *c)
 {
-	spin_lock(&md->pub_lock);
-	*c = md->pub.c;
-	spin_unlock(&md->pub_lock);
+	int idx = srcu_read_lock(&md->srcu);
+
+	*c = srcu_dereference(md->pub, &md->srcu)->c;
+	srcu_read_unlock(&md->srcu, idx);
 }
 
 void dedup_meta_get_stats(struct dedup_meta *md, struct dedup_meta_stats *s)
@@ -672,7 +689,8 @@ void dedup_meta_get_stats(struct dedup_meta *md, struct dedup_meta_stats *s)
 	s->index_entries = dedup_index_entries(md->index);
 	s->index_ram_bytes = dedup_index_ram(md->index);
 	if (s->index_state == DEDUP_INDEX_LOADING) {
-		s->index_total = dedup_index_nr_shards(md->index);
+		s->index_progress = READ_ONCE(md->loaded_entries);
+		s->index_total = md->sb.save_entries;
 	} else if (s->index_state == DEDUP_INDEX_REBUILDING) {
 		s->index_progress = READ_ONCE(md->rebuild_next);
 		s->index_total = div_u64(md->data_nr_blocks +
@@ -688,24 +706,20 @@ void dedup_meta_get_stats(struct dedup_meta *md, struct dedup_meta_stats *s)
  */
 u64 dedup_meta_publish_seq(struct dedup_meta *md)
 {
-	u64 seq;
+	int idx = srcu_read_lock(&md->srcu);
+	u64 seq = srcu_dereference(md->pub, &md->srcu)->seq;
 
-	spin_lock(&md->pub_lock);
-	seq = md->seq;
-	spin_unlock(&md->pub_lock);
+	srcu_read_unlock(&md->srcu, idx);
 	return seq;
 }
 
-static u64 pub_root(struct dedup_meta *md, enum dedup_array_id id, u64 *seq)
+/* The published view of array id; md->srcu held. */
+static struct dedup_view view(struct dedup_meta *md, enum dedup_array_id id)
 {
-	u64 root;
+	struct dedup_pub *pub = srcu_dereference(md->pub, &md->srcu);
+	struct dedup_view v = { .root = pub->roots[id], .seq = pub->seq };
 
-	spin_lock(&md->pub_lock);
-	root = md->pub.roots[id];
-	if (seq)
-		*seq = md->seq;
-	spin_unlock(&md->pub_lock);
-	return root;
+	return v;
 }
 
 static int find_entry(struct dedup_meta *md, enum dedup_array_id id, u64 key,
@@ -713,9 +727,13 @@ static int find_entry(struct dedup_meta *md, enum dedup_array_id id, u64 key,
 {
 	int idx, r;
 
+	struct dedup_view v;
+
 	idx = srcu_read_lock(&md->srcu);
-	r = dedup_array_lookup(&md->arrays[id], pub_root(md, id, seq), key,
-			       value);
+	v = view(md, id);
+	if (seq)
+		*seq = v.seq;
+	r = dedup_array_lookup(&md->arrays[id], v, key, value);
 	srcu_read_unlock(&md->srcu, idx);
 	return r;
 }
@@ -752,7 +770,8 @@ int dedup_meta_find_fp(struct dedup_meta *md, const u8 *fp, u64 skip_pbn,
 		       u64 *pbn, u64 *seq)
 {
 	struct dedup_array *a = &md->arrays[DEDUP_A_FP];
-	u64 blocks[FP_CANDIDATES], root;
+	u64 blocks[FP_CANDIDATES];
+	struct dedup_view v;
 	int n, i, idx, r = -ENODATA;
 	u32 pos;
 
@@ -763,10 +782,11 @@ int dedup_meta_find_fp(struct dedup_meta *md, const u8 *fp, u64 skip_pbn,
 	if (n < 0)
 		return n;
 	idx = srcu_read_lock(&md->srcu);
-	root = pub_root(md, DEDUP_A_FP, seq);
+	v = view(md, DEDUP_A_FP);
+	*seq = v.seq;
 	for (i = 0; i < n && r == -ENODATA; i++) {
 		for (pos = 0; pos < a->per_block; pos++) {
-			r = dedup_array_find_in_block(a, root, blocks[i], fp,
+			r = dedup_array_find_in_block(a, v, blocks[i], fp,
 						      pos, &pos);
 			if (r)
 				break;
@@ -786,8 +806,7 @@ int dedup_meta_read_published(struct dedup_meta *md, enum dedup_array_id id,
 	int idx, r;
 
 	idx = srcu_read_lock(&md->srcu);
-	r = dedup_array_lookup_block(&md->arrays[id], pub_root(md, id, NULL),
-				     bidx, buf);
+	r = dedup_array_lookup_block(&md->arrays[id], view(md, id), bidx, buf);
 	srcu_read_unlock(&md->srcu, idx);
 	return r;
 }
@@ -837,15 +856,23 @@ int dedup_meta_resize_metadata(struct dedup_meta *md, u64 nr_blocks)
 		r = grow(md, nr_blocks);
 		if (!r) {
 			WRITE_ONCE(md->nr_blocks, nr_blocks);
-			/* The space is usable now: status says so at once. */
+			/*
+			 * The space is usable now: status says so at once.
+			 * The same roots, republished with the new space (the
+			 * caller excludes commits, so the spare is free).
+			 */
+			struct dedup_pub *cur, *next = spare_pub(md);
+
+			cur = rcu_dereference_protected(md->pub, true);
+			*next = *cur;
 			space(md, &c);
-			spin_lock(&md->pub_lock);
-			md->pub.c.meta_used = c.meta_used;
-			md->pub.c.meta_total = c.meta_total;
-			md->pub.c.meta_free_a = c.meta_free_a;
-			md->pub.c.meta_free_bulk = c.meta_free_bulk;
-			md->pub.c.has_bulk = c.has_bulk;
-			spin_unlock(&md->pub_lock);
+			next->c.meta_used = c.meta_used;
+			next->c.meta_total = c.meta_total;
+			next->c.meta_free_a = c.meta_free_a;
+			next->c.meta_free_bulk = c.meta_free_bulk;
+			next->c.has_bulk = c.has_bulk;
+			rcu_assign_pointer(md->pub, next);
+			synchronize_srcu(&md->srcu);
 		}
 	}
 	mutex_unlock(&md->lock);
@@ -1290,6 +1317,61 @@ static int load_saved_shard(void *context, u64 shard, u8 **buckets, u32 *nb,
 	return r;
 }
 
+/*
+ * Loads up to budget saved shards, in the order they were saved, from
+ * md->load_pos on; *more is false after the last one.
+ */
+static int load_step(struct dedup_meta *md, unsigned int budget, bool *more)
+{
+	struct dedup_disk_save_shard h;
+	unsigned int noio;
+	u8 *blk, *buckets;
+	u32 nb;
+	int r = 0;
+
+	blk = kmalloc(DEDUP_ARRAY_PAYLOAD, GFP_NOIO);
+	if (!blk)
+		return -ENOMEM;
+	*more = true;
+	while (budget-- && !r) {
+		r = read_buckets(md, md->load_pos, 1, (u8 *)&h, blk);
+		if (r)
+			break;
+		if (!h.magic) {
+			*more = false;
+			break;
+		}
+		nb = le32_to_cpu(h.nr_buckets);
+		if (le32_to_cpu(h.magic) != DEDUP_SAVE_SHARD_MAGIC) {
+			DMERR_LIMIT("saved index: no shard record at bucket %llu",
+				    md->load_pos);
+			r = -EILSEQ;
+			break;
+		}
+		noio = memalloc_noio_save();
+		buckets = kvmalloc_array(max(nb, 1U), DEDUP_INDEX_BUCKET_SIZE,
+					 GFP_KERNEL | __GFP_NOWARN);
+		memalloc_noio_restore(noio);
+		if (!buckets) {
+			r = -ENOMEM;
+			break;
+		}
+		r = read_buckets(md, md->load_pos + 1, nb, buckets, blk);
+		if (!r)
+			r = dedup_index_install(md->index, le64_to_cpu(h.shard),
+						buckets, nb,
+						le64_to_cpu(h.nr_entries));
+		kvfree(buckets);
+		if (!r) {
+			md->load_pos += 1 + nb;
+			WRITE_ONCE(md->loaded_entries, md->loaded_entries +
+				   le64_to_cpu(h.nr_entries));
+		}
+	}
+	kfree(blk);
+	return r;
+}
+
 /* Scans up to budget fp blocks of the working fp array into the index. */
 static int rebuild_step(struct dedup_meta *md, unsigned int budget)
 {
@@ -1333,12 +1415,9 @@ bool dedup_meta_index_work(struct dedup_meta *md, unsigned int budget)
 
 	switch (READ_ONCE(md->index_state)) {
 	case DEDUP_INDEX_LOADING:
-		while (budget--) {
-			more = dedup_index_load_next(md->index, &r);
-			if (!more || r)
-				break;
-		}
+		r = load_step(md, budget, &more);
 		if (!r && !more) {
+			dedup_index_all_loaded(md->index);
 			WRITE_ONCE(md->index_state, DEDUP_INDEX_READY);
 			/* Its blocks go with the next commit. */
 			md->drop_saved = true;

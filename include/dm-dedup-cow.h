@@ -151,6 +151,8 @@ void dedup_cow_end_bios(struct bio_list *bios, blk_status_t status);
 int dedup_cow_start_committer(struct dedup_cow *cow);
 void dedup_cow_stop_committer(struct dedup_cow *cow);
 int dedup_cow_do_commit(struct dedup_cow *cow);
+/* Commits the metadata's own changes (growth), no generation; mutex held. */
+int dedup_cow_commit_alone(struct dedup_cow *cow);
 void dedup_cow_release_work(struct work_struct *w);
 
 #endif /* DM_DEDUP_COW_H */

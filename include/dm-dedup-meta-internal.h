@@ -61,10 +61,36 @@ struct dedup_array {
 	u64 last_loc;			/* 0: none */
 };
 
-/* Published state: what readers see. */
+/*
+ * Published state: what readers see.  Immutable once published; two of
+ * them alternate (the one not published is rewritten only after readers
+ * of it have drained, at retire).
+ */
 struct dedup_pub {
 	u64 roots[DEDUP_NR_ARRAYS];
+	u64 seq;			/* publish sequence number */
 	struct dedup_counters c;
+};
+
+/* What one lookup reads: a published root and its sequence number. */
+struct dedup_view {
+	u64 root;
+	u64 seq;
+};
+
+/*
+ * Readers' per-CPU cache of where array blocks are in a published commit
+ * (saves the btree walk for hot blocks; valid while seq matches).
+ */
+#define DEDUP_LOC_CACHE		64
+struct dedup_loc_entry {
+	u64 seq;
+	u64 bidx;
+	u64 loc;
+};
+
+struct dedup_loc_cache {
+	struct dedup_loc_entry e[DEDUP_NR_ARRAYS][DEDUP_LOC_CACHE];
 };
 
 struct dedup_meta {
@@ -106,14 +132,15 @@ struct dedup_meta {
 	size_t nr_retired, retired_cap;
 
 	/*
-	 * Protects pub and seq: the published commit.  A leaf lock, taken
-	 * briefly by readers to snapshot the roots.
+	 * The published commit: pub points at one of pubs, under srcu
+	 * (readers: srcu_dereference); the committer changes it with
+	 * rcu_assign_pointer and rewrites the other one only after retire.
 	 */
-	spinlock_t pub_lock;
-	struct dedup_pub pub;
-	u64 seq;
+	struct dedup_pub pubs[2];
+	struct dedup_pub __rcu *pub;
 	/* Readers of published roots; drained at retire. */
 	struct srcu_struct srcu;
+	struct dedup_loc_cache __percpu *loc_cache;
 
 	/* Readers' block caches: btree nodes, and array blocks. */
 	struct dm_bufio_client *node_cache;
@@ -129,6 +156,8 @@ struct dedup_meta {
 	 * Committer only, but for index_state, read by status.
 	 */
 	enum dedup_index_state index_state;
+	u64 load_pos;			/* next saved bucket to load */
+	u64 loaded_entries;
 	u64 rebuild_next;
 	u64 rebuild_end;
 	bool drop_saved;		/* next commit frees the saved index */
@@ -172,16 +201,17 @@ void dedup_array_end_transaction(struct dedup_array *a);
 void dedup_array_reader_buffer_new(struct dm_buffer *b);
 
 /*
- * Reader side: entry idx of the array whose published root is root;
- * zero when absent.  The caller holds md->srcu.
+ * Reader side: entry idx of the array in the published view v; zero when
+ * absent.  The caller holds md->srcu.
  */
-int dedup_array_lookup(struct dedup_array *a, u64 root, u64 idx, void *value);
+int dedup_array_lookup(struct dedup_array *a, struct dedup_view v, u64 idx,
+		       void *value);
 /* The whole payload of array block bidx (zero if absent) into buf. */
-int dedup_array_lookup_block(struct dedup_array *a, u64 root, u64 bidx,
-			     void *buf);
+int dedup_array_lookup_block(struct dedup_array *a, struct dedup_view v,
+			     u64 bidx, void *buf);
 /* The first entry >= from of block bidx equal to value; -ENODATA if none. */
-int dedup_array_find_in_block(struct dedup_array *a, u64 root, u64 bidx,
-			      const void *value, u32 from, u32 *pos);
+int dedup_array_find_in_block(struct dedup_array *a, struct dedup_view v,
+			      u64 bidx, const void *value, u32 from, u32 *pos);
 
 /*
  * The payload of block bidx of array id in the published commit (zero if
@@ -230,8 +260,13 @@ void dedup_index_remove(struct dedup_index *idx, const u8 *fp, u64 pbn);
 u64 dedup_index_entries(struct dedup_index *idx);
 u64 dedup_index_ram(struct dedup_index *idx);
 u64 dedup_index_nr_shards(struct dedup_index *idx);
-/* Loads the next unloaded shard; false when every shard is loaded. */
-bool dedup_index_load_next(struct dedup_index *idx, int *error);
+/*
+ * The background loader hands over saved shards in order (unless loaded
+ * on demand already), then says when every saved shard was handed over.
+ */
+int dedup_index_install(struct dedup_index *idx, u64 shard, const u8 *buckets,
+			u32 nb, u64 entries);
+void dedup_index_all_loaded(struct dedup_index *idx);
 /*
  * Calls emit for every non-empty shard in order, with its buckets
  * (nr_buckets * DEDUP_INDEX_BUCKET_SIZE bytes), under its lock.

@@ -68,7 +68,13 @@ bp_waits longest_wait_us"
 mkdir -p "$HARNESS_STATE"
 
 log() { echo "$*"; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
+# fail prints the kernel log of the test's last moments (dedup lines only).
+fail() {
+	echo "FAIL: $*" >&2
+	dmesg_test 2>/dev/null | grep -E "device-mapper|dedup" | tail -n 20 |
+		sed 's/^/  kmsg: /' >&2 || true
+	exit 1
+}
 skip() { echo "SKIP: $*"; exit 77; }
 
 scaled() {
