@@ -35,6 +35,8 @@
 #                        DKMS built in the VM and run a smoke test
 #   make demo            a dedup device in the VM: savings, then re-create
 #   make fixtures        regenerate the module-written metadata fixtures
+#   make bench-activation  activation time and reads, empty vs a pre-filled
+#                        index after a clean remove (PREFILL_ENTRIES)
 #   make check-capacity  a > 15.875 GiB generated metadata image in the VM
 #                        (scripts/check-capacity.sh; outside make check)
 #   make clean / distclean
@@ -159,6 +161,10 @@ bench-sustained: initramfs
 	@bench/run-vm.sh sustained
 
 # Issue 14: a metadata image larger than 15.875 GiB (scripts/check-capacity.sh).
+.PHONY: bench-activation
+bench-activation: initramfs
+	@bench/run-vm.sh activation
+
 .PHONY: check-capacity
 check-capacity: initramfs
 	@scripts/check-capacity.sh

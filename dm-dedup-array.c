@@ -556,6 +556,9 @@ static int btree_find(struct dedup_meta *md, u64 root, u64 key, u64 *value)
 	return -EILSEQ;
 }
 
+/* A cached "this array block does not exist in that view". */
+#define LOC_ABSENT	(~0ULL)
+
 /* The per-CPU cached location of array block bidx in view v, or 0. */
 static u64 cached_loc(struct dedup_array *a, struct dedup_view v, u64 bidx)
 {
@@ -592,10 +595,14 @@ static int read_array_block(struct dedup_array *a, struct dedup_view v,
 
 	*data = NULL;
 	loc = cached_loc(a, v, bidx);
+	if (loc == LOC_ABSENT)
+		return 0;
 	if (!loc) {
 		r = btree_find(md, v.root, bidx, &loc);
-		if (r == -ENODATA)
+		if (r == -ENODATA) {
+			cache_loc(a, v, bidx, LOC_ABSENT);
 			return 0;
+		}
 		if (r)
 			return r;
 		if (loc >= md->nr_blocks || !loc) {
@@ -624,25 +631,40 @@ static int read_array_block(struct dedup_array *a, struct dedup_view v,
 	return 0;
 }
 
+/* Copies len bytes at offset off of block bidx's payload (zero if absent). */
+static int copy_out(struct dedup_array *a, struct dedup_view v, u64 bidx,
+		    size_t off, void *out, size_t len)
+{
+	struct dm_buffer *b;
+	void *data;
+	int r;
+
+	r = read_array_block(a, v, bidx, &b, &data);
+	if (r)
+		return r;
+	if (!data) {
+		memset(out, 0, len);
+		return 0;
+	}
+	memcpy(out, payload(data) + off, len);
+	dm_bufio_release(b);
+	return 0;
+}
+
 int dedup_array_lookup(struct dedup_array *a, struct dedup_view v, u64 idx,
 		       void *value)
 {
 	u64 bidx = div_u64(idx, a->per_block);
 	u32 off = idx - bidx * a->per_block;
-	struct dm_buffer *buf;
-	void *data;
-	int r;
 
-	r = read_array_block(a, v, bidx, &buf, &data);
-	if (r)
-		return r;
-	if (!data) {
-		memset(value, 0, a->entry_size);
-		return 0;
-	}
-	memcpy(value, payload(data) + off * a->entry_size, a->entry_size);
-	dm_bufio_release(buf);
-	return 0;
+	return copy_out(a, v, bidx, (size_t)off * a->entry_size, value,
+			a->entry_size);
+}
+
+int dedup_array_lookup_block(struct dedup_array *a, struct dedup_view v,
+			     u64 bidx, void *buf)
+{
+	return copy_out(a, v, bidx, 0, buf, DEDUP_ARRAY_PAYLOAD);
 }
 
 int dedup_array_find_in_block(struct dedup_array *a, struct dedup_view v,
@@ -669,23 +691,4 @@ int dedup_array_find_in_block(struct dedup_array *a, struct dedup_view v,
 		}
 	dm_bufio_release(b);
 	return r;
-}
-
-int dedup_array_lookup_block(struct dedup_array *a, struct dedup_view v,
-			     u64 bidx, void *buf)
-{
-	struct dm_buffer *b;
-	void *data;
-	int r;
-
-	r = read_array_block(a, v, bidx, &b, &data);
-	if (r)
-		return r;
-	if (!data) {
-		memset(buf, 0, DEDUP_ARRAY_PAYLOAD);
-		return 0;
-	}
-	memcpy(buf, payload(data), DEDUP_ARRAY_PAYLOAD);
-	dm_bufio_release(b);
-	return 0;
 }

@@ -186,10 +186,71 @@ static void record_and_finish(struct dedup_io *io, u64 value,
 		finish_io(io, 0, gen);
 }
 
-static void write_done_worker(struct work_struct *w)
+/*
+ * Stages
+ */
+static void stage_worker(struct work_struct *w)
 {
-	struct dedup_io *io = container_of(w, struct dedup_io, done_work);
+	struct dedup_stage *st = container_of(w, struct dedup_stage_worker,
+					      work)->stage;
+	struct dedup_io *io;
+	unsigned long flags;
 
+	for (;;) {
+		spin_lock_irqsave(&st->lock, flags);
+		io = list_first_entry_or_null(&st->items, struct dedup_io,
+					      stage_entry);
+		if (io)
+			list_del(&io->stage_entry);
+		spin_unlock_irqrestore(&st->lock, flags);
+		if (!io)
+			return;
+		st->fn(io);
+		cond_resched();
+	}
+}
+
+static void stage_add(struct dedup_stage *st, struct dedup_io *io)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&st->lock, flags);
+	list_add_tail(&io->stage_entry, &st->items);
+	spin_unlock_irqrestore(&st->lock, flags);
+	/* A worker running already takes it; another may help. */
+	queue_work(st->wq, &st->workers[(unsigned int)atomic_inc_return(&st->next) %
+					 st->nr].work);
+}
+
+static int stage_init(struct dedup_stage *st, struct workqueue_struct *wq,
+		      void (*fn)(struct dedup_io *io), unsigned int nr)
+{
+	unsigned int i;
+
+	spin_lock_init(&st->lock);
+	INIT_LIST_HEAD(&st->items);
+	st->fn = fn;
+	st->wq = wq;
+	st->nr = nr;
+	atomic_set(&st->next, 0);
+	st->workers = kcalloc(nr, sizeof(*st->workers), GFP_KERNEL);
+	if (!st->workers)
+		return -ENOMEM;
+	for (i = 0; i < nr; i++) {
+		INIT_WORK(&st->workers[i].work, stage_worker);
+		st->workers[i].stage = st;
+	}
+	return 0;
+}
+
+static void stage_exit(struct dedup_stage *st)
+{
+	kfree(st->workers);
+	st->workers = NULL;
+}
+
+static void write_done(struct dedup_io *io)
+{
 	if (io->error) {
 		if (io->own_claim)
 			dedup_cow_release_claim(io->dc->pool->cow, &io->claim);
@@ -208,7 +269,7 @@ static void data_write_endio(struct bio *bio)
 
 	io->error = blk_status_to_errno(bio->bi_status);
 	bio_put(bio);
-	queue_work(io->dc->done_wq, &io->done_work);
+	stage_add(&io->dc->done, io);
 }
 
 /*
@@ -455,9 +516,8 @@ static void process_discard(struct dedup_io *io, struct bio *bio)
 		finish_io(io, 0, 0);
 }
 
-static void process_bio(struct work_struct *w)
+static void process_bio(struct dedup_io *io)
 {
-	struct dedup_io *io = container_of(w, struct dedup_io, work);
 	struct bio *bio = io_bio(io);
 
 	if (bio_op(bio) == REQ_OP_DISCARD)
@@ -477,14 +537,11 @@ int dedup_map(struct dm_target *ti, struct bio *bio)
 
 	memset(io, 0, sizeof(*io));
 	io->dc = dc;
-	INIT_WORK(&io->work, process_bio);
-	INIT_WORK(&io->done_work, write_done_worker);
-	queue_work(dc->wq, &io->work);
+	stage_add(&dc->submit, io);
 	return DM_MAPIO_SUBMITTED;
 }
 
-int dedup_end_io(struct dm_target *ti, struct bio *bio,
-			blk_status_t *error)
+int dedup_end_io(struct dm_target *ti, struct bio *bio, blk_status_t *error)
 {
 	struct dedup_io *io = dm_per_bio_data(bio, sizeof(*io));
 
@@ -497,11 +554,19 @@ int dedup_io_create(struct dedup_c *dc)
 {
 	unsigned int order = get_order(dc->block_size);
 
-	/* Unbound: one submitter's bios spread over every CPU. */
+	unsigned int cpus = num_online_cpus();
+
+	/*
+	 * Unbound: one submitter's bios spread over every CPU.  Twice as
+	 * many submit workers as CPUs, so that a worker waiting (for a cell,
+	 * for room in the generation) leaves the CPUs busy.
+	 */
 	dc->wq = alloc_workqueue("dedup_io", WQ_MEM_RECLAIM | WQ_UNBOUND, 0);
 	dc->done_wq = alloc_workqueue("dedup_done",
 				      WQ_MEM_RECLAIM | WQ_UNBOUND, 0);
-	if (!dc->wq || !dc->done_wq)
+	if (!dc->wq || !dc->done_wq ||
+	    stage_init(&dc->submit, dc->wq, process_bio, max(2 * cpus, 4U)) ||
+	    stage_init(&dc->done, dc->done_wq, write_done, max(cpus, 2U)))
 		return -ENOMEM;
 	dc->buf_pool = mempool_create_page_pool(DEDUP_POOL_SIZE, order);
 	dc->verify_pool = mempool_create_page_pool(DEDUP_POOL_SIZE, order);
@@ -516,6 +581,8 @@ void dedup_io_destroy(struct dedup_c *dc)
 		destroy_workqueue(dc->wq);
 	if (dc->done_wq)
 		destroy_workqueue(dc->done_wq);
+	stage_exit(&dc->submit);
+	stage_exit(&dc->done);
 	mempool_destroy(dc->buf_pool);
 	mempool_destroy(dc->verify_pool);
 	bioset_exit(&dc->bs);

@@ -39,6 +39,9 @@
 #                     command run as `$PREFILL_CMD OUT_IMAGE` that builds one.
 #                     PREFILL_DATA_MB: the data blocks that image references
 #                     (default 98304: a dm-zero prefix in the guest)
+#   PREFILL_ENTRIES   sustained: build that image with tools/dedup_restore:
+#                     this many unique blocks mapped once (e.g. 20000000);
+#                     activation: the same (default 20000000)
 #   BENCH_GUEST       guest script (default bench/NAME-guest.sh; another
 #                     script with the same outputs, for experiments)
 # and those of scripts/vm-lib.sh. Exit status: 0 when all rows ran and were
@@ -52,7 +55,8 @@ stall) def_s=60 ;;
 profile) def_s=20 ;;
 throughput) def_s=10 ;;
 sustained) def_s=360 ;;
-*) echo "usage: bench/run-vm.sh [stall|profile|throughput|sustained]" >&2; exit 2 ;;
+activation) def_s=0 ;;
+*) echo "usage: bench/run-vm.sh [stall|profile|throughput|sustained|activation]" >&2; exit 2 ;;
 esac
 BENCH_SECONDS=${BENCH_SECONDS:-$def_s}
 BENCH_META_IOPS=${BENCH_META_IOPS:-200}
@@ -121,6 +125,26 @@ overlay_bins() {
 	done
 }
 
+# build_prefill: $out/prefill.img with PREFILL_ENTRIES unique blocks, each
+# mapped once, at PBNs and LBNs 0.., for a data device of the
+# PREFILL_DATA_MB prefix plus the RAM disk (tools/dedup_restore); sets prefill.
+build_prefill() {
+	local start
+	[ "$PREFILL_ENTRIES" -le $((PREFILL_DATA_MB * 256)) ] ||
+		{ echo "bench: PREFILL_ENTRIES exceeds PREFILL_DATA_MB" >&2; exit 1; }
+	echo "bench: building a pre-filled image of $PREFILL_ENTRIES fingerprints"
+	start=$(date +%s)
+	rm -f "$out/prefill.img"
+	"$top/tools/dedup_restore" --generate --hash sha256 \
+		--unique "$PREFILL_ENTRIES" --logical "$PREFILL_ENTRIES" \
+		--data-blocks $(((PREFILL_DATA_MB + BENCH_DATA_MB) * 256)) \
+		--metadata-size "$((BENCH_META_MB + PREFILL_ENTRIES * 64 / 1048576))M" \
+		-o "$out/prefill.img" ||
+		{ echo "bench: dedup_restore failed" >&2; exit 1; }
+	echo "bench: image built in $(($(date +%s) - start)) s"
+	prefill=$out/prefill.img
+}
+
 mkdir -p "$out" "$VM_DIR"
 vm_lock "bench-$bench"
 
@@ -179,17 +203,22 @@ sustained)
 		echo "bench: building the pre-filled image: $PREFILL_CMD $out/prefill.img"
 		$PREFILL_CMD "$out/prefill.img" || { echo "bench: PREFILL_CMD failed" >&2; exit 1; }
 		prefill=$out/prefill.img
-	elif [ -x "$top/tools/dedup_restore" ]; then
-		echo "bench: row dedup-prefilled skipped: tools/dedup_restore exists, but how it" \
-			"builds a 20M-entry image is not fixed here; set PREFILL_CMD or PREFILL_IMAGE"
+	elif [ "${PREFILL_ENTRIES:-0}" -gt 0 ]; then
+		build_prefill
 	else
-		echo "bench: row dedup-prefilled skipped: no tool builds a pre-filled metadata" \
-			"image yet (tools/dedup_restore does not exist); set PREFILL_IMAGE or PREFILL_CMD"
+		echo "bench: row dedup-prefilled skipped: set PREFILL_ENTRIES (e.g. 20000000)," \
+			"PREFILL_IMAGE or PREFILL_CMD"
 	fi
 	if [ -n "$prefill" ]; then
 		rows=5
 		VM_QEMU_ARGS="-drive file=$prefill,if=none,id=vdpre,format=raw,cache=unsafe,discard=unmap,$throttle -device virtio-blk-pci,drive=vdpre"
 	fi ;;
+activation)
+	[ "${PREFILL_ENTRIES:-0}" -gt 0 ] || PREFILL_ENTRIES=20000000
+	build_prefill
+	# Not throttled: activation is read I/O, and the save at remove is timed.
+	rows=1 per_row=5400
+	VM_QEMU_ARGS="-drive file=$prefill,if=none,id=vdpre,format=raw,cache=unsafe,discard=unmap -device virtio-blk-pci,drive=vdpre" ;;
 esac
 case $bench in
 stall | sustained)

@@ -72,6 +72,29 @@ struct dedup_pool {
 	struct dm_target *ti;		/* the live table's, for events */
 };
 
+/*
+ * A stage of the bio path: a FIFO of dedup_ios run by a few workers that
+ * each take one at a time and go on while there are more, so a deep queue
+ * costs no wake-up per bio and one submitter's bios spread over the CPUs.
+ */
+struct dedup_io;
+struct dedup_stage;
+
+struct dedup_stage_worker {
+	struct work_struct work;
+	struct dedup_stage *stage;
+};
+
+struct dedup_stage {
+	spinlock_t lock;		/* protects items; taken from endio */
+	struct list_head items;
+	void (*fn)(struct dedup_io *io);
+	struct workqueue_struct *wq;
+	unsigned int nr;
+	atomic_t next;			/* the worker to kick next */
+	struct dedup_stage_worker *workers;
+};
+
 struct dedup_c {
 	struct dm_target *ti;
 	struct dm_dev *meta_dev;
@@ -96,6 +119,8 @@ struct dedup_c {
 
 	struct workqueue_struct *wq;		/* bio workers */
 	struct workqueue_struct *done_wq;	/* after data writes */
+	struct dedup_stage submit;		/* bios from map() */
+	struct dedup_stage done;		/* data writes completed */
 	mempool_t *buf_pool;			/* one block: the data */
 	mempool_t *verify_pool;			/* one block: verify reads */
 	struct bio_set bs;
@@ -112,8 +137,7 @@ struct dedup_c {
 /* Per-bio state (the target's per_io_data). */
 struct dedup_io {
 	struct dedup_c *dc;
-	struct work_struct work;
-	struct work_struct done_work;
+	struct list_head stage_entry;
 
 	/* cell */
 	struct hlist_node cell_node;
