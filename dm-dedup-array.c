@@ -279,18 +279,19 @@ static int find_loc(struct dedup_array *a, u64 bidx, u64 *loc)
 	return r;
 }
 
-int dedup_array_get_entry(struct dedup_array *a, u64 idx, void *value)
+/* Copies len bytes at off of working block bidx's payload (zero if absent). */
+static int working_copy_out(struct dedup_array *a, u64 bidx, size_t off,
+			    void *out, size_t len)
 {
-	u64 bidx = div_u64(idx, a->per_block), loc;
-	u32 off = idx - bidx * a->per_block;
 	struct dm_block *b;
+	u64 loc;
 	int r;
 
 	r = find_loc(a, bidx, &loc);
 	if (r)
 		return r;
 	if (!loc) {
-		memset(value, 0, a->entry_size);
+		memset(out, 0, len);
 		return 0;
 	}
 	r = dm_bm_read_lock(a->md->bm, loc, &array_validator, &b);
@@ -298,10 +299,18 @@ int dedup_array_get_entry(struct dedup_array *a, u64 idx, void *value)
 		return r;
 	r = check_header(a, dm_block_data(b), bidx);
 	if (!r)
-		memcpy(value, payload(dm_block_data(b)) + off * a->entry_size,
-		       a->entry_size);
+		memcpy(out, payload(dm_block_data(b)) + off, len);
 	dm_bm_unlock(b);
 	return r;
+}
+
+int dedup_array_get_entry(struct dedup_array *a, u64 idx, void *value)
+{
+	u64 bidx = div_u64(idx, a->per_block);
+	u32 off = idx - bidx * a->per_block;
+
+	return working_copy_out(a, bidx, (size_t)off * a->entry_size, value,
+				a->entry_size);
 }
 
 static int remove_block(struct dedup_array *a, u64 bidx)
@@ -417,25 +426,7 @@ int dedup_array_next_block(struct dedup_array *a, u64 *bidx)
 
 int dedup_array_read_block(struct dedup_array *a, u64 bidx, void *buf)
 {
-	struct dm_block *b;
-	u64 loc;
-	int r;
-
-	r = find_loc(a, bidx, &loc);
-	if (r)
-		return r;
-	if (!loc) {
-		memset(buf, 0, DEDUP_ARRAY_PAYLOAD);
-		return 0;
-	}
-	r = dm_bm_read_lock(a->md->bm, loc, &array_validator, &b);
-	if (r)
-		return r;
-	r = check_header(a, dm_block_data(b), bidx);
-	if (!r)
-		memcpy(buf, payload(dm_block_data(b)), DEDUP_ARRAY_PAYLOAD);
-	dm_bm_unlock(b);
-	return r;
+	return working_copy_out(a, bidx, 0, buf, DEDUP_ARRAY_PAYLOAD);
 }
 
 /*

@@ -434,9 +434,15 @@ static int open_metadata(struct dedup_meta *md,
 	init_arrays(md);
 	counters_from_sb(md);
 	md->alloc_cursor = sb->alloc_cursor;
-	/* A grown data or metadata device is recorded by the next commit. */
 	sb->data_nr_blocks = geo->data_nr_blocks;
-	return grow(md, md->nr_blocks);
+	if (md->nr_blocks == sb->metadata_nr_blocks)
+		return 0;
+	/*
+	 * The metadata device grew while the pool was down: the space maps
+	 * count the new blocks free only once that is committed.
+	 */
+	r = grow(md, md->nr_blocks);
+	return r ?: __commit(md, 0, 0);
 }
 
 /* The published view readers do not use (free since the last retire). */
