@@ -265,12 +265,20 @@ static void claim_take(struct dedup_cow *cow, struct dedup_claim *claim,
 		       &cow->claims[fp_hash(fp, cow->claim_bits)]);
 }
 
+/* After a claim left the table (under cow->lock): wake who waits on it. */
+static void wake_claim_waiters(struct dedup_cow *cow)
+{
+	/* Most claims have no waiter: skip the wait queue's lock. */
+	if (wq_has_sleeper(&cow->claim_wait))
+		wake_up_all(&cow->claim_wait);
+}
+
 void dedup_cow_release_claim(struct dedup_cow *cow, struct dedup_claim *claim)
 {
 	spin_lock(&cow->lock);
 	hlist_del_init(&claim->node);
 	spin_unlock(&cow->lock);
-	wake_up_all(&cow->claim_wait);
+	wake_claim_waiters(cow);
 }
 
 /*
@@ -646,7 +654,7 @@ again:
 		hlist_del_init(&claim->node);
 	spin_unlock(&cow->lock);
 	if (!r && claim && (flags & DEDUP_REC_NEW))
-		wake_up_all(&cow->claim_wait);
+		wake_claim_waiters(cow);
 out:
 	put_spares(cow, &sp);
 	return r;

@@ -191,8 +191,9 @@ static void record_and_finish(struct dedup_io *io, u64 value,
  */
 static void stage_worker(struct work_struct *w)
 {
-	struct dedup_stage *st = container_of(w, struct dedup_stage_worker,
-					      work)->stage;
+	struct dedup_stage_worker *sw = container_of(w, struct dedup_stage_worker,
+						     work);
+	struct dedup_stage *st = sw->stage;
 	struct dedup_io *io;
 	unsigned long flags;
 
@@ -200,11 +201,15 @@ static void stage_worker(struct work_struct *w)
 		spin_lock_irqsave(&st->lock, flags);
 		io = list_first_entry_or_null(&st->items, struct dedup_io,
 					      stage_entry);
-		if (io)
-			list_del(&io->stage_entry);
-		spin_unlock_irqrestore(&st->lock, flags);
-		if (!io)
+		if (!io) {
+			sw->running = false;
+			st->nr_running--;
+			spin_unlock_irqrestore(&st->lock, flags);
 			return;
+		}
+		list_del(&io->stage_entry);
+		st->nr_items--;
+		spin_unlock_irqrestore(&st->lock, flags);
 		st->fn(io);
 		cond_resched();
 	}
@@ -212,14 +217,24 @@ static void stage_worker(struct work_struct *w)
 
 static void stage_add(struct dedup_stage *st, struct dedup_io *io)
 {
+	struct dedup_stage_worker *kick = NULL;
 	unsigned long flags;
+	unsigned int i;
 
 	spin_lock_irqsave(&st->lock, flags);
 	list_add_tail(&io->stage_entry, &st->items);
+	st->nr_items++;
+	/* Running workers take it, unless there are more ios than them. */
+	if (st->nr_items > st->nr_running && st->nr_running < st->nr) {
+		for (i = 0; st->workers[i].running; i++)
+			;
+		kick = &st->workers[i];
+		kick->running = true;
+		st->nr_running++;
+	}
 	spin_unlock_irqrestore(&st->lock, flags);
-	/* A worker running already takes it; another may help. */
-	queue_work(st->wq, &st->workers[(unsigned int)atomic_inc_return(&st->next) %
-					 st->nr].work);
+	if (kick)
+		queue_work(st->wq, &kick->work);
 }
 
 static int stage_init(struct dedup_stage *st, struct workqueue_struct *wq,
@@ -232,7 +247,8 @@ static int stage_init(struct dedup_stage *st, struct workqueue_struct *wq,
 	st->fn = fn;
 	st->wq = wq;
 	st->nr = nr;
-	atomic_set(&st->next, 0);
+	st->nr_items = 0;
+	st->nr_running = 0;
 	st->workers = kcalloc(nr, sizeof(*st->workers), GFP_KERNEL);
 	if (!st->workers)
 		return -ENOMEM;
@@ -263,13 +279,27 @@ static void write_done(struct dedup_io *io)
 			  (io->noindex ? DEDUP_REC_NOINDEX : 0));
 }
 
+/*
+ * A data write completes either inside submit_bio_noacct() (a RAM disk, a
+ * pmem device: the submitting worker then records it at once) or later, from
+ * the device's completion context (a done worker records it).  Whichever of
+ * write_new_block() and the endio comes second does it.
+ */
+enum dedup_wstate {
+	DEDUP_WRITE_SUBMITTING,
+	DEDUP_WRITE_SUBMITTED,
+	DEDUP_WRITE_COMPLETED,
+};
+
 static void data_write_endio(struct bio *bio)
 {
 	struct dedup_io *io = bio->bi_private;
 
 	io->error = blk_status_to_errno(bio->bi_status);
 	bio_put(bio);
-	stage_add(&io->dc->done, io);
+	if (atomic_xchg(&io->wstate, DEDUP_WRITE_COMPLETED) ==
+	    DEDUP_WRITE_SUBMITTED)
+		stage_add(&io->dc->done, io);
 }
 
 /*
@@ -338,7 +368,11 @@ static void write_new_block(struct dedup_io *io)
 	bio = block_bio(dc, io->buf, io->pbn, REQ_OP_WRITE);
 	bio->bi_end_io = data_write_endio;
 	bio->bi_private = io;
+	atomic_set(&io->wstate, DEDUP_WRITE_SUBMITTING);
 	submit_bio_noacct(bio);
+	if (atomic_xchg(&io->wstate, DEDUP_WRITE_SUBMITTED) ==
+	    DEDUP_WRITE_COMPLETED)
+		write_done(io);
 }
 
 /* The whole new content of io->lbn is in io->buf. */
@@ -404,6 +438,13 @@ static void write_block(struct dedup_io *io)
 	}
 }
 
+/*
+ * The data is hashed and written from a copy, not from the bio's pages: a
+ * writer may change its buffer while the write is in flight (O_DIRECT, a
+ * guest's memory under QEMU's cache=none), and a block whose content is not
+ * the one its fingerprint names would then be shared with every later write
+ * of that fingerprint.  The copy costs less than the hash (doc/performance.md).
+ */
 static void copy_from_bio(struct bio *bio, void *dst)
 {
 	struct bvec_iter iter;
@@ -550,16 +591,43 @@ int dedup_end_io(struct dm_target *ti, struct bio *bio, blk_status_t *error)
 	return DM_ENDIO_DONE;
 }
 
-int dedup_io_create(struct dedup_c *dc)
+/*
+ * Block buffers.  Debian's kernel zeroes every page it hands out
+ * (init_on_alloc), which costs more than copying the data in; so a pool's
+ * reserve doubles as its free list.  mempool_alloc() first asks buf_alloc()
+ * without __GFP_DIRECT_RECLAIM, which declines, and takes a buffer from the
+ * reserve; only when the reserve is empty does it ask again, and then pages
+ * are allocated.  mempool_free() refills the reserve first.
+ */
+static void *buf_alloc(gfp_t gfp, void *order)
+{
+	if (!(gfp & __GFP_DIRECT_RECLAIM))
+		return NULL;
+	return alloc_pages(gfp, (unsigned long)order);
+}
+
+static void buf_free(void *page, void *order)
+{
+	__free_pages(page, (unsigned long)order);
+}
+
+static mempool_t *buf_pool_create(struct dedup_c *dc)
 {
 	unsigned int order = get_order(dc->block_size);
+	unsigned int nr = max_t(unsigned int, DEDUP_POOL_SIZE,
+				DEDUP_BUF_RESERVE >> (order + PAGE_SHIFT));
 
+	return mempool_create(nr, buf_alloc, buf_free, (void *)(long)order);
+}
+
+int dedup_io_create(struct dedup_c *dc)
+{
 	unsigned int cpus = num_online_cpus();
 
 	/*
-	 * Unbound: one submitter's bios spread over every CPU.  Twice as
-	 * many submit workers as CPUs, so that a worker waiting (for a cell,
-	 * for room in the generation) leaves the CPUs busy.
+	 * Unbound: one submitter's bios spread over every CPU.  Up to twice
+	 * as many submit workers as CPUs, so that a worker waiting (for a
+	 * cell, for room in the generation) leaves the CPUs busy.
 	 */
 	dc->wq = alloc_workqueue("dedup_io", WQ_MEM_RECLAIM | WQ_UNBOUND, 0);
 	dc->done_wq = alloc_workqueue("dedup_done",
@@ -568,8 +636,8 @@ int dedup_io_create(struct dedup_c *dc)
 	    stage_init(&dc->submit, dc->wq, process_bio, max(2 * cpus, 4U)) ||
 	    stage_init(&dc->done, dc->done_wq, write_done, max(cpus, 2U)))
 		return -ENOMEM;
-	dc->buf_pool = mempool_create_page_pool(DEDUP_POOL_SIZE, order);
-	dc->verify_pool = mempool_create_page_pool(DEDUP_POOL_SIZE, order);
+	dc->buf_pool = buf_pool_create(dc);
+	dc->verify_pool = buf_pool_create(dc);
 	if (!dc->buf_pool || !dc->verify_pool)
 		return -ENOMEM;
 	return bioset_init(&dc->bs, DEDUP_POOL_SIZE, 0, BIOSET_NEED_BVECS);

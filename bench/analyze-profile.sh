@@ -103,9 +103,10 @@ stage_table() {
 
 {
 	echo "dm-dedup CPU profile: perf record -a -g -e cpu-clock -F $freq in the guest"
-	echo "($(envf kernel), $(envf cpus) vCPUs, QEMU TCG; $(envf perf)); dedup 4 KiB blocks, sha256,"
+	echo "($(envf kernel), $(envf cpus) vCPUs, QEMU TCG; $(envf perf)); dedup 4 KiB blocks, $(envf hash),"
 	echo "data and metadata on brd RAM disks; fio 4 KiB sequential writes, iodepth 32, numjobs $(envf jobs),"
-	echo "$(envf seconds) s per workload."
+	echo "$(envf seconds) s per workload. \"linear\" is dm-linear over the same RAM disk, unique writes:"
+	echo "the cost of a write without dedup, for reference."
 	built_from
 	echo "Stages: $(basename "$stages") (first matching rule wins; a sample is charged to its leaf symbol, or past"
 	echo "\"through\" frames to their caller). % of all samples of both vCPUs, idle included."

@@ -1,6 +1,6 @@
 #!/bin/sh
 # shellcheck shell=dash
-# Where dedup's CPU goes: perf profiles of unique, duplicate and overwrite writes
+# Where dedup's CPU goes: perf profiles of dm-linear, and of unique, duplicate and overwrite writes
 # timeout: 1800
 #
 # profile-guest.sh - the in-guest half of `make bench-profile`
@@ -10,9 +10,11 @@
 #
 # Devices, fresh for every workload: brd RAM disks of BENCH_DATA_MB each,
 # /dev/ram0 data, /dev/ram1 metadata (so metadata I/O costs no waiting);
-# dedup with 4 KiB blocks, sha256, default features.
+# dedup with 4 KiB blocks, BENCH_HASH (default sha256), default features.
 # Workloads (write.fio: 4 KiB sequential writes, iodepth 32, BENCH_JOBS
 # jobs, BENCH_SECONDS s):
+#   linear     unique data through dm-linear on the same RAM disk: what a
+#              write costs without dedup, for reference
 #   unique     unique data on a fresh device
 #   dup100     every write the same block (fio dedupe_percentage=100) on a
 #              fresh device: one miss, then hits
@@ -32,6 +34,7 @@
 
 S=${BENCH_SECONDS:-20}
 J=${BENCH_JOBS:-1}
+H=${BENCH_HASH:-sha256}
 DATA=/dev/ram0
 MDEV=/dev/ram1
 FREQ=${BENCH_PERF_FREQ:-999}
@@ -45,6 +48,7 @@ mkbrd 2 "$BENCH_DATA_MB"
 bench_env
 {
 	echo "jobs=$J"
+	echo "hash=$H"
 	echo "perf_freq=$FREQ"
 	echo "perf=$(perf version 2>&1)"
 	echo "data=$DATA (brd) $(dev_sectors "$DATA") sectors"
@@ -52,11 +56,16 @@ bench_env
 } >> "$OUT/env"
 : > "$OUT/rows"
 
-for w in unique dup100 overwrite; do
+for w in linear unique dup100 overwrite; do
 	mkbrd 2 "$BENCH_DATA_MB"
-	dedup_create bench-dedup "$MDEV" "$DATA" 4096 sha256
-	dev=/dev/mapper/bench-dedup
-	dmsetup table bench-dedup > "$OUT/$w.table"
+	if [ $w = linear ]; then
+		dm_create bench-linear "0 $(dev_sectors "$DATA") linear $DATA 0"
+		dev=/dev/mapper/bench-linear
+	else
+		dedup_create bench-dedup "$MDEV" "$DATA" 4096 "$H"
+		dev=/dev/mapper/bench-dedup
+		dmsetup table bench-dedup > "$OUT/$w.table"
+	fi
 	size=$(($(dev_sectors "$dev") * 512 / J / 4096 * 4096))
 	dedupe=0
 	case $w in
@@ -68,7 +77,7 @@ for w in unique dup100 overwrite; do
 		dmsetup message bench-dedup 0 commit || fail "commit failed"
 		;;
 	esac
-	dedup_stats bench-dedup "$w.before"
+	[ $w = linear ] || dedup_stats bench-dedup "$w.before"
 	say "$w: perf record over fio ${S}s"
 	write_env "$dev" write 4k "$J" "$size" 1 "$dedupe"
 	sysstat before > "$OUT/$w.sys"
@@ -77,11 +86,15 @@ for w in unique dup100 overwrite; do
 		fio --output-format=json --output="$OUT/$w.json" /tests/bench/write.fio ||
 		fail "perf record / fio failed on $w"
 	sysstat after >> "$OUT/$w.sys"
-	dedup_stats bench-dedup "$w"
 	say "$w: $(fio_iops "$OUT/$w.json") IOPS"
 	cp /tmp/perf.data "$OUT/$w.perf.data"
 	rm -f /tmp/perf.data
-	dedup_teardown
+	if [ $w = linear ]; then
+		dmsetup remove bench-linear || fail "cannot remove bench-linear"
+	else
+		dedup_stats bench-dedup "$w"
+		dedup_teardown
+	fi
 	echo "$w" >> "$OUT/rows"
 done
 cat /proc/kallsyms > "$OUT/kallsyms"

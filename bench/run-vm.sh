@@ -32,6 +32,7 @@
 #   BENCH_OVERWRITE_MB  profile/throughput: the region an overwrite row
 #                     writes first and then rewrites (default 64)
 #   BENCH_JOBS        profile: fio numjobs (default 1)
+#   BENCH_HASH        profile: dedup's hash (default sha256)
 #   BENCH_WINDOW      sustained: seconds per "minute" of the per-window
 #                     commit figures (default 60; shorter for short runs)
 #   PREFILL_IMAGE     sustained: a metadata image pre-filled with a large
@@ -64,6 +65,11 @@ BENCH_META_BPS=${BENCH_META_BPS:-4194304}
 BENCH_META_MB=${BENCH_META_MB:-1024}
 BENCH_OVERWRITE_MB=${BENCH_OVERWRITE_MB:-64}
 BENCH_JOBS=${BENCH_JOBS:-1}
+BENCH_HASH=${BENCH_HASH:-sha256}
+case $BENCH_HASH in
+sha256 | blake2b-256 | xxhash64) ;;
+*) echo "bench: BENCH_HASH must be sha256, blake2b-256 or xxhash64" >&2; exit 2 ;;
+esac
 BENCH_WINDOW=${BENCH_WINDOW:-60}
 PREFILL_DATA_MB=${PREFILL_DATA_MB:-98304}
 if [ "$bench" = sustained ]; then
@@ -231,7 +237,7 @@ export VM_QEMU_ARGS
 guest_tmo=$((rows * per_row + 600))
 {
 	for v in BENCH_SECONDS BENCH_META_MB BENCH_DATA_MB BENCH_OVERWRITE_MB \
-		BENCH_JOBS BENCH_WINDOW PREFILL_DATA_MB; do
+		BENCH_JOBS BENCH_HASH BENCH_WINDOW PREFILL_DATA_MB; do
 		echo "$v=${!v}"
 	done
 	echo "BENCH_PREFILL=$([ -n "$prefill" ] && echo 1 || echo 0)"

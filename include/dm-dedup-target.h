@@ -22,6 +22,7 @@
 #define DEDUP_MIN_BLOCK_SIZE		4096
 #define DEDUP_MAX_BLOCK_SIZE		65536
 #define DEDUP_POOL_SIZE			16
+#define DEDUP_BUF_RESERVE		(1U << 20)	/* bytes of block buffers kept */
 #define DEDUP_CELL_BITS			10
 #define DEDUP_DISCARD_BLOCKS		1024
 
@@ -83,15 +84,26 @@ struct dedup_stage;
 struct dedup_stage_worker {
 	struct work_struct work;
 	struct dedup_stage *stage;
+	bool running;			/* queued or in its loop */
 };
 
+/*
+ * A FIFO of ios and up to nr workers taking from it.  A worker is queued
+ * only when the FIFO holds more ios than workers are running, so a busy
+ * stage costs no wake-up per io.
+ */
 struct dedup_stage {
-	spinlock_t lock;		/* protects items; taken from endio */
+	/*
+	 * Protects items, nr_items, nr_running and each worker's running.
+	 * Taken from endio.
+	 */
+	spinlock_t lock;
 	struct list_head items;
+	unsigned int nr_items;
+	unsigned int nr_running;
 	void (*fn)(struct dedup_io *io);
 	struct workqueue_struct *wq;
 	unsigned int nr;
-	atomic_t next;			/* the worker to kick next */
 	struct dedup_stage_worker *workers;
 };
 
@@ -149,6 +161,7 @@ struct dedup_io {
 
 	struct page *buf;
 	u64 pbn;
+	atomic_t wstate;		/* data write: enum dedup_wstate */
 	bool own_claim;
 	bool noindex;
 	int error;
