@@ -8,6 +8,8 @@
 #                        guest crash and a hung test must all be caught)
 #   make checkpatch      checkpatch.pl --no-tree -f on all our C sources
 #   make tools           userspace tools (tools/Makefile)
+#   make test-tools      test-only tools of the VM tests (tests/tools:
+#                        log-replay, blkpat), copied into the initramfs
 #   make check-debug     the VM suite on the lockdep/KASAN/kmemleak kernel
 #                        (scripts/check-debug.sh; check-debug-seeded: its
 #                        detectors must catch deliberate bugs)
@@ -76,9 +78,9 @@ KBUILD_ARGS = -C $(KDIR) W=1 $(if $(wildcard $(KDIR)/vmlinux),,CONFIG_DEBUG_INFO
 CHECKPATCH_FILES = $(sort $(filter-out %.mod.c,$(wildcard dm-dedup-*.c \
 	include/*.h tools/*.c tools/*.h tools/pdata/*.c tools/pdata/*.h \
 	tools/dedup/*.c tools/dedup/*.h tests/host/*.c tests/modules/*.c \
-	tests/modules/debug/*.c)))
+	tests/modules/debug/*.c tests/tools/*.c)))
 
-.PHONY: all deps module test-modules tools checkpatch initramfs check \
+.PHONY: all deps module test-modules tools test-tools checkpatch initramfs check \
 	check-harness check-debug check-debug-seeded debug-kernel vm-shell \
 	demo install clean distclean help dkms-install dkms-uninstall deb \
 	check-packages
@@ -104,6 +106,9 @@ tools:
 	@if [ -f tools/Makefile ]; then $(MAKE) -C tools; \
 	else echo "tools: no tools/Makefile yet, nothing to build"; fi
 
+test-tools:
+	$(MAKE) -C tests/tools
+
 checkpatch: deps
 	@cp=$$(scripts/ksrc.sh $(KVER))/scripts/checkpatch.pl; rc=0; \
 	for f in $(CHECKPATCH_FILES); do \
@@ -113,7 +118,7 @@ checkpatch: deps
 	if [ $$rc = 0 ]; then echo "checkpatch: clean ($(words $(CHECKPATCH_FILES)) files)"; \
 	else echo "checkpatch: FAILED" >&2; fi; exit $$rc
 
-initramfs: module test-modules tools
+initramfs: module test-modules tools test-tools
 	@scripts/mkinitramfs.sh
 
 check: initramfs
@@ -176,6 +181,7 @@ clean:
 	-@[ ! -d "$(KDIR)" ] || $(MAKE) $(KBUILD_ARGS) M=$(CURDIR) clean
 	-@[ ! -d "$(KDIR)" ] || $(MAKE) $(KBUILD_ARGS) M=$(CURDIR)/tests/modules clean
 	-@[ ! -f tools/Makefile ] || $(MAKE) -C tools clean
+	-@$(MAKE) -C tests/tools clean
 	rm -rf build/initramfs build/initramfs*.cpio* build/vm build/vm-share build/logs \
 		build/deb build/pkgtest
 
