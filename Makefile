@@ -4,6 +4,11 @@
 #   make check [T=re]    module + tools + initramfs, then the whole test suite
 #                        in one QEMU VM, then host-side tests; ends with
 #                        "N passed, N failed"
+#   make check-crash     the crash-consistency campaign, not in make check:
+#                        tests/44-crash-points.sh at CRASH_POINTS points
+#                        (default 200) and tests/45-ext4-powercut.sh with
+#                        CRASH_EXT4_ROUNDS power cuts (default 20), in one
+#                        VM; CRASH_SEED=<n> repeats a run's workload
 #   make check-harness   self-test of the harness (a deliberate WARN_ON, a
 #                        guest crash and a hung test must all be caught)
 #   make checkpatch      checkpatch.pl --no-tree -f on all our C sources
@@ -81,6 +86,7 @@ CHECKPATCH_FILES = $(sort $(filter-out %.mod.c,$(wildcard dm-dedup-*.c \
 	tests/modules/debug/*.c tests/tools/*.c)))
 
 .PHONY: all deps module test-modules tools test-tools checkpatch initramfs check \
+	check-crash \
 	check-harness check-debug check-debug-seeded debug-kernel vm-shell \
 	demo install clean distclean help dkms-install dkms-uninstall deb \
 	check-packages
@@ -123,6 +129,20 @@ initramfs: module test-modules tools test-tools
 
 check: initramfs
 	@scripts/run-tests.sh
+
+# The long crash campaign: the same two tests as in make check, with more
+# points and power cuts (their counts reach the guest on the kernel command
+# line), and timeouts to match.
+CRASH_POINTS ?= 200
+CRASH_EXT4_ROUNDS ?= 20
+CRASH_TIMEOUT_SCALE ?= 8
+CRASH_SEED ?=
+check-crash: initramfs
+	@VM_TIMEOUT_SCALE=$(CRASH_TIMEOUT_SCALE) VM_APPEND="CRASH_POINTS=$(CRASH_POINTS) \
+		EXT4_ROUNDS=$(CRASH_EXT4_ROUNDS) $(if $(CRASH_SEED),CRASH_SEED=$(CRASH_SEED)) \
+		$(VM_APPEND)" scripts/run-tests.sh --guest 44-crash-points.sh \
+		--guest 45-ext4-powercut.sh --no-host --results build/logs/crash.tap \
+		--logs build/logs/crash
 
 check-harness: initramfs
 	@tests/harness/selftest.sh

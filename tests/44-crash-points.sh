@@ -18,13 +18,18 @@
 # mark gives the state of both devices at that instant, worst case.
 #
 # Points inside a round come from the metadata log: each FLUSH/FUA entry
-# there is a point where the durable metadata changes (the commit's flushes).
-# Its data log is cut at the mark that ends the round. That is the data
-# device's state at that point when the round's data log holds at most one
-# FLUSH/FUA (commit_period_ms 60000: a commit runs only for the round's
-# FLUSH/FUA, and its data flush is the round's only one); rounds with more
-# are checked at their marks only, and the test says how many there were.
-#
+# there is a point where the durable metadata changes (the commit's
+# flushes). Its data log is cut at the round's FLUSH/FUA, the commit's data
+# flush: with commit_period_ms 60000 a commit runs only for the round's
+# FLUSH/FUA, and until its data flush the round's data writes are not
+# durable; after it nothing on the data device is until the next round's
+# commit (the blocks the commit frees are discarded later, unflushed).
+# Rounds with several data FLUSH/FUA are checked at their marks only, and
+# the test says how many there were. (Cutting the data log at the round's
+# mark instead would be wrong at the end: removing the log-writes device
+# logs the writes never flushed, such as the discards of the blocks the
+# last commit freed, before its last mark.)
+
 # One round in four is a barrier round: the data log-writes device is
 # suspended before the round's FLUSH, so the commit stops at its data flush;
 # then both devices get the mark "b<round>". A module that made a superblock
@@ -186,6 +191,8 @@ while [ $k -le $ROUNDS ]; do
 		n=$((n + 1))
 	done
 	if [ $((k % 4)) = 2 ]; then
+		# New data for the held commit to point at.
+		write_blocks $k $((RANDOM % RANGE)) 1 "u$k.b"
 		barrier_flush $k
 		nb=$((nb + 1))
 	elif [ $((RANDOM % 10)) -lt 3 ]; then
@@ -237,23 +244,28 @@ cmp /dev/ram1 $RD || fail "the data log replayed whole differs from the device"
 
 # Candidates: after the mark s0, every FLUSH/FUA entry of the metadata log
 # (kind "flush") and every mark (kind "mark"), each with the mark that ends
-# its interval. An interval whose data log has more than one FLUSH/FUA
-# leaves its flush points out.
+# its round and the data log entry to cut at. For a mark, its twin in the
+# data log. For a flush point, the round's data FLUSH/FUA (the commit's
+# data flush, which comes first), or the round's first entry when it has
+# none; a round with several leaves its flush points out ("skip").
 log-replay list $LOGM > /tmp/mlist
 log-replay list $LOGD > /tmp/dlist
-awk '$2 == "MARK" { print $3, n; n = 0; next } $2 ~ /FLUSH|FUA/ { n++ }' \
-	/tmp/dlist > /tmp/dflushes
-awk 'NR == FNR { nf[$1] = $2; next }
+awk '$2 == "MARK" {
+		print $3, $1, (n == 0 ? prev : n == 1 ? last : "skip")
+		n = 0; prev = $1; next
+	}
+	$2 ~ /FLUSH|FUA/ { n++; last = $1 }' /tmp/dlist > /tmp/dcuts
+awk 'NR == FNR { at[$1] = $2; cut[$1] = $3; next }
 	$2 == "MARK" && $3 == "s0" { on = 1; next }
 	!on { next }
 	$2 == "MARK" {
 		for (i = 0; i < np; i++)
-			print (nf[$3] > 1 ? "skip" : "flush"), p[i], $3
+			print (cut[$3] == "skip" ? "skip" : "flush"), p[i], $3, cut[$3]
 		np = 0
-		print "mark", $1, $3
+		print "mark", $1, $3, at[$3]
 		next
 	}
-	$2 ~ /FLUSH|FUA/ { p[np++] = $1 }' /tmp/dflushes /tmp/mlist > /tmp/cands
+	$2 ~ /FLUSH|FUA/ { p[np++] = $1 }' /tmp/dcuts /tmp/mlist > /tmp/cands
 nskip=$(grep -c '^skip' /tmp/cands || true)
 grep -v '^skip' /tmp/cands > /tmp/points
 C=$(wc -l < /tmp/points)
@@ -265,8 +277,8 @@ log "metadata log: $(grep -c ' MARK ' /tmp/mlist) marks, $C points after s0" \
 # inside a commit), then the rest spread over the log, one drawn at random
 # from each of as many equal slices (a fixed stride would fall in step with
 # the rounds and check one kind of point only).
-grep ' b[0-9]*$' /tmp/points > /tmp/chosen || true
-grep -v ' b[0-9]*$' /tmp/points > /tmp/others
+grep '^mark [0-9]* b[0-9]* ' /tmp/points > /tmp/chosen || true
+grep -v '^mark [0-9]* b[0-9]* ' /tmp/points > /tmp/others
 nbar=$(wc -l < /tmp/chosen)
 awk -v c="$(wc -l < /tmp/others)" -v p="$((POINTS - nbar))" \
 	-v seed="$SEED" 'BEGIN { srand(seed); for (i = 0; i < p; i++) want[int((i + rand()) * c / p) + 1] = 1 }
@@ -283,7 +295,7 @@ round_of() {
 }
 
 checked=0
-while read -r kind entry mk; do
+while read -r kind entry mk dentry; do
 	checked=$((checked + 1))
 	k=$(round_of "$mk")
 	# The last durable round, and the round whose writes may or may not be.
@@ -298,12 +310,17 @@ while read -r kind entry mk; do
 		what="mark $mk (after the clean removal: everything durable)"
 	else
 		dur=$((k - 1)) alt=$k
-		what="$kind at metadata entry $entry, before mark $mk (round $((k - 1)) durable, round $k in flight)"
+		what="$kind at metadata entry $entry, data entry $dentry, before mark $mk (round $((k - 1)) durable, round $k in flight)"
 	fi
 	pt="point $checked/$POINTS ($what)"
 	zero_targets
-	log-replay replay $LOGM $RM --to-entry "$entry" --pair $LOGD $RD > /tmp/replay.out 2>&1 ||
-		{ cat /tmp/replay.out; fail "$pt: replay failed"; }
+	if [ "$kind" = mark ]; then
+		# The tool finds the twin mark itself.
+		log-replay replay $LOGM $RM --to-entry "$entry" --pair $LOGD $RD
+	else
+		log-replay replay $LOGM $RM --to-entry "$entry" &&
+			log-replay replay $LOGD $RD --to-entry "$dentry"
+	fi > /tmp/replay.out 2>&1 || { cat /tmp/replay.out; fail "$pt: replay failed"; }
 	if ! dedup_check $RM > /tmp/check.out 2>&1; then
 		cat /tmp/replay.out /tmp/check.out
 		fail "$pt: dedup_check of the replayed metadata failed"

@@ -49,9 +49,11 @@
  * both, and resumes them.  A mark sits after everything that was durable on
  * its device at that instant and before everything else.  "--pair LOG2
  * DEV2" replays LOG2 to the mark that matches the first mark of LOG at or
- * after the cut in LOG (the same name, counted the same number of times).
- * That pairs a point inside LOG with the state of the other device at the
- * end of its interval; the test knows when that is exact (see there).
+ * after the cut in LOG (the same name, counted the same number of times):
+ * for a cut at a mark, the other device at the same instant.  A cut
+ * between two marks needs to know where the other log stood at that
+ * moment, which only the workload can tell: the test cuts the second log
+ * itself (--to-entry) there.
  *
  * A discard is replayed as zeroes (the worst case for a block that should
  * not have been discarded), or not at all with "--discard skip" (what a
