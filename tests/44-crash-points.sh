@@ -89,13 +89,34 @@ mark_both() {	# NAME: the same mark in both logs, at one instant
 	dmsetup resume lwd
 }
 
-# The model: /tmp/ops has "ROUND LBN CONTENT" for every write, in order;
-# CONTENT is what blkpat read prints for the block. cur_<lbn> is the latest.
+# The model: /tmp/ops has "ROUND LBN CONTENT HOW" for every write, in
+# order; CONTENT is what blkpat read prints for the block, HOW is "z" for a
+# write of zeroes, "u" for a discard (unmapped), "m" for anything else
+# (mapped). cur_<lbn> is the latest content.
 : > /tmp/ops
 cur() { eval "echo \${cur_$1:-0}"; }
-record() {	# round lbn content
+record() {	# round lbn content [how]
 	eval "cur_$2=\$3"
-	echo "$1 $2 $3" >> /tmp/ops
+	h=${4:-m}
+	[ "$3" != 0 ] || [ -n "${4:-}" ] || h=z
+	echo "$1 $2 $3 $h" >> /tmp/ops
+}
+
+# counters ROUND: the status counters "mapped unique zero" the model
+# expects once rounds up to ROUND are durable and nothing after them is.
+counters() {
+	awk -v dur="$1" '$1 <= dur { c[$2] = $3; h[$2] = $4 }
+		END {
+			for (l in c) {
+				if (h[l] == "m") { mapped++; if (!(c[l] in seen)) { seen[c[l]] = 1; unique++ } }
+				if (h[l] == "z") zero++
+			}
+			printf "%d %d %d\n", mapped, unique, zero
+		}' /tmp/ops
+}
+status_counters() {	# NAME
+	dedup_status_dump "$1" | awk -F= '{ v[$1] = $2 }
+		END { printf "%d %d %d\n", v["mapped"], v["unique"], v["zero"] }'
 }
 
 write_blocks() {	# round lbn count tag [--fua]
@@ -145,8 +166,8 @@ one_op() {	# round n
 		[ $((lbn + c)) -le $RANGE ] || lbn=$((RANGE - c))
 		blkdiscard -o $((lbn * BS)) -l $((c * BS)) $DEV ||
 			fail "round $1: discard of blocks $lbn+$c failed"
-		record "$1" $lbn 0
-		[ $c = 1 ] || record "$1" $((lbn + 1)) 0
+		record "$1" $lbn 0 u
+		[ $c = 1 ] || record "$1" $((lbn + 1)) 0 u
 	else
 		# The same content again: a duplicate of itself.
 		c=$(cur $lbn)
@@ -217,6 +238,10 @@ awk 'NR == FNR { last[$2] = $3; next }
 	{ w = ($1 in last) ? last[$1] : "0"
 	  if ($2 != w) { printf "block %d reads %s, the model says %s\n", $1, $2, w; bad++ } }
 	END { exit bad > 0 }' /tmp/ops /tmp/final || fail "the live device does not hold what the model says"
+want=$(counters $LAST)
+got=$(status_counters cp)
+[ "$got" = "$want" ] ||
+	fail "the live device counts mapped/unique/zero $got, the model $want"
 log "recorded $ROUNDS rounds ($nb barrier, $nf FUA), $(wc -l < /tmp/ops) block writes;" \
 	"status: $(dmsetup status cp | cut -d' ' -f4-14)"
 dmsetup remove cp || fail "cannot remove the recorded dedup device"
@@ -281,7 +306,13 @@ grep '^mark [0-9]* b[0-9]* ' /tmp/points > /tmp/chosen || true
 grep -v '^mark [0-9]* b[0-9]* ' /tmp/points > /tmp/others
 nbar=$(wc -l < /tmp/chosen)
 awk -v c="$(wc -l < /tmp/others)" -v p="$((POINTS - nbar))" \
-	-v seed="$SEED" 'BEGIN { srand(seed); for (i = 0; i < p; i++) want[int((i + rand()) * c / p) + 1] = 1 }
+	-v seed="$SEED" 'BEGIN {
+		srand(seed)
+		for (i = 0; i < p; i++) {
+			lo = int(i * c / p); hi = int((i + 1) * c / p)
+			want[lo + int(rand() * (hi - lo)) + 1] = 1
+		}
+	}
 	want[FNR]' /tmp/others >> /tmp/chosen
 sort -k2,2n /tmp/chosen > /tmp/chosen.sorted
 mv /tmp/chosen.sorted /tmp/chosen
@@ -328,6 +359,14 @@ while read -r kind entry mk dentry; do
 	dedup_create rp $RM $RD $BS sha256
 	mode=$(dedup_field rp mode)
 	[ "$mode" = rw ] || fail "$pt: the replayed device loads in mode $mode"
+	# Where the state is exact, the counters of the status line (read
+	# from the superblock) must be exact too.
+	if [ "$alt" = -1 ]; then
+		want=$(counters "$dur")
+		got=$(status_counters rp)
+		[ "$got" = "$want" ] ||
+			fail "$pt: status counts mapped/unique/zero $got, the blocks say $want"
+	fi
 	blkpat read /dev/mapper/rp $BS 0 $RANGE > /tmp/got ||
 		fail "$pt: reading the replayed device failed"
 	if ! awk -v dur="$dur" -v alt="$alt" -v pt="$pt" '
