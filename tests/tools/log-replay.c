@@ -110,25 +110,9 @@ struct log {
 
 static const char *prog = "log-replay";
 
-static void __noreturn __printf(1, 2)
-usage(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "%s: ", prog);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\nusage: %s check|list LOG\n"
-		"       %s points [--count] LOG\n"
-		"       %s replay LOG DEV [--to-entry N | --to-point N | --to-mark NAME]\n"
-		"                         [--pair LOG2 DEV2] [--discard zero|skip]\n",
-		prog, prog, prog);
-	exit(2);
-}
-
-static void __noreturn __printf(1, 2)
-die(const char *fmt, ...)
+/* "log-replay: MESSAGE", and the usage too when status is 2; exits. */
+static void __noreturn __printf(2, 3)
+quit(int status, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -137,8 +121,17 @@ die(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
-	exit(1);
+	if (status == 2)
+		fprintf(stderr, "usage: %s check|list LOG\n"
+			"       %s points [--count] LOG\n"
+			"       %s replay LOG DEV [--to-entry N | --to-point N | --to-mark NAME]\n"
+			"                         [--pair LOG2 DEV2] [--discard zero|skip]\n",
+			prog, prog, prog);
+	exit(status);
 }
+
+#define usage(...)	quit(2, __VA_ARGS__)
+#define die(...)	quit(1, __VA_ARGS__)
 
 /* A damaged log: names the log, the entry and its byte offset. */
 static void __noreturn __printf(4, 5)
