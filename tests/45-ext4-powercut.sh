@@ -12,6 +12,7 @@
 ROUNDS=${EXT4_ROUNDS:-$(by_load 3 1)}
 SEED=${CRASH_SEED:-$(date +%s)}
 RANDOM=$SEED
+T0=$(date +%s)
 log "seed $SEED (CRASH_SEED=$SEED repeats the cut times), $ROUNDS rounds"
 
 load_dedup
@@ -183,3 +184,4 @@ while [ $round -lt "$ROUNDS" ]; do
 		"status: $(dmsetup status e4 | cut -d' ' -f4-14)"
 done
 umount $MNT
+log "$ROUNDS power cuts survived; $(($(date +%s) - T0)) s in all"
