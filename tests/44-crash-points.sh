@@ -34,7 +34,8 @@
 # suspended before the round's FLUSH, so the commit stops at its data flush;
 # then both devices get the mark "b<round>". A module that made a superblock
 # durable before the data it points at is caught there, however the logs
-# pair otherwise.
+# pair otherwise; so is one whose FLUSH returned before it was durable (if
+# the FLUSH has returned by the mark, the round must be durable there).
 #
 # Per point: blocks written in rounds before the point's round must hold
 # their last content; blocks written in the point's round may hold the old
@@ -192,6 +193,12 @@ barrier_flush() {	# round
 	# Let the commit go as far as it can without the data device.
 	usleep 300000
 	dmsetup suspend --noflush --nolockfs lwm
+	# A FLUSH that has returned by now says the round is durable, data
+	# device or not: the mark is then checked as such.
+	if ! kill -0 $fpid 2>/dev/null; then
+		echo "b$1" >> /tmp/returned
+		log "round $1: the FLUSH returned while the data device was suspended"
+	fi
 	dmsetup message lwm 0 mark "b$1" || fail "mark b$1 (metadata log)"
 	dmsetup message lwd 0 mark "b$1" || fail "mark b$1 (data log)"
 	dmsetup resume lwm
@@ -199,6 +206,7 @@ barrier_flush() {	# round
 	wait $fpid || fail "round $1: the FLUSH failed"
 }
 
+: > /tmp/returned
 blkpat flush $DEV || fail "first flush failed"
 mark_both s0
 k=1
@@ -212,8 +220,14 @@ while [ $k -le $ROUNDS ]; do
 		n=$((n + 1))
 	done
 	if [ $((k % 4)) = 2 ]; then
-		# New data for the held commit to point at.
-		write_blocks $k $((RANDOM % RANGE)) 1 "u$k.b"
+		# New data for the held commit to point at, over a block that
+		# holds data (zeroes would pass for its old content).
+		lbn=$((RANDOM % RANGE))
+		i=0
+		while [ $i -lt $RANGE ] && [ "$(cur $(((lbn + i) % RANGE)))" = 0 ]; do
+			i=$((i + 1))
+		done
+		write_blocks $k $(((lbn + i) % RANGE)) 1 "u$k.b"
 		barrier_flush $k
 		nb=$((nb + 1))
 	elif [ $((RANDOM % 10)) -lt 3 ]; then
@@ -333,6 +347,9 @@ while read -r kind entry mk dentry; do
 	if [ "$kind" = mark ] && [ "${mk#s}" != "$mk" ]; then
 		dur=$k alt=-1
 		what="mark $mk (round $k durable)"
+	elif [ "$kind" = mark ] && grep -qx "$mk" /tmp/returned; then
+		dur=$k alt=-1
+		what="barrier mark $mk (round $k durable: its FLUSH had returned)"
 	elif [ "$kind" = mark ] && [ "${mk#b}" != "$mk" ]; then
 		dur=$((k - 1)) alt=$k
 		what="barrier mark $mk (round $((k - 1)) durable, round $k's commit held at its data flush)"
