@@ -219,8 +219,12 @@ damage() {	# WHAT REGEX COMMAND-TO-DAMAGE-$W/d.log
 	echo "ok: $what"
 }
 poke() {	# OFFSET HEXBYTES: overwrite bytes of $W/d.log
-	printf "$(echo "$2" | sed 's/../\\x&/g')" |
-		dd of="$W/d.log" bs=1 seek="$1" conv=notrunc status=none
+	local hex=$2 bytes=
+	while [ -n "$hex" ]; do
+		bytes+="\\x${hex:0:2}"
+		hex=${hex:2}
+	done
+	printf '%b' "$bytes" | dd of="$W/d.log" bs=1 seek="$1" conv=notrunc status=none
 }
 damage "bad magic" 'not a dm-log-writes log \(magic 0x6a736677736873' poke 0 73
 damage "bad version" 'log version 2, this tool reads 1' poke 8 02
