@@ -4,10 +4,17 @@
 #   make check [T=re]    module + tools + initramfs, then the whole test suite
 #                        in one QEMU VM, then host-side tests; ends with
 #                        "N passed, N failed"
+#   make check-crash     the crash-consistency campaign, not in make check:
+#                        tests/44-crash-points.sh at CRASH_POINTS points
+#                        (default 200) and tests/45-ext4-powercut.sh with
+#                        CRASH_EXT4_ROUNDS power cuts (default 20), in one
+#                        VM; CRASH_SEED=<n> repeats a run's workload
 #   make check-harness   self-test of the harness (a deliberate WARN_ON, a
 #                        guest crash and a hung test must all be caught)
 #   make checkpatch      checkpatch.pl --no-tree -f on all our C sources
 #   make tools           userspace tools (tools/Makefile)
+#   make test-tools      test-only tools of the VM tests (tests/tools:
+#                        log-replay, blkpat), copied into the initramfs
 #   make check-debug     the VM suite on the lockdep/KASAN/kmemleak kernel
 #                        (scripts/check-debug.sh; check-debug-seeded: its
 #                        detectors must catch deliberate bugs)
@@ -88,9 +95,10 @@ KBUILD_ARGS = -C $(KDIR) W=1 $(if $(wildcard $(KDIR)/vmlinux),,CONFIG_DEBUG_INFO
 CHECKPATCH_FILES = $(sort $(filter-out %.mod.c,$(wildcard dm-dedup-*.c \
 	include/*.h tools/*.c tools/*.h tools/pdata/*.c tools/pdata/*.h \
 	tools/dedup/*.c tools/dedup/*.h tests/host/*.c tests/modules/*.c \
-	tests/modules/debug/*.c)))
+	tests/modules/debug/*.c tests/tools/*.c)))
 
-.PHONY: all deps module test-modules tools checkpatch initramfs check \
+.PHONY: all deps module test-modules tools test-tools checkpatch initramfs check \
+	check-crash \
 	check-harness check-debug check-debug-seeded debug-kernel vm-shell \
 	demo install clean distclean help dkms-install dkms-uninstall deb \
 	check-packages
@@ -116,6 +124,9 @@ tools:
 	@if [ -f tools/Makefile ]; then $(MAKE) -C tools; \
 	else echo "tools: no tools/Makefile yet, nothing to build"; fi
 
+test-tools:
+	$(MAKE) -C tests/tools
+
 checkpatch: deps
 	@cp=$$(scripts/ksrc.sh $(KVER))/scripts/checkpatch.pl; rc=0; \
 	for f in $(CHECKPATCH_FILES); do \
@@ -125,11 +136,25 @@ checkpatch: deps
 	if [ $$rc = 0 ]; then echo "checkpatch: clean ($(words $(CHECKPATCH_FILES)) files)"; \
 	else echo "checkpatch: FAILED" >&2; fi; exit $$rc
 
-initramfs: module test-modules tools
+initramfs: module test-modules tools test-tools
 	@scripts/mkinitramfs.sh
 
 check: initramfs
 	@scripts/run-tests.sh
+
+# The long crash campaign: the same two tests as in make check, with more
+# points and power cuts (their counts reach the guest on the kernel command
+# line), and timeouts to match.
+CRASH_POINTS ?= 200
+CRASH_EXT4_ROUNDS ?= 20
+CRASH_TIMEOUT_SCALE ?= 8
+CRASH_SEED ?=
+check-crash: initramfs
+	@VM_TIMEOUT_SCALE=$(CRASH_TIMEOUT_SCALE) VM_APPEND="CRASH_POINTS=$(CRASH_POINTS) \
+		EXT4_ROUNDS=$(CRASH_EXT4_ROUNDS) $(if $(CRASH_SEED),CRASH_SEED=$(CRASH_SEED)) \
+		$(VM_APPEND)" scripts/run-tests.sh --guest 44-crash-points.sh \
+		--guest 45-ext4-powercut.sh --no-host --results build/logs/crash.tap \
+		--logs build/logs/crash
 
 check-harness: initramfs
 	@tests/harness/selftest.sh
@@ -206,6 +231,7 @@ clean:
 	-@[ ! -d "$(KDIR)" ] || $(MAKE) $(KBUILD_ARGS) M=$(CURDIR) clean
 	-@[ ! -d "$(KDIR)" ] || $(MAKE) $(KBUILD_ARGS) M=$(CURDIR)/tests/modules clean
 	-@[ ! -f tools/Makefile ] || $(MAKE) -C tools clean
+	-@$(MAKE) -C tests/tools clean
 	rm -rf build/initramfs build/initramfs*.cpio* build/vm build/vm-share build/logs \
 		build/deb build/pkgtest
 

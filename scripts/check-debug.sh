@@ -87,6 +87,8 @@ seedmod=$(build_copy seedmod "$top/tests/modules/debug" Kbuild \
 if [ -f "$top/tools/Makefile" ]; then
 	make -s -C "$top/tools" >&2
 fi
+# The test-only tools (log-replay, blkpat) of the crash tests.
+make -s -C "$top/tests/tools" >&2
 DEDUP_KO=$moddir/dm-dedup.ko TEST_KO_DIRS="$testmod $seedmod" \
 	OUT="$INITRD_BASE" "$top/scripts/mkinitramfs.sh" >&2
 

@@ -9,8 +9,9 @@
 #   dmsetup, fio, mke2fs/mkfs.ext4, e2fsck, blkdiscard + the libraries ldd
 #   lists; guest kernel modules (with dependencies, paths kept) + depmod -b;
 #   dm-dedup.ko and tests/modules/*.ko in lib/modules/$KVER/updates;
-#   executables of tools/ in /usr/local/bin; tests/ in /tests; the guest
-#   side of the harness (/init, /harness/guest-run.sh).
+#   executables of tools/ and of tests/tools/ (test-only tools) in
+#   /usr/local/bin; tests/ in /tests; the guest side of the harness (/init,
+#   /harness/guest-run.sh).
 #
 # Environment: KVER (required), GUEST_MODROOT (default /: the root holding
 # lib/modules/$KVER), OUT (default build/initramfs-$KVER.cpio; staged in
@@ -123,6 +124,14 @@ if [ -d "$tools_dir" ]; then
 	done
 fi
 
+# --- test-only tools (tests/tools): every executable at its top level ----
+for t in "$top"/tests/tools/*; do
+	[ -f "$t" ] && [ -x "$t" ] || continue
+	head -c4 "$t" | grep -q ELF || continue
+	install_bin "$t" "/usr/local/bin/$(basename "$t")"
+	ntools=$((ntools + 1))
+done
+
 # --- kernel modules -----------------------------------------------------
 dest=lib/modules/$KVER
 mkdir -p "$dest"
@@ -164,7 +173,7 @@ depmod -b "$root" "$KVER"
 
 # --- tests and the guest side of the harness ----------------------------
 (cd "$top/tests" && find . -path ./modules -prune -o -path ./host -prune -o \
-	-type f -print | cpio -pdm --quiet "$root/tests")
+	-path ./tools -prune -o -type f -print | cpio -pdm --quiet "$root/tests")
 install -m 0755 "$top/tests/harness/init.sh" init
 install -m 0755 "$top/tests/harness/guest-run.sh" harness/guest-run.sh
 echo "$KVER" > harness/kver
