@@ -15,9 +15,10 @@
 #   make tools           userspace tools (tools/Makefile)
 #   make test-tools      test-only tools of the VM tests (tests/tools:
 #                        log-replay, blkpat), copied into the initramfs
-#   make check-debug     the VM suite on the lockdep/KASAN/kmemleak kernel
-#                        (scripts/check-debug.sh; check-debug-seeded: its
-#                        detectors must catch deliberate bugs)
+#   make check-debug     the debug set of the VM suite on the lockdep/KASAN/
+#                        kmemleak kernel (scripts/check-debug.sh);
+#                        check-debug-full: every test; check-debug-seeded:
+#                        its detectors must catch deliberate bugs
 #   make debug-kernel    build that kernel only (once per machine, cached in
 #                        /var/cache/dm-dedup; scripts/debug-kernel.sh)
 #   make vm-shell        boot the test VM with a shell on this terminal
@@ -99,7 +100,7 @@ CHECKPATCH_FILES = $(sort $(filter-out %.mod.c,$(wildcard dm-dedup-*.c \
 
 .PHONY: all deps module test-modules tools test-tools checkpatch initramfs check \
 	check-crash \
-	check-harness check-debug check-debug-seeded debug-kernel vm-shell \
+	check-harness check-debug check-debug-full check-debug-seeded debug-kernel vm-shell \
 	demo install clean distclean help dkms-install dkms-uninstall deb \
 	check-packages
 
@@ -165,6 +166,9 @@ check-debug: deps
 
 check-debug-seeded: deps
 	@scripts/check-debug.sh --seeded
+
+check-debug-full: deps
+	@DEBUG_ALL=1 scripts/check-debug.sh
 
 debug-kernel: deps
 	@scripts/debug-kernel.sh
