@@ -24,6 +24,9 @@ val() { sed -n "s/.* $2=\([0-9a-z]*\).*/\1/p" <<<"$1"; }
 			empty-[23]) empty+=("$(val "$line" ms)") ;;
 			prefilled-[0-9]) pre+=("$(val "$line" ms)") ;;
 			esac
+			# Ready at create: no "ready_after" line follows.
+			[ "$(val "$line" index_state)" != ready ] ||
+				printf ' %10s | %12s |\n' 0 "$(val "$line" index_entries)"
 		else
 			printf ' %10s | %12s |\n' "$(val "$line" ready_after_ms)" "$(val "$line" index_entries)"
 		fi
