@@ -32,7 +32,7 @@ M=/dev/mapper/cmeta
 D=/dev/mapper/cdata
 DEV=/dev/mapper/cap
 LEN=$((DB * 2 * 8))				# logical: twice the data device
-TABLE="0 $LEN dedup $M $D $BS sha256 1 commit_period_ms 500"
+TABLE="0 $LEN dedup $M $D $BS sha256 2 commit_period_ms 500"
 dm_create cap "$TABLE"
 echo "cap $M" >> "$DEDUP_REG"
 st() { dmsetup message cap 0 stats | sed -n "s/^$1=//p"; }
