@@ -165,13 +165,15 @@ static struct gen_pbn *gen_find_pbn(struct dedup_gen *g, u64 pbn)
 	return NULL;
 }
 
+/* The newest block of g with fingerprint fp that is not in skip. */
 static struct gen_pbn *gen_find_fp(struct dedup_cow *cow, struct dedup_gen *g,
-				   const u8 *fp)
+				   const u8 *fp, const struct dedup_skip *skip)
 {
 	struct gen_pbn *p;
 
 	hlist_for_each_entry(p, &g->fp_tab[fp_hash(fp, g->bits)], fp_node)
-		if (!memcmp(p->fp, fp, cow->p.fp_size))
+		if (!memcmp(p->fp, fp, cow->p.fp_size) &&
+		    !dedup_skip_has(skip, p->pbn))
 			return p;
 	return NULL;
 }
@@ -314,14 +316,14 @@ int dedup_cow_find_lbn(struct dedup_cow *cow, u64 lbn, u64 *value)
  * In-memory part of a fingerprint lookup, cow->lock held: 1 and *pbn for a
  * live block, 0 for a dead one (a miss), -ENOENT if not in memory.
  */
-static int mem_lookup_fp(struct dedup_cow *cow, const u8 *fp, u64 skip_pbn,
-			 u64 *pbn)
+static int mem_lookup_fp(struct dedup_cow *cow, const u8 *fp,
+			 const struct dedup_skip *skip, u64 *pbn)
 {
-	struct gen_pbn *p = gen_find_fp(cow, cow->open, fp);
+	struct gen_pbn *p = gen_find_fp(cow, cow->open, fp, skip);
 
-	if ((!p || p->pbn == skip_pbn) && cow->frozen)
-		p = gen_find_fp(cow, cow->frozen, fp);
-	if (!p || p->pbn == skip_pbn)
+	if (!p && cow->frozen)
+		p = gen_find_fp(cow, cow->frozen, fp, skip);
+	if (!p)
 		return -ENOENT;
 	if (mem_pbn_dead(cow, p->pbn))
 		return 0;
@@ -329,8 +331,9 @@ static int mem_lookup_fp(struct dedup_cow *cow, const u8 *fp, u64 skip_pbn,
 	return 1;
 }
 
-int dedup_cow_lookup_fp(struct dedup_cow *cow, const u8 *fp, u64 skip_pbn,
-			u64 *pbn, struct dedup_claim *claim)
+int dedup_cow_lookup_fp(struct dedup_cow *cow, const u8 *fp,
+			const struct dedup_skip *skip, u64 *pbn,
+			struct dedup_claim *claim)
 {
 	u64 seq, mseq = 0, cpbn = 0;
 	int r, cr;
@@ -342,7 +345,7 @@ again:
 		goto unlock;
 	}
 	claim->seq = cow->publish_seq;
-	r = mem_lookup_fp(cow, fp, skip_pbn, pbn);
+	r = mem_lookup_fp(cow, fp, skip, pbn);
 	if (r == 1) {
 		r = DEDUP_FP_HIT;
 		goto unlock;
@@ -357,7 +360,7 @@ again:
 	seq = cow->publish_seq;
 	spin_unlock(&cow->lock);
 
-	cr = dedup_meta_find_fp(cow->md, fp, skip_pbn, &cpbn, &mseq);
+	cr = dedup_meta_find_fp(cow->md, fp, skip, &cpbn, &mseq);
 
 	spin_lock(&cow->lock);
 	if (seq != cow->publish_seq || (!cr && mseq != seq)) {
@@ -365,7 +368,7 @@ again:
 		goto again;
 	}
 	/* Writers may have added it while the lock was dropped. */
-	r = mem_lookup_fp(cow, fp, skip_pbn, pbn);
+	r = mem_lookup_fp(cow, fp, skip, pbn);
 	if (r == 1) {
 		r = DEDUP_FP_HIT;
 		goto unlock;

@@ -380,7 +380,8 @@ static void write_block(struct dedup_io *io)
 {
 	struct dedup_c *dc = io->dc;
 	void *data = page_address(io->buf);
-	u64 pbn, skip = DEDUP_UNMAPPED;
+	struct dedup_skip skip = { .nr = 0 };
+	u64 pbn;
 	int r;
 
 	if (dedup_block_is_zero(data, dc->block_size)) {
@@ -396,7 +397,7 @@ static void write_block(struct dedup_io *io)
 	for (;;) {
 		u64 gen = 0;
 
-		r = dedup_cow_lookup_fp(dc->pool->cow, io->fp, skip, &pbn,
+		r = dedup_cow_lookup_fp(dc->pool->cow, io->fp, &skip, &pbn,
 					&io->claim);
 		if (r < 0) {
 			fail_meta(io, "lookup", r);
@@ -424,8 +425,18 @@ static void write_block(struct dedup_io *io)
 		r = dedup_cow_record(dc->pool->cow, io->lbn, pbn, DEDUP_REC_HIT,
 				     &io->claim, io->fp, &gen);
 		if (r == -EMLINK) {
-			/* Shared as often as a count allows: another copy. */
-			skip = pbn;
+			/*
+			 * Shared as often as a count allows: look for another
+			 * copy with room (the index may hold several, in
+			 * memory and committed), and past DEDUP_SKIP_MAX of
+			 * them store one more, indexed, without a claim (a
+			 * concurrent writer may store one too: harmless).
+			 */
+			skip.pbn[skip.nr++] = pbn;
+			if (skip.nr == DEDUP_SKIP_MAX) {
+				write_new_block(io);
+				return;
+			}
 			continue;
 		}
 		if (r != -EAGAIN) {
@@ -611,11 +622,12 @@ static void buf_free(void *page, void *order)
 	__free_pages(page, (unsigned long)order);
 }
 
-static mempool_t *buf_pool_create(struct dedup_c *dc)
+/* reserve: bytes of buffers kept as the free list (at least the minimum). */
+static mempool_t *buf_pool_create(struct dedup_c *dc, unsigned int reserve)
 {
 	unsigned int order = get_order(dc->block_size);
 	unsigned int nr = max_t(unsigned int, DEDUP_POOL_SIZE,
-				DEDUP_BUF_RESERVE >> (order + PAGE_SHIFT));
+				reserve >> (order + PAGE_SHIFT));
 
 	return mempool_create(nr, buf_alloc, buf_free, (void *)(long)order);
 }
@@ -636,8 +648,11 @@ int dedup_io_create(struct dedup_c *dc)
 	    stage_init(&dc->submit, dc->wq, process_bio, max(2 * cpus, 4U)) ||
 	    stage_init(&dc->done, dc->done_wq, write_done, max(cpus, 2U)))
 		return -ENOMEM;
-	dc->buf_pool = buf_pool_create(dc);
-	dc->verify_pool = buf_pool_create(dc);
+	dc->buf_pool = buf_pool_create(dc, DEDUP_BUF_RESERVE);
+	/* Verify reads happen on every hit with verify or a weak hash only. */
+	dc->verify_pool = buf_pool_create(dc, dc->verify ||
+					  !dedup_hash_trusted(dc->hash) ?
+					  DEDUP_BUF_RESERVE : 0);
 	if (!dc->buf_pool || !dc->verify_pool)
 		return -ENOMEM;
 	return bioset_init(&dc->bs, DEDUP_POOL_SIZE, 0, BIOSET_NEED_BVECS);

@@ -772,8 +772,8 @@ int dedup_meta_find_refcount(struct dedup_meta *md, u64 pbn, u32 *count,
 	return r;
 }
 
-int dedup_meta_find_fp(struct dedup_meta *md, const u8 *fp, u64 skip_pbn,
-		       u64 *pbn, u64 *seq)
+int dedup_meta_find_fp(struct dedup_meta *md, const u8 *fp,
+		       const struct dedup_skip *skip, u64 *pbn, u64 *seq)
 {
 	struct dedup_array *a = &md->arrays[DEDUP_A_FP];
 	u64 blocks[FP_CANDIDATES];
@@ -797,7 +797,7 @@ int dedup_meta_find_fp(struct dedup_meta *md, const u8 *fp, u64 skip_pbn,
 			if (r)
 				break;
 			*pbn = blocks[i] * a->per_block + pos;
-			if (*pbn != skip_pbn)
+			if (!dedup_skip_has(skip, *pbn))
 				break;
 			r = -ENODATA;
 		}

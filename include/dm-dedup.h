@@ -165,13 +165,34 @@ int dedup_meta_find_lbn(struct dedup_meta *md, u64 lbn, u64 *value, u64 *seq);
 int dedup_meta_find_refcount(struct dedup_meta *md, u64 pbn, u32 *count,
 			     u64 *seq);
 /*
- * A block that holds content with fingerprint fp and is live in the
- * published commit; -ENODATA if there is none (or the RAM index does not
- * know it yet, while it is rebuilt).  skip_pbn: a block not to return
- * (one that failed verification), or DEDUP_UNMAPPED.
+ * Blocks a fingerprint lookup must not return: copies of the content that
+ * are shared as often as a reference count allows.  A write that finds
+ * DEDUP_SKIP_MAX such copies stores one more without looking further.
  */
-int dedup_meta_find_fp(struct dedup_meta *md, const u8 *fp, u64 skip_pbn,
-		       u64 *pbn, u64 *seq);
+#define DEDUP_SKIP_MAX		4
+
+struct dedup_skip {
+	unsigned int nr;
+	u64 pbn[DEDUP_SKIP_MAX];
+};
+
+static inline bool dedup_skip_has(const struct dedup_skip *skip, u64 pbn)
+{
+	unsigned int i;
+
+	for (i = 0; i < skip->nr; i++)
+		if (skip->pbn[i] == pbn)
+			return true;
+	return false;
+}
+
+/*
+ * A block that holds content with fingerprint fp, is live in the published
+ * commit and is not in skip; -ENODATA if there is none (or the RAM index
+ * does not know it yet, while it is rebuilt).
+ */
+int dedup_meta_find_fp(struct dedup_meta *md, const u8 *fp,
+		       const struct dedup_skip *skip, u64 *pbn, u64 *seq);
 
 /*
  * Data blocks.  alloc hands out a block that is free in the published
@@ -330,12 +351,13 @@ enum dedup_fp_result {
 };
 
 /*
- * Looks fp up in the generations and the committed index.  If another
- * writer holds a claim on fp, waits until it records or releases it.
- * skip_pbn: a block that failed verification, or DEDUP_UNMAPPED.
+ * Looks fp up in the generations and the committed index, passing over the
+ * blocks in skip.  If another writer holds a claim on fp, waits until it
+ * records or releases it.
  */
-int dedup_cow_lookup_fp(struct dedup_cow *cow, const u8 *fp, u64 skip_pbn,
-			u64 *pbn, struct dedup_claim *claim);
+int dedup_cow_lookup_fp(struct dedup_cow *cow, const u8 *fp,
+			const struct dedup_skip *skip, u64 *pbn,
+			struct dedup_claim *claim);
 void dedup_cow_release_claim(struct dedup_cow *cow, struct dedup_claim *claim);
 
 /*
