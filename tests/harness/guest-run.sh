@@ -99,17 +99,34 @@ cleanup() {
 	return $rc
 }
 
+# What is stuck: the blocked tasks (sysrq w) and a backtrace of every CPU
+# (sysrq l), from the kernel log, into $1 and at once on the console, where
+# the host shows it if the guest then stops answering (a bio that never
+# completes hangs the teardown after the test's timeout). $2: why.
+dump_stuck() {
+	local m
+	m="harness: stuck $id $(cut -d' ' -f1 /proc/uptime)"
+	kmsg "$m"
+	echo w > /proc/sysrq-trigger 2>/dev/null
+	echo l > /proc/sysrq-trigger 2>/dev/null
+	sleep 1
+	dmesg_after "$m" | head -n 300 > "$1"
+	echo "# harness: stuck in $id ($2); blocked tasks and CPUs:"
+	sed 's/^/# harness: stuck: /' "$1"
+}
+
 # The test and its children run in a session of their own so a timeout can
 # kill all of them. Sets rc and timed_out.
 run_one() {
 	local path=$1 tmo=$2 log=$3 tpid wpid
-	rm -f /tmp/harness/timed_out
+	rm -f /tmp/harness/timed_out /tmp/harness/stuck
 	mkdir -p "/tmp/t$id"
 	(cd "/tmp/t$id" && exec setsid sh "/tests/$path") >"$log" 2>&1 </dev/null &
 	tpid=$!
 	(
 		sleep "$tmo"
 		: > /tmp/harness/timed_out
+		dump_stuck /tmp/harness/stuck "timed out after ${tmo}s"
 		kill -TERM -"$tpid" 2>/dev/null || kill -TERM "$tpid" 2>/dev/null
 		sleep 5
 		kill -KILL -"$tpid" 2>/dev/null || kill -KILL "$tpid" 2>/dev/null
@@ -215,6 +232,10 @@ while IFS="$TAB" read -r id path tmo; do
 		fi
 		echo "#   test output (last 100 lines):"
 		tail -n 100 "$log" | sed 's/^/#     /'
+		if [ -s /tmp/harness/stuck ]; then
+			echo "#   blocked tasks and CPUs at the timeout (sysrq w, l):"
+			head -n 150 /tmp/harness/stuck | sed 's/^/#     /'
+		fi
 	fi
 done < /harness/plan
 echo "# harness: done"

@@ -7,7 +7,8 @@
 # requires: the control test "ok"; a test whose only fault is a WARN_ON in
 # the kernel log (tests/modules/dedup_warn_test.ko) "not ok" with the warning
 # quoted; a failed assertion "not ok" with its message; a hung test killed by
-# its timeout; a guest crash reported as "guest died" and followed by a fresh
+# its timeout, with the blocked tasks and CPUs the guest dumped then (also
+# shown for a guest that stops answering after that); a guest crash reported as "guest died" and followed by a fresh
 # VM that runs the last test (which also writes through the 9p share); the
 # closing line "3 passed, 5 failed" and a non-zero exit status.
 # timeout: 600
@@ -47,6 +48,10 @@ check "hung test killed by its timeout" \
 	'[ "$(verdict 04-timeout)" = "not ok" ] && grep -Eq "timed out after [0-9]+s" "$run"'
 check "hung guest killed by the host's watchdog" \
 	'[ "$(verdict 05-hang)" = "not ok" ] && grep -q "guest hung during test harness/guest/05-hang" "$run"'
+check "timed-out test's report has the guest's task dump" \
+	'grep -q "^#   blocked tasks and CPUs at the timeout" "$run" && grep -q "^#     .*sysrq: Show Blocked State" "$run"'
+check "hung guest's report has what it dumped at the timeout" \
+	'grep -q "^#   the guest.s dump of what was stuck" "$run" && grep -Eq "^#   stuck in [0-9]+ \(timed out" "$run"'
 check "guest crash attributed to its test" \
 	'[ "$(verdict 06-crash)" = "not ok" ] && grep -q "guest died during test harness/guest/06-crash" "$run"'
 check "fresh VM runs the rest" '[ "$(verdict 07-after-crash)" = ok ]'
