@@ -20,7 +20,7 @@
  * an entry's home bucket is (tag * nb) >> tag_bits and collisions go to
  * the next buckets.  Since the home is computed from the stored tag, a
  * shard can be rehashed to any size without the fingerprints; it grows
- * (to a load of 72 %) when 90 % of its slots are used, so memory follows
+ * (to a load of 80 %) when 92 % of its slots are used, so memory follows
  * the number of stored blocks, not the device size.  Deleted entries
  * become tombstones until the next rehash.  shard_bits is chosen from the
  * data device size so that a full device leaves at least 12 bits of tag
@@ -49,11 +49,21 @@
 #define INDEX_MAX_NB_BITS	20
 #define BUCKET_SLOTS		DEDUP_INDEX_BUCKET_ENTRIES
 #define BUCKET_SIZE		DEDUP_INDEX_BUCKET_SIZE
-/* Grow at 90 % of the slots used (live + deleted), to 72 %. */
-#define GROW_NUM		9
-#define GROW_DEN		10
-#define TARGET_NUM		18
-#define TARGET_DEN		25
+/*
+ * Grow at 92 % of the slots used (live + deleted), to 80 %: 6.5 to 7.5
+ * bytes of RAM per entry.  (With 8-slot buckets a probe rarely passes its
+ * home bucket even at 92 %.)
+ */
+#define GROW_NUM		23
+#define GROW_DEN		25
+#define TARGET_NUM		4
+#define TARGET_DEN		5
+/*
+ * kmalloc rounds a large request up to a power of two, which would leave
+ * up to half of a shard unused: beyond a few pages, shards come from
+ * vmalloc, which rounds to a page.
+ */
+#define SHARD_KMALLOC_MAX	(4 * PAGE_SIZE)
 
 struct index_shard {
 	u32 nb;			/* buckets */
@@ -215,7 +225,10 @@ static struct index_shard *shard_alloc(u32 nb)
 	if (dedup_fault_alloc())
 		return NULL;
 	noio = memalloc_noio_save();
-	sh = kvzalloc(bytes, GFP_KERNEL | __GFP_NOWARN);
+	if (bytes <= SHARD_KMALLOC_MAX)
+		sh = kzalloc(bytes, GFP_KERNEL | __GFP_NOWARN);
+	else
+		sh = __vmalloc(bytes, GFP_KERNEL | __GFP_ZERO | __GFP_NOWARN);
 	memalloc_noio_restore(noio);
 	if (!sh)
 		return NULL;

@@ -15,8 +15,8 @@
  *  - region A is at most DEDUP_REGION_A_MAX_BLOCKS blocks (15.875 GiB);
  *    beyond it array blocks go to the bulk region, so a device that needs
  *    more is region A's full size plus the bulk region;
- *  - the RAM index holds a 6-byte entry per unique block at 72-90 % load:
- *    about 7.4 B per unique block.
+ *  - the RAM index holds a 6-byte entry per unique block at 80-92 % load:
+ *    about 7.0 B per unique block.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -34,7 +34,7 @@
 #define NODE_COST	24.0	/* region A bytes per array block */
 #define BITMAP_COST	0.25	/* bytes of sm bitmap per block */
 #define INDEX_ENTRY	6.0
-#define INDEX_LOAD	0.81	/* mean of 72 % and 90 % */
+#define INDEX_LOAD	0.86	/* mean of 80 % and 92 % */
 #define SLACK		1.01
 
 struct sizes {
