@@ -323,9 +323,9 @@ static void rehash(struct dedup_index *idx, struct index_shard *old,
 
 /*
  * Makes shard s (its lock held) loaded and, with room, able to take one
- * more entry.  May drop the lock to load or allocate, and retakes it;
- * returns the shard (NULL when it is empty and room is false) or an
- * ERR_PTR.
+ * more entry.  May drop the lock to load, allocate or free (vfree may
+ * sleep), and retakes it; returns the shard (NULL when it is empty and
+ * room is false) or an ERR_PTR.
  */
 static struct index_shard *prepare(struct dedup_index *idx, u64 s, bool room)
 {
@@ -362,13 +362,17 @@ static struct index_shard *prepare(struct dedup_index *idx, u64 s, bool room)
 					r = -EILSEQ;
 			}
 			kvfree(buckets);
-			spin_lock(lock);
 			if (r) {
 				kvfree(new);
+				spin_lock(lock);
 				return ERR_PTR(r);
 			}
+			spin_lock(lock);
 			if (test_bit(dir_pos(s), d->loaded)) {
-				shard_free(idx, new);
+				/* Loaded meanwhile: ours was never installed. */
+				spin_unlock(lock);
+				kvfree(new);
+				spin_lock(lock);
 				continue;
 			}
 			d->shard[dir_pos(s)] = new;
@@ -391,14 +395,18 @@ static struct index_shard *prepare(struct dedup_index *idx, u64 s, bool room)
 			return ERR_PTR(-ENOMEM);
 		if (d->shard[dir_pos(s)] != sh) {
 			/* Someone else grew it meanwhile. */
-			shard_free(idx, new);
+			spin_unlock(lock);
+			kvfree(new);
+			spin_lock(lock);
 			continue;
 		}
 		rehash(idx, sh, new);
 		d->shard[dir_pos(s)] = new;
 		atomic64_add(new->bytes, &idx->ram);
+		/* Nothing reaches the old one now; look again after the free. */
+		spin_unlock(lock);
 		shard_free(idx, sh);
-		return new;
+		spin_lock(lock);
 	}
 }
 
