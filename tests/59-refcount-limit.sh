@@ -47,9 +47,17 @@ put 7 9
 expect_status rl "a fourth copy after three full ones" mapped=10 unique=4 \
 	dedup_hits=6 mode=rw
 dedup_commit rl
-expect_status rl "after the commit" mapped=10 unique=4 mode=rw needs_check=-
+# LBNs 10-11 fill D; LBN 12 meets four full copies (DEDUP_SKIP_MAX) and
+# stores E without looking further; LBN 13 finds E in memory.
+put 10 12
+expect_status rl "a fifth copy after four full ones" mapped=13 unique=5 \
+	dedup_hits=8 mode=rw
+put 13 13
+expect_status rl "the fifth copy shared" mapped=14 unique=5 dedup_hits=9
+dedup_commit rl
+expect_status rl "after the commit" mapped=14 unique=5 mode=rw needs_check=-
 i=0
-while [ $i -lt 10 ]; do
+while [ $i -lt 14 ]; do
 	readdev $DEV $((i * BS)) $BS | cmp -s - /tmp/b || fail "block $i"
 	i=$((i + 1))
 done
