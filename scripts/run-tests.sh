@@ -190,8 +190,8 @@ while [ ${#pending[@]} -gt 0 ]; do
 			fi
 			echo "not ok $id - ${name_of[$id]%.sh}"
 			echo "#   $how"
-			# What the guest dumped when the test timed out, if
-			# it did (guest-run.sh dump_stuck); else the tail.
+			# What the guest dumped when the test timed out or
+			# its teardown dragged on (guest-run.sh dump_stuck).
 			stuck=$(tr -d '\r' < "$console" |
 				awk -v b="# harness: begin $id " 'index($0, b) == 1 { s = "" }
 					/^# harness: stuck/ { s = s $0 "\n" }
@@ -199,10 +199,9 @@ while [ ${#pending[@]} -gt 0 ]; do
 			if [ -n "$stuck" ]; then
 				echo "#   the guest's dump of what was stuck ($console):"
 				echo "$stuck" | sed 's/^# harness: stuck: /#     /; s/^# harness: /#   /'
-			else
-				echo "#   console tail ($console):"
-				tail -n 40 "$console" | tr -d '\r' | sed 's/^/#     /'
 			fi
+			echo "#   console tail ($console):"
+			tail -n 40 "$console" | tr -d '\r' | sed 's/^/#     /'
 			result_of[$id]="not ok"
 			record "$id" "not ok" "${name_of[$id]%.sh}"
 		else

@@ -184,12 +184,21 @@ while IFS="$TAB" read -r id path tmo; do
 	fi
 
 	# Teardown: registered dedup devices + dedup_check, then the rest.
+	# A teardown that takes minutes is stuck somewhere: say where (only
+	# a dump; the host's watchdog decides).
+	(
+		sleep $((60 * ${HARNESS_SCALE:-1}))
+		dump_stuck /tmp/harness/stuck-teardown "teardown still running"
+	) &
+	tdw=$!
 	if ! (. /tests/lib.sh && dedup_teardown) >>"$log" 2>&1 </dev/null; then
 		reasons="${reasons:+$reasons; }teardown (dedup_teardown/dedup_check) failed"
 	fi
 	if ! cleanup >>"$log" 2>&1 </dev/null; then
 		reasons="${reasons:+$reasons; }cleanup found leftovers"
 	fi
+	kill "$tdw" 2>/dev/null
+	wait "$tdw" 2>/dev/null
 
 	kmsg "harness: end $id $name"
 	hits=$(dmesg_after "$mark" | grep -E "$PATTERN")
