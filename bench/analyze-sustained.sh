@@ -44,13 +44,22 @@ secs=$(envf seconds)
 nwin=$((secs / W))
 fields=$(status_fields)
 
-declare -A iops gap ngap sp50 sp99 smax nsync wins mpg bpu ram
+declare -A over iops gap ngap sp50 sp99 smax nsync wins mpg bpu ram
 for r in "${rows[@]}"; do
 	log=$in/${r}_lat.1.log
 	[ -s "$log" ] || { echo "analyze-sustained: $log missing or empty" >&2; exit 1; }
 	iops[$r]=$(fio_w "$in/$r.json" .iops)
 	t0=$(lat_t0 "$log")
-	read -r _ "gap[$r]" _ "ngap[$r]" < <(lat_gaps "$log" "$t0" /dev/null /dev/null)
+	read -r _ "gap[$r]" _ "ngap[$r]" < <(lat_gaps "$log" "$t0" /dev/null "$out/sustained-$r.gaps")
+	# What the kprobes saw during the longest gap (bench/guest-lib.sh).
+	over[$r]="no trace"
+	if [ -s "$in/$r.trace" ]; then
+		over[$r]=$(trace_phases "$in/$r.trace" "$t0" | awk -v g="$out/sustained-$r.gaps" '
+			BEGIN { while ((getline l < g) > 0) { split(l, f, " ")
+				if (f[1] == "longest") { g0 = f[2]; g1 = f[3] } } }
+			$2 < g1 && $3 > g0 { printf "%s%s %.0f-%.0f", k++ ? ", " : "", $1, $2, $3 }
+			END { if (!k) printf "no traced phase"; printf " (gap %.0f-%.0f ms)", g0, g1 }')
+	fi
 	# fdatasync probe: "start_ms write_us sync_us"
 	awk -v t0="$t0" '{ printf "%.3f %.3f\n", ($1 - t0) / 1000, $3 / 1000 }' \
 		"$in/$r.sync" > "$out/sustained-$r.sync"
@@ -130,6 +139,11 @@ pf() { awk -v c="$1" 'BEGIN { print (c ? "PASS" : "FAIL") }'; }
 	echo "longest commit (ms) in each ${W} s window (window 1/2/...; - = no commit ended in it):"
 	for r in "${rows[@]}"; do
 		[ "$r" = dm-linear ] || printf '  %-16s %s\n' "$r" "${wins[$r]}"
+	done
+	echo
+	echo "traced phases (kprobes, ms from the row's start) during each row's longest write gap:"
+	for r in "${rows[@]}"; do
+		printf '  %-16s %s\n' "$r" "${over[$r]}"
 	done
 	for r in "${rows[@]}"; do
 		if [ "$r" != dm-linear ] && awk -v b="$(fio_w "$in/$r.json" .io_bytes)" -v d="$(envf data_bytes)" \

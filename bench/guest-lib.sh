@@ -89,14 +89,19 @@ TR=/sys/kernel/tracing
 [ -d $TR/events ] || mount -t tracefs nodev $TR 2>/dev/null ||
 	TR=/sys/kernel/debug/tracing
 
-# The commit paths traced: dedup's do_commit, dedup_meta_commit, the
-# data-device flush and synchronize_srcu, and dm-thin's
-# dm_pool_commit_metadata. They fire a few times a second, so they cost
-# nothing measurable; a probe the kernel refuses (a function renamed or not
-# loaded) is skipped: the trace is for diagnosis.
-[ -n "${BENCH_PROBES:-}" ] || BENCH_PROBES="commit:dm_dedup:do_commit
+# The commit paths traced: dedup's dedup_cow_do_commit, dedup_meta_commit,
+# the data-device flush and synchronize_srcu, and dm-thin's
+# dm_pool_commit_metadata; and what may hold writers up outside a commit:
+# the allocator reading a chunk's refcount blocks when it moves to a new
+# chunk (alloc_read), an index shard allocated to grow (index_grow), a
+# generation cleared (gen_clear). They fire at most a few hundred times a
+# second, so they cost nothing measurable; a probe the kernel refuses (a
+# function renamed or not loaded) is skipped: the trace is for diagnosis.
+[ -n "${BENCH_PROBES:-}" ] || BENCH_PROBES="commit:dm_dedup:dedup_cow_do_commit
 meta_commit:dm_dedup:dedup_meta_commit flush:blkdev_issue_flush
-srcu_wait:synchronize_srcu thin_commit:dm_thin_pool:dm_pool_commit_metadata"
+srcu_wait:synchronize_srcu thin_commit:dm_thin_pool:dm_pool_commit_metadata
+alloc_read:dm_dedup:dedup_meta_read_published index_grow:dm_dedup:shard_alloc
+gen_clear:dm_dedup:dedup_gen_clear"
 
 # trace_start: arm the commit probes (modules loaded by now); BENCH_TRACE=0
 # turns tracing off.
