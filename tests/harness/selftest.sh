@@ -8,9 +8,10 @@
 # the kernel log (tests/modules/dedup_warn_test.ko) "not ok" with the warning
 # quoted; a failed assertion "not ok" with its message; a hung test killed by
 # its timeout, with the blocked tasks and CPUs the guest dumped then (also
-# shown for a guest that stops answering after that); a guest crash reported as "guest died" and followed by a fresh
-# VM that runs the last test (which also writes through the 9p share); the
-# closing line "3 passed, 5 failed" and a non-zero exit status.
+# shown for a guest that stops answering after that); a guest crash
+# reported as "guest died" and followed by a fresh VM that runs the last
+# test (which also writes through the 9p share); the closing line
+# "3 passed, 5 failed" and a non-zero exit status.
 # timeout: 600
 set -eu
 
