@@ -20,12 +20,13 @@
  * an entry's home bucket is (tag * nb) >> tag_bits and collisions go to
  * the next buckets.  Since the home is computed from the stored tag, a
  * shard can be rehashed to any size without the fingerprints; it grows
- * (to a load of 80 %) when 92 % of its slots are used, so memory follows
+ * (to a load of 85 %) when 92 % of its slots are used, so memory follows
  * the number of stored blocks, not the device size.  Deleted entries
  * become tombstones until the next rehash.  shard_bits is chosen from the
  * data device size so that a full device leaves at least 12 bits of tag
- * beyond the bucket number.  Shards are allocated on first use, through a
- * directory of 4 KiB pages allocated on first use too.
+ * beyond the bucket number, and no shard needs more than 2^11 buckets.
+ * Shards are allocated on first use, through a directory of 4 KiB pages
+ * allocated on first use too.
  *
  * A saved index (dm-dedup-meta.c writes it at a clean shutdown) is loaded
  * one shard at a time: a shard that is used before the background loader
@@ -46,18 +47,25 @@
 #define INDEX_LOCK_BITS		10
 #define INDEX_MIN_SHARD_BITS	6
 #define INDEX_FILTER_BITS	12
-#define INDEX_MAX_NB_BITS	20
+/*
+ * A shard grows by rehashing it under its lock, in the commit thread, and
+ * a writer that looks the shard up meanwhile spins.  At most 2^11 buckets
+ * (96 KiB, about 15,000 entries) keep that short: under emulation, shards
+ * of 2^14 buckets (about 80,000 entries) took up to 65 ms to grow.
+ */
+#define INDEX_MAX_NB_BITS	11
 #define BUCKET_SLOTS		DEDUP_INDEX_BUCKET_ENTRIES
 #define BUCKET_SIZE		DEDUP_INDEX_BUCKET_SIZE
 /*
- * Grow at 92 % of the slots used (live + deleted), to 80 %: 6.5 to 7.5
+ * Grow at 92 % of the slots used (live + deleted), to 85 %: 6.5 to 7.1
  * bytes of RAM per entry.  (With 8-slot buckets a probe rarely passes its
- * home bucket even at 92 %.)
+ * home bucket even at 92 %.)  Shards fill alike, so they grow at about the
+ * same time: right after, the whole index is near the low load.
  */
 #define GROW_NUM		23
 #define GROW_DEN		25
-#define TARGET_NUM		4
-#define TARGET_DEN		5
+#define TARGET_NUM		17
+#define TARGET_DEN		20
 /*
  * kmalloc rounds a large request up to a power of two, which would leave
  * up to half of a shard unused: beyond a few pages, shards come from
