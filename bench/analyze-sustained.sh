@@ -44,7 +44,7 @@ secs=$(envf seconds)
 nwin=$((secs / W))
 fields=$(status_fields)
 
-declare -A over iops gap ngap sp50 sp99 smax nsync wins mpg bpu ram
+declare -A over iops gap ngap sp50 sp99 smax nsync wins mpg bpu ram ram0 rpt rnb
 for r in "${rows[@]}"; do
 	log=$in/${r}_lat.1.log
 	[ -s "$log" ] || { echo "analyze-sustained: $log missing or empty" >&2; exit 1; }
@@ -57,8 +57,12 @@ for r in "${rows[@]}"; do
 		over[$r]=$(trace_phases "$in/$r.trace" "$t0" | awk -v g="$out/sustained-$r.gaps" '
 			BEGIN { while ((getline l < g) > 0) { split(l, f, " ")
 				if (f[1] == "longest") { g0 = f[2]; g1 = f[3] } } }
-			$2 < g1 && $3 > g0 { printf "%s%s %.0f-%.0f", k++ ? ", " : "", $1, $2, $3 }
-			END { if (!k) printf "no traced phase"; printf " (gap %.0f-%.0f ms)", g0, g1 }')
+			$2 < g1 && $3 > g0 { if (!($1 in n)) o[++k] = $1
+				if (!($1 in a) || $2 < a[$1]) a[$1] = $2
+				n[$1]++; if ($3 > b[$1]) b[$1] = $3 }
+			END { for (i = 1; i <= k; i++) printf "%s%s %.0f-%.0f%s", (i > 1 ? ", " : ""),
+					o[i], a[o[i]], b[o[i]], (n[o[i]] > 1 ? " (x" n[o[i]] ")" : "")
+				if (!k) printf "no traced phase"; printf " (gap %.0f-%.0f ms)", g0, g1 }')
 	fi
 	# fdatasync probe: "start_ms write_us sync_us"
 	awk -v t0="$t0" '{ printf "%.3f %.3f\n", ($1 - t0) / 1000, $3 / 1000 }' \
@@ -112,6 +116,25 @@ for r in "${rows[@]}"; do
 	read -r slab _ vm pc bufio < <(sys_mem "$in/$r.sys" create end)
 	ram[$r]=$(awk -v s="$slab" -v v="$vm" -v p="$pc" -v b="$bufio" \
 		'BEGIN { printf "%.1f (bufio %.1f)", (s + v + p) / 1024 + b / 1048576, b / 1048576 }')
+	# Module RAM while empty (create to ready), and what it holds at the
+	# end beyond dm-bufio's cache per TiB of unique data stored.
+	if grep -q '^ready mem ' "$in/$r.sys"; then
+		read -r slab _ vm pc bufio < <(sys_mem "$in/$r.sys" create ready)
+		ram0[$r]=$(awk -v s="$slab" -v v="$vm" -v p="$pc" -v b="$bufio" \
+			'BEGIN { printf "%.1f", (s + v + p) / 1024 + b / 1048576 }')
+	fi
+	if [ -f "$in/$r.stats" ]; then
+		u1=$(kv "$in/$r.stats" unique_blocks)
+		bs=$(kv "$in/$r.stats" data_block_size)
+		read -r slab _ vm pc bufio < <(sys_mem "$in/$r.sys" create end)
+		rpt[$r]=$(awk -v s="$slab" -v v="$vm" -v p="$pc" -v b="$bufio" -v u="${u1:-0}" -v bs="${bs:-4096}" \
+			'BEGIN { t = u * bs / 2^40; if (t <= 0) exit
+			printf "%.1f MiB beyond dm-bufio'"'"'s cache (%.1f MiB) for %.1f GiB of unique data: %.2f GiB per TiB",
+				(s + v + p) / 1024, b / 1048576, t * 1024, (s + v + p) / 2^20 / t }')
+		# "MiB beyond dm-bufio's cache, unique TiB", for the slope below.
+		rnb[$r]=$(awk -v s="$slab" -v v="$vm" -v p="$pc" -v u="${u1:-0}" -v bs="${bs:-4096}" \
+			'BEGIN { printf "%.3f %.6f", (s + v + p) / 1024, u * bs / 2^40 }')
+	fi
 	if [ -f "$in/$r.stats" ]; then
 		idx=$(grep -Ei '^[a-z_]*(ram|mem)[a-z_]*=' "$in/$r.stats" | tr '\n' ' ' || true)
 		[ -z "$idx" ] || ram[$r]="${ram[$r]}; stats: $idx"
@@ -152,6 +175,11 @@ pf() { awk -v c="$1" 'BEGIN { print (c ? "PASS" : "FAIL") }'; }
 		fi
 	done
 	echo
+	mt=$(envf mem_total_kb)
+	if [ -n "$mt" ]; then
+		echo "dm-bufio's cache (all its clients) is capped at 2 % of the guest's RAM, $(awk -v k="$mt" 'BEGIN { printf "%.0f", k * 0.02 / 1024 }') MiB here, and shrinks under memory pressure: it is counted apart."
+		echo
+	fi
 	echo "issue 10 \"Done when\" (as measured; n/a = not measurable in this run):"
 	for r in dedup dedup-prefilled; do
 		has "$r" || continue
@@ -173,7 +201,20 @@ pf() { awk -v c="$1" 'BEGIN { print (c ? "PASS" : "FAIL") }'; }
 		if [ "${bpu[$r]}" != - ]; then
 			echo "  $r: metadata written per unique block ${bpu[$r]} B <= 256: $(pf "$((bpu[$r] <= 256))")"
 		fi
+		if [ "$r" = dedup ] && [ -n "${ram0[$r]:-}" ]; then
+			echo "  $r: module RAM while empty (slab + vmalloc + percpu + dm-bufio, create to ready) ${ram0[$r]} MiB <= 64: $(pf "$(awk -v m="${ram0[$r]}" 'BEGIN { print (m <= 64) }')")"
+		fi
+		[ -z "${rpt[$r]:-}" ] || echo "  $r: RAM at the end: ${rpt[$r]} (all of it, fixed costs included)"
 	done
+	if [ -n "${rnb[dedup]:-}" ] && [ -n "${rnb[dedup-prefilled]:-}" ]; then
+		# Growth with the data stored: both rows end with the same write
+		# load, so what differs is what the larger index holds.
+		read -r g v < <(awk -v a="${rnb[dedup]}" -v b="${rnb[dedup-prefilled]}" 'BEGIN {
+			split(a, x, " "); split(b, y, " "); d = y[2] - x[2]
+			if (d <= 0) { print "- 0"; exit }
+			g = (y[1] - x[1]) / 1024 / d; printf "%.2f %d\n", g, g <= 2 }')
+		echo "  RAM growth beyond dm-bufio's cache, dedup-prefilled's end over dedup's: $g GiB per TiB of unique data <= 2: $(pf "$v")"
+	fi
 	if has dedup && has dedup-prefilled; then
 		echo "  dedup-prefilled IOPS $(printf %.0f "${iops[dedup-prefilled]}") >= 90% of dedup's $(printf %.0f "${iops[dedup]}"): $(pf "$(awk -v a="${iops[dedup-prefilled]}" -v b="${iops[dedup]}" 'BEGIN { print (a >= 0.9 * b) }')")"
 	else

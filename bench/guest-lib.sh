@@ -57,6 +57,7 @@ bench_env() {
 		echo "sha256_drivers=$(awk '/^name/ { n = $3 } /^driver/ { d = $3 }
 			/^priority/ && n == "sha256" { printf "%s(%s) ", d, $3 }' /proc/crypto)"
 		echo "seconds=${BENCH_SECONDS:-}"
+		echo "mem_total_kb=$(awk '$1 == "MemTotal:" { print $2 }' /proc/meminfo)"
 	} > "$OUT/env"
 }
 
@@ -94,14 +95,16 @@ TR=/sys/kernel/tracing
 # dm_pool_commit_metadata; and what may hold writers up outside a commit:
 # the allocator reading a chunk's refcount blocks when it moves to a new
 # chunk (alloc_read), an index shard allocated to grow (index_grow), a
-# generation cleared (gen_clear). They fire at most a few hundred times a
+# generation cleared (gen_clear); and the retire step after a publish
+# (retire) with the readers' node-cache drop in it (forget). They fire at most a few hundred times a
 # second, so they cost nothing measurable; a probe the kernel refuses (a
 # function renamed or not loaded) is skipped: the trace is for diagnosis.
 [ -n "${BENCH_PROBES:-}" ] || BENCH_PROBES="commit:dm_dedup:dedup_cow_do_commit
 meta_commit:dm_dedup:dedup_meta_commit flush:blkdev_issue_flush
 srcu_wait:synchronize_srcu thin_commit:dm_thin_pool:dm_pool_commit_metadata
 alloc_read:dm_dedup:dedup_meta_read_published index_grow:dm_dedup:shard_alloc
-gen_clear:dm_dedup:dedup_gen_clear"
+gen_clear:dm_dedup:dedup_gen_clear retire:dm_dedup:dedup_meta_retire
+forget:dm_bufio:dm_bufio_forget_buffers"
 
 # trace_start: arm the commit probes (modules loaded by now); BENCH_TRACE=0
 # turns tracing off.

@@ -28,7 +28,9 @@
 #   BENCH_DATA_MB     size of the data disk, a brd RAM disk in the guest
 #                     (default 4096, sustained 8192; the VM gets it + 2-3 GiB)
 #   BENCH_ROWS        throughput: extended regex on the row ids
-#                     (target:workload:bs:pattern:jobs, e.g. sha256:unique:4k:seq:j1)
+#                     (target:workload:bs:pattern:jobs, e.g. sha256:unique:4k:seq:j1);
+#                     sustained: extended regex on the row names (dm-linear,
+#                     dm-thin, dedup-blocking, dedup, dedup-prefilled)
 #   BENCH_OVERWRITE_MB  profile/throughput: the region an overwrite row
 #                     writes first and then rewrites (default 64)
 #   BENCH_JOBS        profile: fio numjobs (default 1)
@@ -240,6 +242,7 @@ guest_tmo=$((rows * per_row + 600))
 		BENCH_JOBS BENCH_HASH BENCH_WINDOW PREFILL_DATA_MB; do
 		echo "$v=${!v}"
 	done
+	[ "$bench" != sustained ] || printf 'BENCH_ROWS=%q\n' "${BENCH_ROWS:-.}"
 	echo "BENCH_PREFILL=$([ -n "$prefill" ] && echo 1 || echo 0)"
 } > "$plan/tests/bench/bench.conf"
 printf '1\tbench/%s-guest.sh\t%s\n' "$bench" "$guest_tmo" > "$plan/harness/plan"

@@ -80,6 +80,7 @@ dedup_row() {
 	sysstat create > "$OUT/$row.sys.create"
 	dedup_create bench-dedup "$meta" "$data" 4096 sha256 "$@"
 	dmsetup table bench-dedup > "$OUT/$row.table"
+	[ -n "${ROW_OFFSET:-}" ] || sysstat ready >> "$OUT/$row.sys.create"
 	if [ -n "${ROW_OFFSET:-}" ]; then
 		t0=$(date +%s)
 		while [ "$(dmsetup message bench-dedup 0 stats | sed -n 's/^index_state=//p')" != ready ]; do
@@ -87,6 +88,7 @@ dedup_row() {
 		done
 		say "row $row: index ready after $(($(date +%s) - t0)) s:" \
 			"$(dmsetup message bench-dedup 0 stats | grep -E '^index_(entries|ram_bytes)=' | tr '\n' ' ')"
+		sysstat ready >> "$OUT/$row.sys.create"
 		dm_create bench-off "0 $data_sz linear /dev/mapper/bench-dedup $ROW_OFFSET"
 		dev=/dev/mapper/bench-off
 	fi
@@ -100,6 +102,11 @@ dedup_row() {
 	say "row $row: $(tr '\n' ' ' < "$OUT/$row.stats")"
 }
 
+# want ROW: whether BENCH_ROWS (an extended regex, default all) selects ROW.
+want() {
+	echo "$1" | grep -qE -- "${BENCH_ROWS:-.}"
+}
+
 throttled_start
 {
 	echo "window=${BENCH_WINDOW:-60}"
@@ -107,44 +114,54 @@ throttled_start
 } >> "$OUT/env"
 
 # 1. dm-linear: the floor
-fresh_disks
-sysstat create > "$OUT/dm-linear.sys.create"
-# shellcheck disable=SC2154 # data_sz: set by throttled_start
-dm_create bench-linear "0 $data_sz linear $DATA 0"
-measure dm-linear /dev/mapper/bench-linear bench-linear
-sysstat end > "$OUT/dm-linear.sys.end"
-dmsetup remove bench-linear || fail "cannot remove bench-linear"
-cat "$OUT/dm-linear.sys.end" "$OUT/dm-linear.sys.create" >> "$OUT/dm-linear.sys"
-rm -f "$OUT"/dm-linear.sys.*
-echo dm-linear >> "$OUT/rows"
+if want dm-linear; then
+	fresh_disks
+	sysstat create > "$OUT/dm-linear.sys.create"
+	# shellcheck disable=SC2154 # data_sz: set by throttled_start
+	dm_create bench-linear "0 $data_sz linear $DATA 0"
+	measure dm-linear /dev/mapper/bench-linear bench-linear
+	sysstat end > "$OUT/dm-linear.sys.end"
+	dmsetup remove bench-linear || fail "cannot remove bench-linear"
+	cat "$OUT/dm-linear.sys.end" "$OUT/dm-linear.sys.create" >> "$OUT/dm-linear.sys"
+	rm -f "$OUT"/dm-linear.sys.*
+	echo dm-linear >> "$OUT/rows"
+fi
 
 # 2. dm-thin: the stock peer; its metadata on the same slow disk
-fresh_disks
-sysstat create > "$OUT/dm-thin.sys.create"
-thin_pool bench "$META" "$DATA" "$data_sz"
-dmsetup table bench-pool > "$OUT/dm-thin.table"
-measure dm-thin /dev/mapper/bench-vol bench-pool
-sysstat end > "$OUT/dm-thin.sys.end"
-dmsetup status bench-pool > "$OUT/dm-thin.status"
-dmsetup remove bench-vol || fail "cannot remove bench-vol"
-dmsetup remove bench-pool || fail "cannot remove bench-pool"
-cat "$OUT/dm-thin.sys.end" "$OUT/dm-thin.sys.create" >> "$OUT/dm-thin.sys"
-rm -f "$OUT"/dm-thin.sys.*
-echo dm-thin >> "$OUT/rows"
+if want dm-thin; then
+	fresh_disks
+	sysstat create > "$OUT/dm-thin.sys.create"
+	thin_pool bench "$META" "$DATA" "$data_sz"
+	dmsetup table bench-pool > "$OUT/dm-thin.table"
+	measure dm-thin /dev/mapper/bench-vol bench-pool
+	sysstat end > "$OUT/dm-thin.sys.end"
+	dmsetup status bench-pool > "$OUT/dm-thin.status"
+	dmsetup remove bench-vol || fail "cannot remove bench-vol"
+	dmsetup remove bench-pool || fail "cannot remove bench-pool"
+	cat "$OUT/dm-thin.sys.end" "$OUT/dm-thin.sys.create" >> "$OUT/dm-thin.sys"
+	rm -f "$OUT"/dm-thin.sys.*
+	echo dm-thin >> "$OUT/rows"
+fi
 
 # 3. and 4. dedup, blocking_commit then pipelined
 load_dedup
-fresh_disks
-dedup_row dedup-blocking "$META" "$DATA" commit_period_ms 1000 blocking_commit
-dedup_teardown	# remove + dedup_check on the metadata
-echo dedup-blocking >> "$OUT/rows"
-fresh_disks
-dedup_row dedup "$META" "$DATA" commit_period_ms 1000
-dedup_teardown
-echo dedup >> "$OUT/rows"
+if want dedup-blocking; then
+	fresh_disks
+	dedup_row dedup-blocking "$META" "$DATA" commit_period_ms 1000 blocking_commit
+	dedup_teardown	# remove + dedup_check on the metadata
+	echo dedup-blocking >> "$OUT/rows"
+fi
+if want dedup; then
+	fresh_disks
+	dedup_row dedup "$META" "$DATA" commit_period_ms 1000
+	dedup_teardown
+	echo dedup >> "$OUT/rows"
+fi
 
 # 5. dedup on the pre-filled metadata
-if [ "${BENCH_PREFILL:-0}" = 1 ]; then
+if [ "${BENCH_PREFILL:-0}" = 1 ] && ! want dedup-prefilled; then
+	say "row dedup-prefilled skipped: BENCH_ROWS=$BENCH_ROWS"
+elif [ "${BENCH_PREFILL:-0}" = 1 ]; then
 	fresh_disks
 	z=$((PREFILL_DATA_MB * 2048))
 	printf '0 %s zero\n%s %s linear %s 0\n' "$z" "$z" "$data_sz" "$DATA" |
