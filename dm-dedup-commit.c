@@ -77,18 +77,15 @@ static int apply_lbns(struct dedup_cow *cow, struct dedup_gen *g)
 
 	a = alloc_array(g->nr_lbn);
 	if (!a) {
-		/* Short of memory: in hash order, slower but as correct. */
-		for (i = 0; i < (1UL << g->bits) && !r; i++)
-			hlist_for_each_entry(l, &g->lbn_tab[i], node) {
-				r = dedup_meta_set_lbn(cow->md, l->lbn, l->value);
-				if (r)
-					break;
-			}
+		/* Short of memory: unsorted, slower but as correct. */
+		for (l = g->lbns; l && !r; l = l->next) {
+			r = dedup_meta_set_lbn(cow->md, l->lbn, l->value);
+			cond_resched();
+		}
 		return r;
 	}
-	for (i = 0; i < (1UL << g->bits); i++)
-		hlist_for_each_entry(l, &g->lbn_tab[i], node)
-			a[n++] = l;
+	for (l = g->lbns; l; l = l->next)
+		a[n++] = l;
 	sort(a, n, sizeof(*a), cmp_lbn, NULL);
 	for (i = 0; i < n && !r; i++) {
 		r = dedup_meta_set_lbn(cow->md, a[i]->lbn, a[i]->value);
@@ -127,17 +124,17 @@ static int apply_pbns(struct dedup_cow *cow, struct dedup_gen *g)
 
 	cow->sorted = alloc_array(g->nr_pbn);
 	cow->nr_sorted = 0;
-	for (i = 0; i < (1UL << g->bits); i++)
-		hlist_for_each_entry(p, &g->pbn_tab[i], node) {
-			if (cow->sorted) {
-				cow->sorted[n++] = p;
-				continue;
-			}
-			/* Short of memory: in hash order. */
-			r = apply_pbn(cow, p);
-			if (r)
-				goto out;
+	for (p = g->pbns; p; p = p->next) {
+		if (cow->sorted) {
+			cow->sorted[n++] = p;
+			continue;
 		}
+		/* Short of memory: unsorted. */
+		r = apply_pbn(cow, p);
+		if (r)
+			goto out;
+		cond_resched();
+	}
 	if (!cow->sorted)
 		return 0;
 	cow->nr_sorted = n;
@@ -175,9 +172,8 @@ static void visit_pbns(struct dedup_cow *cow, struct dedup_gen *g,
 			fn(cow, cow->sorted[i], context);
 		return;
 	}
-	for (i = 0; i < (1UL << g->bits); i++)
-		hlist_for_each_entry(p, &g->pbn_tab[i], node)
-			fn(cow, p, context);
+	for (p = g->pbns; p; p = p->next)
+		fn(cow, p, context);
 }
 
 /*

@@ -104,25 +104,26 @@ int dedup_gen_init(struct dedup_gen *g, unsigned int bits, u64 seq)
 /* Frees every entry; the generation must be out of reach of lookups. */
 void dedup_gen_clear(struct dedup_cow *cow, struct dedup_gen *g)
 {
-	size_t i, n = 1UL << g->bits;
-	struct hlist_node *tmp;
-	struct gen_lbn *l;
-	struct gen_pbn *p;
+	struct gen_lbn *l, *nl;
+	struct gen_pbn *p, *np;
 
-	for (i = 0; i < n && (g->nr_lbn || g->nr_pbn); i++) {
-		hlist_for_each_entry_safe(l, tmp, &g->lbn_tab[i], node) {
-			hlist_del(&l->node);
-			mempool_free(l, cow->lbn_pool);
-			g->nr_lbn--;
-		}
-		hlist_for_each_entry_safe(p, tmp, &g->pbn_tab[i], node) {
-			hlist_del(&p->node);
-			if (p->flags & PBN_INDEXED)
-				hlist_del(&p->fp_node);
-			mempool_free(p, cow->pbn_pool);
-			g->nr_pbn--;
-		}
+	/* Entry by entry, not bucket by bucket: most buckets are empty. */
+	for (l = g->lbns; l; l = nl) {
+		nl = l->next;
+		hlist_del(&l->node);
+		mempool_free(l, cow->lbn_pool);
 	}
+	for (p = g->pbns; p; p = np) {
+		np = p->next;
+		hlist_del(&p->node);
+		if (p->flags & PBN_INDEXED)
+			hlist_del(&p->fp_node);
+		mempool_free(p, cow->pbn_pool);
+	}
+	g->lbns = NULL;
+	g->pbns = NULL;
+	g->nr_lbn = 0;
+	g->nr_pbn = 0;
 	g->bytes = 0;
 	g->d_mapped = 0;
 	g->d_zero = 0;
@@ -193,6 +194,8 @@ static struct gen_pbn *gen_get_pbn(struct dedup_cow *cow, u64 pbn,
 	p->pbn = pbn;
 	INIT_HLIST_NODE(&p->fp_node);
 	hlist_add_head(&p->node, &g->pbn_tab[hash_64(pbn, g->bits)]);
+	p->next = g->pbns;
+	g->pbns = p;
 	g->nr_pbn++;
 	g->bytes += sizeof(*p);
 	return p;
@@ -512,6 +515,8 @@ static int __record(struct dedup_cow *cow, u64 lbn, u64 value, u64 old,
 		sp->l = NULL;
 		l->lbn = lbn;
 		hlist_add_head(&l->node, &g->lbn_tab[hash_64(lbn, g->bits)]);
+		l->next = g->lbns;
+		g->lbns = l;
 		g->nr_lbn++;
 		g->bytes += sizeof(*l);
 	}

@@ -18,6 +18,7 @@
 /* An LBN whose mapping changed in a generation. */
 struct gen_lbn {
 	struct hlist_node node;
+	struct gen_lbn *next;	/* the generation's list of all, newest first */
 	u64 lbn;
 	u64 value;	/* PBN, DEDUP_ZERO_PBN or DEDUP_UNMAPPED */
 };
@@ -30,6 +31,7 @@ struct gen_lbn {
 struct gen_pbn {
 	struct hlist_node node;
 	struct hlist_node fp_node;
+	struct gen_pbn *next;	/* the generation's list of all, newest first */
 	u64 pbn;
 	s64 delta;
 	unsigned int flags;
@@ -43,6 +45,9 @@ struct dedup_gen {
 	struct hlist_head *lbn_tab;
 	struct hlist_head *pbn_tab;
 	struct hlist_head *fp_tab;
+	/* Every entry, for walks that must not scan all the buckets. */
+	struct gen_lbn *lbns;
+	struct gen_pbn *pbns;
 	unsigned long nr_lbn;
 	unsigned long nr_pbn;
 	size_t bytes;
