@@ -44,7 +44,7 @@ secs=$(envf seconds)
 nwin=$((secs / W))
 fields=$(status_fields)
 
-declare -A over iops gap ngap sp50 sp99 smax nsync wins mpg bpu ram ram0 rpt rnb
+declare -A over iops gap ngap sp50 sp99 smax nsync wins mpg bpu ram ram0 rpt rnb late
 for r in "${rows[@]}"; do
 	log=$in/${r}_lat.1.log
 	[ -s "$log" ] || { echo "analyze-sustained: $log missing or empty" >&2; exit 1; }
@@ -63,6 +63,27 @@ for r in "${rows[@]}"; do
 			END { for (i = 1; i <= k; i++) printf "%s%s %.0f-%.0f%s", (i > 1 ? ", " : ""),
 					o[i], a[o[i]], b[o[i]], (n[o[i]] > 1 ? " (x" n[o[i]] ")" : "")
 				if (!k) printf "no traced phase"; printf " (gap %.0f-%.0f ms)", g0, g1 }')
+	fi
+	# CPUs that did not run the stall probe's timer during the gap, and
+	# over the row: the longest late wake-up per CPU, and how long all
+	# CPUs were late together (the VM not running, or every CPU held).
+	late[$r]="no stall probe"
+	if [ -f "$in/$r.stalls" ]; then
+		late[$r]=$(awk -v t0="$t0" -v g="$out/sustained-$r.gaps" -v ncpu="$(envf cpus)" '
+			BEGIN { while ((getline l < g) > 0) { split(l, f, " ")
+				if (f[1] == "longest") { g0 = f[2]; g1 = f[3] } } }
+			{ a = $2 - t0; b = $3 - t0; if (b - a > m[$1]) m[$1] = b - a
+				if (a < g1 && b > g0) { o = o sprintf("%scpu%d %.0f-%.0f", o == "" ? "" : ", ", $1, a, b) }
+				s[NR] = a; e[NR] = b; c[NR] = $1 }
+			END {
+				# all CPUs late at once: intersect intervals of different CPUs
+				for (i = 1; i <= NR; i++) for (j = 1; j <= NR; j++)
+					if (c[i] == 0 && c[j] == 1) {
+						x = s[i] > s[j] ? s[i] : s[j]; y = e[i] < e[j] ? e[i] : e[j]
+						if (y - x > all) all = y - x }
+				for (k = 0; k < ncpu; k++) w = w sprintf("%scpu%d %.0f", k ? ", " : "", k, m[k] + 0)
+				printf "longest late wake-up (ms): %s; both CPUs late together: %.0f ms; during the longest gap: %s",
+					w, all, o == "" ? "none" : o }' "$in/$r.stalls")
 	fi
 	# fdatasync probe: "start_ms write_us sync_us"
 	awk -v t0="$t0" '{ printf "%.3f %.3f\n", ($1 - t0) / 1000, $3 / 1000 }' \
@@ -167,6 +188,11 @@ pf() { awk -v c="$1" 'BEGIN { print (c ? "PASS" : "FAIL") }'; }
 	echo "traced phases (kprobes, ms from the row's start) during each row's longest write gap:"
 	for r in "${rows[@]}"; do
 		printf '  %-16s %s\n' "$r" "${over[$r]}"
+	done
+	echo
+	echo "CPU stall probe (a 5 ms SCHED_FIFO timer per CPU; wake-ups > 20 ms late, ms from the row's start):"
+	for r in "${rows[@]}"; do
+		printf '  %-16s %s\n' "$r" "${late[$r]}"
 	done
 	for r in "${rows[@]}"; do
 		if [ "$r" != dm-linear ] && awk -v b="$(fio_w "$in/$r.json" .io_bytes)" -v d="$(envf data_bytes)" \

@@ -201,6 +201,7 @@ throughput)
 	echo "bench: $rows throughput rows planned" ;;
 sustained)
 	gcc -O2 -Wall -Wextra -static -o "$plan/tests/bench/syncprobe" "$top/bench/syncprobe.c"
+	gcc -O2 -Wall -Wextra -static -pthread -o "$plan/tests/bench/stallprobe" "$top/bench/stallprobe.c"
 	rows=4 per_row=$((BENCH_SECONDS + 420))
 	if [ -n "${PREFILL_IMAGE:-}" ]; then
 		[ -f "$PREFILL_IMAGE" ] || { echo "bench: PREFILL_IMAGE=$PREFILL_IMAGE not found" >&2; exit 1; }

@@ -25,8 +25,11 @@
 #     last 64 MiB of the device (ROW.sync: start ms, write us, sync us);
 #   - a sampler: uptime (= CLOCK_MONOTONIC here: nothing suspends) and
 #     `dmsetup status` every second (ROW.samples; dm-thin: the pool's);
-#   - kprobes on the commit paths (ROW.trace; dm-thin's commit durations).
-# ROW.sys: sysstat at "create" (before the device exists), "before" and
+#   - kprobes on the commit paths (ROW.trace; dm-thin's commit durations);
+#   - stallprobe: a 5 ms SCHED_FIFO timer pinned to each CPU; its wake-ups
+#     more than 20 ms late (ROW.stalls: cpu, due ms, woke ms).
+# ROW.sys: sysstat at "create" (before the device exists), "ready" (dedup
+# rows: the device made, the index ready), "before" and
 # "after" the run; dedup rows: ROW.before.stats/.status and ROW.stats/.status.
 . /tests/lib.sh
 . /tests/bench/bench.conf
@@ -52,7 +55,7 @@ sampler() {
 # measure ROW DEV STATUS_NAME: the writer, the probe and the sampler, side by
 # side for S seconds.
 measure() {
-	local row=$1 dev=$2 bytes spid ppid
+	local row=$1 dev=$2 bytes spid ppid lpid
 	bytes=$(($(dev_sectors "$dev") * 512))
 	say "row $row: ${S}s on $dev"
 	: > /tmp/sampling
@@ -61,8 +64,12 @@ measure() {
 	/tests/bench/syncprobe "$dev" $((bytes - PROBE_MB * 1048576)) $((PROBE_MB * 256)) \
 		500 "$S" > "$OUT/$row.sync" 2> "$OUT/$row.sync.err" &
 	ppid=$!
+	# Late wake-ups (> 20 ms) of a 5 ms SCHED_FIFO timer on each CPU.
+	/tests/bench/stallprobe 5 20 "$S" > "$OUT/$row.stalls" 2> "$OUT/$row.stalls.err" &
+	lpid=$!
 	BENCH_DEV=$dev BENCH_RUNTIME=$S BENCH_LOG=$OUT/$row run_fio "$row" stall.fio
 	wait $ppid || fail "syncprobe failed on $row: $(cat "$OUT/$row.sync.err")"
+	wait $lpid || fail "stallprobe failed on $row: $(cat "$OUT/$row.stalls.err")"
 	rm -f /tmp/sampling
 	wait $spid
 	say "row $row: done, $(wc -l < "$OUT/${row}_lat.1.log") completions," \
