@@ -65,8 +65,9 @@ for r in "${rows[@]}"; do
 				if (!k) printf "no traced phase"; printf " (gap %.0f-%.0f ms)", g0, g1 }')
 	fi
 	# CPUs that did not run the stall probe's timer during the gap, and
-	# over the row: the longest late wake-up per CPU, and how long all
-	# CPUs were late together (the VM not running, or every CPU held).
+	# over the row: the longest late wake-up per CPU, and how long CPUs 0
+	# and 1 (the VM has two) were late together (the VM not running, or
+	# both CPUs held).
 	late[$r]="no stall probe"
 	if [ -f "$in/$r.stalls" ]; then
 		late[$r]=$(awk -v t0="$t0" -v g="$out/sustained-$r.gaps" -v ncpu="$(envf cpus)" '
@@ -137,28 +138,24 @@ for r in "${rows[@]}"; do
 	read -r slab _ vm pc bufio < <(sys_mem "$in/$r.sys" create end)
 	ram[$r]=$(awk -v s="$slab" -v v="$vm" -v p="$pc" -v b="$bufio" \
 		'BEGIN { printf "%.1f (bufio %.1f)", (s + v + p) / 1024 + b / 1048576, b / 1048576 }')
-	# Module RAM while empty (create to ready), and what it holds at the
-	# end beyond dm-bufio's cache per TiB of unique data stored.
+	if [ -f "$in/$r.stats" ]; then
+		idx=$(grep -Ei '^[a-z_]*(ram|mem)[a-z_]*=' "$in/$r.stats" | tr '\n' ' ' || true)
+		[ -z "$idx" ] || ram[$r]="${ram[$r]}; stats: $idx"
+		# What it holds at the end beyond dm-bufio's cache, and the unique
+		# data stored: "MiB TiB" (for the slope below), and as a sentence.
+		u1=$(kv "$in/$r.stats" unique_blocks)
+		bs=$(kv "$in/$r.stats" data_block_size)
+		rnb[$r]=$(awk -v s="$slab" -v v="$vm" -v p="$pc" -v u="${u1:-0}" -v bs="${bs:-4096}" \
+			'BEGIN { printf "%.3f %.6f", (s + v + p) / 1024, u * bs / 2^40 }')
+		rpt[$r]=$(awk -v r="${rnb[$r]}" -v b="$bufio" 'BEGIN { split(r, x, " "); if (x[2] <= 0) exit
+			printf "%.1f MiB beyond dm-bufio'"'"'s cache (%.1f MiB) for %.1f GiB of unique data: %.2f GiB per TiB",
+				x[1], b / 1048576, x[2] * 1024, x[1] / 1024 / x[2] }')
+	fi
+	# Module RAM while empty: "create" to "ready".
 	if grep -q '^ready mem ' "$in/$r.sys"; then
 		read -r slab _ vm pc bufio < <(sys_mem "$in/$r.sys" create ready)
 		ram0[$r]=$(awk -v s="$slab" -v v="$vm" -v p="$pc" -v b="$bufio" \
 			'BEGIN { printf "%.1f", (s + v + p) / 1024 + b / 1048576 }')
-	fi
-	if [ -f "$in/$r.stats" ]; then
-		u1=$(kv "$in/$r.stats" unique_blocks)
-		bs=$(kv "$in/$r.stats" data_block_size)
-		read -r slab _ vm pc bufio < <(sys_mem "$in/$r.sys" create end)
-		rpt[$r]=$(awk -v s="$slab" -v v="$vm" -v p="$pc" -v b="$bufio" -v u="${u1:-0}" -v bs="${bs:-4096}" \
-			'BEGIN { t = u * bs / 2^40; if (t <= 0) exit
-			printf "%.1f MiB beyond dm-bufio'"'"'s cache (%.1f MiB) for %.1f GiB of unique data: %.2f GiB per TiB",
-				(s + v + p) / 1024, b / 1048576, t * 1024, (s + v + p) / 2^20 / t }')
-		# "MiB beyond dm-bufio's cache, unique TiB", for the slope below.
-		rnb[$r]=$(awk -v s="$slab" -v v="$vm" -v p="$pc" -v u="${u1:-0}" -v bs="${bs:-4096}" \
-			'BEGIN { printf "%.3f %.6f", (s + v + p) / 1024, u * bs / 2^40 }')
-	fi
-	if [ -f "$in/$r.stats" ]; then
-		idx=$(grep -Ei '^[a-z_]*(ram|mem)[a-z_]*=' "$in/$r.stats" | tr '\n' ' ' || true)
-		[ -z "$idx" ] || ram[$r]="${ram[$r]}; stats: $idx"
 	fi
 done
 

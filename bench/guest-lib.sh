@@ -96,8 +96,9 @@ TR=/sys/kernel/tracing
 # the allocator reading a chunk's refcount blocks when it moves to a new
 # chunk (alloc_read), an index shard allocated to grow (index_grow), a
 # generation cleared (gen_clear); and the retire step after a publish
-# (retire) with the readers' node-cache drop in it (forget). They fire at most a few hundred times a
-# second, so they cost nothing measurable; a probe the kernel refuses (a
+# (retire) with the readers' node-cache drop in it (forget). They fire at
+# most a few hundred times a second, so they cost nothing measurable; a
+# probe the kernel refuses (a
 # function renamed or not loaded) is skipped: the trace is for diagnosis.
 [ -n "${BENCH_PROBES:-}" ] || BENCH_PROBES="commit:dm_dedup:dedup_cow_do_commit
 meta_commit:dm_dedup:dedup_meta_commit flush:blkdev_issue_flush

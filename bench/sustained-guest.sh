@@ -29,7 +29,7 @@
 #   - stallprobe: a 5 ms SCHED_FIFO timer pinned to each CPU; its wake-ups
 #     more than 20 ms late (ROW.stalls: cpu, due ms, woke ms).
 # ROW.sys: sysstat at "create" (before the device exists), "ready" (dedup
-# rows: the device made, the index ready), "before" and
+# rows: the device made), "before" and
 # "after" the run; dedup rows: ROW.before.stats/.status and ROW.stats/.status.
 . /tests/lib.sh
 . /tests/bench/bench.conf
@@ -87,7 +87,7 @@ dedup_row() {
 	sysstat create > "$OUT/$row.sys.create"
 	dedup_create bench-dedup "$meta" "$data" 4096 sha256 "$@"
 	dmsetup table bench-dedup > "$OUT/$row.table"
-	[ -n "${ROW_OFFSET:-}" ] || sysstat ready >> "$OUT/$row.sys.create"
+	sysstat ready >> "$OUT/$row.sys.create"
 	if [ -n "${ROW_OFFSET:-}" ]; then
 		t0=$(date +%s)
 		while [ "$(dmsetup message bench-dedup 0 stats | sed -n 's/^index_state=//p')" != ready ]; do
@@ -95,7 +95,6 @@ dedup_row() {
 		done
 		say "row $row: index ready after $(($(date +%s) - t0)) s:" \
 			"$(dmsetup message bench-dedup 0 stats | grep -E '^index_(entries|ram_bytes)=' | tr '\n' ' ')"
-		sysstat ready >> "$OUT/$row.sys.create"
 		dm_create bench-off "0 $data_sz linear /dev/mapper/bench-dedup $ROW_OFFSET"
 		dev=/dev/mapper/bench-off
 	fi
