@@ -44,7 +44,17 @@ secs=$(envf seconds)
 nwin=$((secs / W))
 fields=$(status_fields)
 
-declare -A over iops gap ngap sp50 sp99 smax nsync wins mpg bpu ram ram0 rpt rnb late
+declare -A over iops gap ngap sp50 sp99 smax nsync wins mpg bpu ram ram0 rpt rnb late tcg
+# QEMU TCG translation-cache flushes, read after each row (bench/run-vm.sh):
+# "COUNT<tab>row NAME: done, ..."; a row's are those since the previous
+# reading (the first row's: since boot).
+if [ -s "${BENCH_TCG_FLUSHES:-}" ]; then
+	while IFS=$'\t' read -r n what; do
+		case $what in "row "*": done"*) ;; *) continue ;; esac
+		what=${what#row }
+		tcg[${what%%:*}]=$n
+	done < "$BENCH_TCG_FLUSHES"
+fi
 for r in "${rows[@]}"; do
 	log=$in/${r}_lat.1.log
 	[ -s "$log" ] || { echo "analyze-sustained: $log missing or empty" >&2; exit 1; }
@@ -191,6 +201,19 @@ pf() { awk -v c="$1" 'BEGIN { print (c ? "PASS" : "FAIL") }'; }
 	for r in "${rows[@]}"; do
 		printf '  %-16s %s\n' "$r" "${late[$r]}"
 	done
+	if [ ${#tcg[@]} -gt 0 ]; then
+		prev=0 line=
+		for r in "${rows[@]}"; do
+			n=${tcg[$r]:-?}
+			if [ "$n" = "?" ] || [ "$prev" = "?" ]; then
+				line="$line $r ?,"
+			else
+				line="$line $r $((n - prev)),"
+			fi
+			prev=$n
+		done
+		echo "QEMU TCG translation-cache flushes (each stops every vCPU ~0.1 s), per row:${line%,}"
+	fi
 	for r in "${rows[@]}"; do
 		if [ "$r" != dm-linear ] && awk -v b="$(fio_w "$in/$r.json" .io_bytes)" -v d="$(envf data_bytes)" \
 			'BEGIN { exit !(b > d) }'; then

@@ -89,6 +89,8 @@ profile | throughput) export VM_MEM=$((BENCH_DATA_MB + 3072)) ;;
 esac
 export VM_DIR=$out/vm
 export VM_SHARE=$out/$bench
+# QEMU's monitor: the translation-cache flushes (bench/tcg-flushes.pl).
+export VM_MONITOR=$out/vm/monitor.sock
 # shellcheck source=scripts/vm-lib.sh
 . "$top/scripts/vm-lib.sh"
 
@@ -159,7 +161,8 @@ vm_lock "bench-$bench"
 plan=$out/plan
 rm -rf "$VM_SHARE" "$plan"
 mkdir -p "$VM_SHARE" "$plan/harness" "$plan/tests/bench"
-rm -f "$out/meta.img" "$out/prefill.img" "$out/$bench.txt" "$out/$bench.png" "$out/other-vms"
+rm -f "$out/meta.img" "$out/prefill.img" "$out/$bench.txt" "$out/$bench.png" "$out/other-vms" \
+	"$out/tcg-flushes"
 
 # The guest side travels in a cpio appended to the initramfs, with a one-line
 # plan for tests/harness/guest-run.sh.
@@ -262,6 +265,12 @@ verdict=
 while IFS= read -r line; do
 	line=${line%$'\r'}
 	case $line in
+	"# bench: row "*": done"* | "# bench: all rows done"*)
+		# The flush count after each row ("?" if unread): not while a
+		# row runs, as `info jit` holds the vCPUs up for a few ms.
+		printf '%s\t%s\n' "$("$top/bench/tcg-flushes.pl" "$VM_MONITOR" || echo '?')" \
+			"${line#\# bench: }" >> "$out/tcg-flushes"
+		echo "$line" ;;
 	"# bench: "*) echo "$line" ;;
 	"ok 1 "* | "not ok 1 "*) verdict=$line; echo "$line" ;;
 	"#   "*) [ -z "$verdict" ] || echo "$line" ;;
@@ -313,4 +322,10 @@ analyzer=$top/bench/analyze-$bench.sh
 [ "$bench" != stall ] || analyzer=$top/bench/analyze.sh
 export BENCH_META_IOPS BENCH_META_BPS BENCH_WINDOW
 BENCH_REV=$rev BENCH_OTHER_VMS=$(cat "$out/other-vms" 2>/dev/null || echo 0) \
-	"$analyzer" "$VM_SHARE/bench" "$out"
+	BENCH_TCG_FLUSHES=$out/tcg-flushes "$analyzer" "$VM_SHARE/bench" "$out"
+# A flush of QEMU's translation cache stops the whole guest for ~0.1 s.
+if [ -s "$out/tcg-flushes" ] && [ -f "$out/$bench.txt" ]; then
+	n=$(tail -n1 "$out/tcg-flushes" | cut -f1)
+	echo "QEMU TCG translation-cache flushes during the run (each stops every vCPU ~0.1 s): $n" |
+		tee -a "$out/$bench.txt"
+fi

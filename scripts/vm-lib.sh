@@ -15,6 +15,8 @@
 #   VM_LOCK           the machine-wide lock file (see vm_lock)
 #   VM_APPEND         extra kernel arguments
 #   VM_QEMU_ARGS      extra QEMU arguments (e.g. throttled drives)
+#   VM_MONITOR        a path: QEMU's human monitor listens on that unix
+#                     socket (bench/tcg-flushes.pl reads it)
 #   VM_DIR            scratch files of the VM (default build/vm)
 #   INITRD_BASE       initramfs (default build/initramfs-$KVER.cpio)
 # Files: $VM_DIR/disk0.img, disk1.img (recreated per boot), the 9p share
@@ -79,17 +81,28 @@ vm_start() {
 		rm -f "$VM_DIR/disk$i.img"
 		truncate -s "$VM_DISK_SIZE" "$VM_DIR/disk$i.img"
 	done
+	# norandmaps: TCG keys translated code by virtual address, so with
+	# ASLR every new process has its code translated anew.  The harness's
+	# samplers start a few processes a second, which filled QEMU's 1 GiB
+	# translation cache every ~7 minutes; each flush stops all vCPUs for
+	# ~0.1 s, a write gap no target caused (doc/performance.md).  Without
+	# it the cache grew 2.3 MB/s; with it, 6 KB/s.
 	args=(-accel "$VM_ACCEL" -cpu max -smp "$VM_SMP" -m "$VM_MEM"
 		-nographic -no-reboot -nic none
 		-kernel "$kernel" -initrd "$initrd"
 		-append "console=ttyS0 panic=-1 panic_on_oops=1 quiet loglevel=3 \
-log_buf_len=8M mitigations=off hung_task_timeout_secs=$(scale 60) \
+log_buf_len=8M mitigations=off norandmaps hung_task_timeout_secs=$(scale 60) \
 HARNESS_SCALE=$VM_TIMEOUT_SCALE HARNESS_LOAD=$VM_LOAD ${VM_APPEND:-}"
 		-virtfs "local,path=$VM_SHARE,mount_tag=share,security_model=none,id=share")
 	for i in 0 1; do
 		args+=(-drive "file=$VM_DIR/disk$i.img,if=none,id=vd$i,format=raw,discard=unmap,detect-zeroes=unmap,cache=unsafe"
 			-device "virtio-blk-pci,drive=vd$i")
 	done
+	if [ -n "${VM_MONITOR:-}" ]; then
+		rm -f "$VM_MONITOR"
+		args+=(-chardev "socket,id=hmp,path=$VM_MONITOR,server=on,wait=off"
+			-mon chardev=hmp,mode=readline)
+	fi
 	# shellcheck disable=SC2206
 	args+=(${VM_QEMU_ARGS:-})
 	if [ "$mode" = interactive ]; then
