@@ -74,7 +74,7 @@ sys_mem() {
 		v[b, 6] - v[a, 6], v[b, 8] - v[a, 8] }' "$1"
 }
 
-kv() { sed -n "s/^$2=//p" "$1" 2>/dev/null | head -n1; }
+kv() { [ -f "$1" ] || return 0; sed -n "s/^$2=//p" "$1" | head -n1; }
 
 lat_t0() {
 	awk -F, 'NR == 1 || $1 - $2 / 1e6 < m { m = $1 - $2 / 1e6 }
