@@ -143,11 +143,14 @@ void dedup_array_init(struct dedup_meta *md, struct dedup_array *a,
 	a->info.value_type.equal = value_equal;
 	a->root = root;
 	a->last_loc = 0;
+	a->held = NULL;
 }
 
 int dedup_array_empty(struct dedup_array *a)
 {
-	return dm_btree_empty(&a->info, &a->root);
+	int r = dedup_array_release(a);
+
+	return r ? r : dm_btree_empty(&a->info, &a->root);
 }
 
 void dedup_array_end_transaction(struct dedup_array *a)
@@ -324,6 +327,29 @@ static int remove_block(struct dedup_array *a, u64 bidx)
 	return r;
 }
 
+/*
+ * Unlocks the held block, if any, and drops it from the array if an entry
+ * became zero while it was held and none is left.
+ */
+int dedup_array_release(struct dedup_array *a)
+{
+	struct dm_block *b = a->held;
+	bool zero;
+
+	if (!b)
+		return 0;
+	a->held = NULL;
+	zero = a->held_zeroed && !memchr_inv(payload(dm_block_data(b)), 0,
+					     DEDUP_ARRAY_PAYLOAD);
+	dm_bm_unlock(b);
+	return zero ? remove_block(a, a->held_bidx) : 0;
+}
+
+/*
+ * Entry idx, write locked in *b (the array's held block: see
+ * dedup_array_write_done()), created (zero) if create, else -ENODATA if
+ * its block does not exist.
+ */
 int dedup_array_write_entry(struct dedup_array *a, u64 idx, bool create,
 			    struct dm_block **b, void **entry)
 {
@@ -331,6 +357,14 @@ int dedup_array_write_entry(struct dedup_array *a, u64 idx, bool create,
 	u32 off = idx - bidx * a->per_block;
 	int r;
 
+	if (a->held && a->held_bidx == bidx) {
+		*b = a->held;
+		*entry = payload(dm_block_data(*b)) + off * a->entry_size;
+		return 0;
+	}
+	r = dedup_array_release(a);
+	if (r)
+		return r;
 	r = find_loc(a, bidx, &loc);
 	if (r)
 		return r;
@@ -350,19 +384,26 @@ int dedup_array_write_entry(struct dedup_array *a, u64 idx, bool create,
 	} else {
 		r = shadow_block(a, bidx, loc, b);
 	}
-	if (!r)
+	if (!r) {
 		*entry = payload(dm_block_data(*b)) + off * a->entry_size;
+		a->held = *b;
+		a->held_bidx = bidx;
+		a->held_zeroed = false;
+	}
 	return r;
 }
 
+/*
+ * The caller is done with entry idx of b, which stays locked as the held
+ * block; check_zero: the entry is now zero.
+ */
 int dedup_array_write_done(struct dedup_array *a, u64 idx, struct dm_block *b,
 			   bool check_zero)
 {
-	bool zero = check_zero && !memchr_inv(payload(dm_block_data(b)), 0,
-					       DEDUP_ARRAY_PAYLOAD);
-
-	dm_bm_unlock(b);
-	return zero ? remove_block(a, div_u64(idx, a->per_block)) : 0;
+	WARN_ON_ONCE(b != a->held);
+	if (check_zero)
+		a->held_zeroed = true;
+	return 0;
 }
 
 int dedup_array_update_entry(struct dedup_array *a, u64 idx,
@@ -403,8 +444,10 @@ int dedup_array_write_block(struct dedup_array *a, u64 bidx, const void *buf)
 
 int dedup_array_delete(struct dedup_array *a)
 {
-	int r;
+	int r = dedup_array_release(a);
 
+	if (r)
+		return r;
 	a->last_loc = 0;
 	r = dm_btree_del(&a->info, a->root);
 	if (!r)
@@ -420,6 +463,9 @@ int dedup_array_next_block(struct dedup_array *a, u64 *bidx)
 	u64 key = *bidx;
 	int r;
 
+	r = dedup_array_release(a);
+	if (r)
+		return r;
 	r = dm_btree_lookup_next(&a->info, a->root, &key, bidx, &v);
 	return r;
 }

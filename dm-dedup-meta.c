@@ -548,6 +548,14 @@ static int open_alloc(struct dedup_meta *md)
 
 static void free_meta(struct dedup_meta *md)
 {
+	int i;
+
+	/* After a failed transaction an array block may still be held. */
+	for (i = 0; i < DEDUP_NR_ARRAYS; i++)
+		if (md->arrays[i].held) {
+			dm_bm_unlock(md->arrays[i].held);
+			md->arrays[i].held = NULL;
+		}
 	if (md->array_cache)
 		dm_bufio_client_destroy(md->array_cache);
 	if (md->node_cache)
@@ -952,10 +960,8 @@ static int add32(struct dedup_meta *md, enum dedup_array_id id, u64 idx,
 		return r;
 	*old = le32_to_cpu(*p);
 	v = *old + delta;
-	if (v < 0 || v > U32_MAX) {
-		dm_bm_unlock(b);
-		return -ERANGE;
-	}
+	if (v < 0 || v > U32_MAX)
+		return -ERANGE;	/* b stays the array's held block */
 	*p = cpu_to_le32(v);
 	*result = v;
 	return dedup_array_write_done(a, idx, b, !v);
@@ -1098,6 +1104,12 @@ static int __commit(struct dedup_meta *md, u64 hits, u64 zero_writes)
 		r = drop_saved_index(md);
 		/* Out of memory before it changed anything: next commit. */
 		if (r && r != -ENOMEM)
+			return r;
+	}
+	/* No array block may stay locked over the commit. */
+	for (i = 0; i < DEDUP_NR_ARRAYS; i++) {
+		r = dedup_array_release(&md->arrays[i]);
+		if (r)
 			return r;
 	}
 	if (md->bulk_sm) {

@@ -59,6 +59,18 @@ struct dedup_array {
 	 */
 	u64 last_index;
 	u64 last_loc;			/* 0: none */
+
+	/*
+	 * Committer only: the array block written last, still write locked,
+	 * so that the next entries in it (the committer applies changes in
+	 * index order) need no lock of their own.  held_zeroed: an entry
+	 * became zero meanwhile, so the block may have to go.  Released by
+	 * dedup_array_release() before anything else reads or changes the
+	 * array's tree, and before the commit.
+	 */
+	struct dm_block *held;
+	u64 held_bidx;
+	bool held_zeroed;
 };
 
 /*
@@ -195,6 +207,7 @@ int dedup_array_next_block(struct dedup_array *a, u64 *bidx);
 /* Reads array block bidx of the working array into buf (4 KiB). */
 int dedup_array_read_block(struct dedup_array *a, u64 bidx, void *buf);
 /* Forgets the committer's per-transaction state (after a commit). */
+int dedup_array_release(struct dedup_array *a);
 void dedup_array_end_transaction(struct dedup_array *a);
 
 /* dm-bufio alloc_callback of the readers' caches (aux: a "checked" bool). */

@@ -3,7 +3,8 @@
 # unaligned ranges) give back exactly the data blocks whose last reference
 # went, rewriting identical data changes no usage, and the status counters
 # (data_used, unique, mapped, zero) say so after each commit and after
-# remove + re-create.
+# remove + re-create; once everything is discarded no array block is left
+# all zero.
 # timeout: 120
 . /tests/lib.sh
 . /tests/data.inc
@@ -110,3 +111,12 @@ cmp_model $DEV $MODEL 0 $((256 * BS)) "data after re-create"
 # Discard everything: no data block stays in use.
 discard 0 $((256 * BS))
 check "all discarded" mapped=0 unique=0 data_used=0 zero=0
+
+# Array blocks whose entries are all zero again are dropped by the commit
+# (the committer holds an array block across consecutive entries and checks
+# it when it lets go): after the remove, the checker finds none left.
+dmsetup remove rc || fail "cannot remove rc"
+out=$(dedup_check $M 2>&1) || fail "dedup_check after discarding everything: $out"
+case $out in
+*"all zero"*) fail "array blocks left all zero: $out" ;;
+esac
