@@ -17,7 +17,10 @@
  * write the fresh block in place.  A block that a committed root reaches is
  * therefore never written, and we know every array block a transaction
  * frees (md->freed), which is what lets the readers' array cache forget
- * exactly those blocks before they can be reused.
+ * exactly those blocks before they can be reused.  The committer changes
+ * entries in index order, so it keeps the block it wrote last locked (the
+ * array's held block) until it needs another: one lock, and one all-zero
+ * check, per block and run of entries rather than per entry.
  *
  * Readers walk a *published* root through two dm-bufio clients of their
  * own (md->node_cache for btree nodes, md->array_cache for array blocks),
