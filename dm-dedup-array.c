@@ -293,7 +293,9 @@ static int working_copy_out(struct dedup_array *a, u64 bidx, size_t off,
 	u64 loc;
 	int r;
 
-	r = find_loc(a, bidx, &loc);
+	r = dedup_array_release(a);
+	if (!r)
+		r = find_loc(a, bidx, &loc);
 	if (r)
 		return r;
 	if (!loc) {

@@ -53,7 +53,8 @@
 
 #include "dm-dedup-meta-internal.h"
 
-#define DEDUP_MAX_CONCURRENT_LOCKS	5
+/* dm-persistent-data's own, and one held block per array (committer). */
+#define DEDUP_MAX_CONCURRENT_LOCKS	(5 + DEDUP_NR_ARRAYS)
 #define FP_CANDIDATES			8
 
 /*

@@ -187,10 +187,11 @@ int dedup_array_empty(struct dedup_array *a);
  * if its block does not exist).  write_entry makes the block of entry idx
  * writable (shadowing it on its first change in this transaction, creating
  * it if create, else -ENODATA when it does not exist) and returns it write
- * locked with a pointer to the entry; write_done unlocks it and, with
- * check_zero, drops the block if it became all zero.  update_entry does
- * both: copies the old value to old (if not NULL) and stores value.
- * write_block stores a whole payload.
+ * locked with a pointer to the entry; write_done leaves it locked as the
+ * array's held block and, with check_zero, notes that the block may have
+ * become all zero (dedup_array_release() unlocks it and drops such a
+ * block).  update_entry does both: copies the old value to old (if not
+ * NULL) and stores value.  write_block stores a whole payload.
  */
 int dedup_array_get_entry(struct dedup_array *a, u64 idx, void *value);
 int dedup_array_write_entry(struct dedup_array *a, u64 idx, bool create,
@@ -206,8 +207,9 @@ int dedup_array_delete(struct dedup_array *a);
 int dedup_array_next_block(struct dedup_array *a, u64 *bidx);
 /* Reads array block bidx of the working array into buf (4 KiB). */
 int dedup_array_read_block(struct dedup_array *a, u64 bidx, void *buf);
-/* Forgets the committer's per-transaction state (after a commit). */
+/* Unlocks the held block (dropping it if all zero); before a commit. */
 int dedup_array_release(struct dedup_array *a);
+/* Forgets the committer's per-transaction state (after a commit). */
 void dedup_array_end_transaction(struct dedup_array *a);
 
 /* dm-bufio alloc_callback of the readers' caches (aux: a "checked" bool). */

@@ -116,6 +116,7 @@ check "all discarded" mapped=0 unique=0 data_used=0 zero=0
 # (the committer holds an array block across consecutive entries and checks
 # it when it lets go): after the remove, the checker finds none left.
 dmsetup remove rc || fail "cannot remove rc"
+command -v dedup_check >/dev/null 2>&1 || fail "dedup_check is not installed"
 out=$(dedup_check $M 2>&1) || fail "dedup_check after discarding everything: $out"
 case $out in
 *"all zero"*) fail "array blocks left all zero: $out" ;;
