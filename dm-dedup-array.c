@@ -399,16 +399,13 @@ int dedup_array_write_entry(struct dedup_array *a, u64 idx, bool create,
 }
 
 /*
- * The caller is done with entry idx of b, which stays locked as the held
- * block; check_zero: the entry is now zero.
+ * The caller is done with the entry dedup_array_write_entry() returned; its
+ * block stays locked as the held block.  check_zero: the entry is now zero.
  */
-int dedup_array_write_done(struct dedup_array *a, u64 idx, struct dm_block *b,
-			   bool check_zero)
+void dedup_array_write_done(struct dedup_array *a, bool check_zero)
 {
-	WARN_ON_ONCE(b != a->held);
 	if (check_zero)
 		a->held_zeroed = true;
-	return 0;
 }
 
 int dedup_array_update_entry(struct dedup_array *a, u64 idx,
@@ -431,7 +428,8 @@ int dedup_array_update_entry(struct dedup_array *a, u64 idx,
 	if (old)
 		memcpy(old, p, a->entry_size);
 	memcpy(p, value, a->entry_size);
-	return dedup_array_write_done(a, idx, b, zero);
+	dedup_array_write_done(a, zero);
+	return 0;
 }
 
 int dedup_array_write_block(struct dedup_array *a, u64 bidx, const void *buf)
@@ -444,7 +442,8 @@ int dedup_array_write_block(struct dedup_array *a, u64 bidx, const void *buf)
 	if (r)
 		return r;
 	memcpy(payload(dm_block_data(b)), buf, DEDUP_ARRAY_PAYLOAD);
-	return dedup_array_write_done(a, bidx * a->per_block, b, false);
+	dedup_array_write_done(a, false);
+	return 0;
 }
 
 int dedup_array_delete(struct dedup_array *a)

@@ -965,7 +965,8 @@ static int add32(struct dedup_meta *md, enum dedup_array_id id, u64 idx,
 		return -ERANGE;	/* b stays the array's held block */
 	*p = cpu_to_le32(v);
 	*result = v;
-	return dedup_array_write_done(a, idx, b, !v);
+	dedup_array_write_done(a, !v);
+	return 0;
 }
 
 /* Counts a block in or out of its chunk's summary entry. */

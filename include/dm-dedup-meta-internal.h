@@ -196,8 +196,7 @@ int dedup_array_empty(struct dedup_array *a);
 int dedup_array_get_entry(struct dedup_array *a, u64 idx, void *value);
 int dedup_array_write_entry(struct dedup_array *a, u64 idx, bool create,
 			    struct dm_block **b, void **entry);
-int dedup_array_write_done(struct dedup_array *a, u64 idx, struct dm_block *b,
-			   bool check_zero);
+void dedup_array_write_done(struct dedup_array *a, bool check_zero);
 int dedup_array_update_entry(struct dedup_array *a, u64 idx,
 			     const void *value, void *old);
 int dedup_array_write_block(struct dedup_array *a, u64 bidx, const void *buf);
