@@ -251,6 +251,16 @@ guest_tmo=$((rows * per_row + 600))
 } > "$plan/tests/bench/bench.conf"
 printf '1\tbench/%s-guest.sh\t%s\n' "$bench" "$guest_tmo" > "$plan/harness/plan"
 (cd "$plan" && find . | cpio -o -H newc --quiet -R 0:0) > "$out/plan.cpio"
+# What is measured: the module the initrd holds, built from the work tree;
+# name the last commit that changed its sources (and the tree's HEAD, if
+# later), read now: the tree may change while the VM runs.
+mrev=$(git -C "$top" log -1 --format=%h -- 'dm-dedup-*.c' include Kbuild 2>/dev/null || true)
+head=$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)
+rev="module commit ${mrev:-unknown}"
+[ "$mrev" = "$head" ] || rev="$rev (tree at $head)"
+if [ -n "$(git -C "$top" status --porcelain -- 'dm-dedup-*.c' include Kbuild 2>/dev/null)" ]; then
+	rev="$rev + uncommitted module changes"
+fi
 cat "$INITRD_BASE" "$out/plan.cpio" > "$out/initrd.cpio"
 
 console=$out/console-$bench.log
@@ -309,15 +319,6 @@ case $verdict in
 	exit 1 ;;
 esac
 
-# What was measured: the module is built from the work tree; name the last
-# commit that changed its sources (and the tree's HEAD, if later).
-mrev=$(git -C "$top" log -1 --format=%h -- 'dm-dedup-*.c' include Kbuild 2>/dev/null || true)
-head=$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)
-rev="module commit ${mrev:-unknown}"
-[ "$mrev" = "$head" ] || rev="$rev (tree at $head)"
-if [ -n "$(git -C "$top" status --porcelain -- 'dm-dedup-*.c' include Kbuild 2>/dev/null)" ]; then
-	rev="$rev + uncommitted module changes"
-fi
 analyzer=$top/bench/analyze-$bench.sh
 [ "$bench" != stall ] || analyzer=$top/bench/analyze.sh
 export BENCH_META_IOPS BENCH_META_BPS BENCH_WINDOW
