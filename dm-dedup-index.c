@@ -20,11 +20,13 @@
  * an entry's home bucket is (tag * nb) >> tag_bits and collisions go to
  * the next buckets.  Since the home is computed from the stored tag, a
  * shard can be rehashed to any size without the fingerprints; it grows
- * (to a load of 85 %) when 92 % of its slots are used, so memory follows
- * the number of stored blocks, not the device size.  Deleted entries
+ * (to a load of 78.5 to 85 %) when 85 to 92 % of its slots are used (the
+ * thresholds vary by shard: see GROW_NUM), so memory follows the number
+ * of stored blocks, not the device size.  Deleted entries
  * become tombstones until the next rehash.  shard_bits is chosen from the
  * data device size so that a full device leaves at least 12 bits of tag
- * beyond the bucket number, and no shard needs more than 2^11 buckets.
+ * beyond the bucket number, and no shard needs more than about 2^11
+ * buckets.
  * Shards are allocated on first use, through a directory of 4 KiB pages
  * allocated on first use too.
  *
@@ -35,6 +37,7 @@
  * The layout is part of the on-disk format (include/dm-dedup-format.h).
  */
 #include <linux/device-mapper.h>
+#include <linux/hash.h>
 #include <linux/log2.h>
 #include <linux/mm.h>
 #include <linux/sched/mm.h>
@@ -57,15 +60,25 @@
 #define BUCKET_SLOTS		DEDUP_INDEX_BUCKET_ENTRIES
 #define BUCKET_SIZE		DEDUP_INDEX_BUCKET_SIZE
 /*
- * Grow at 92 % of the slots used (live + deleted), to 85 %: 6.5 to 7.1
- * bytes of RAM per entry.  (With 8-slot buckets a probe rarely passes its
- * home bucket even at 92 %.)  Shards fill alike, so they grow at about the
- * same time: right after, the whole index is near the low load.
+ * Grow at 92 % of the slots used (live + deleted), to 85 %.  (With 8-slot
+ * buckets a probe rarely passes its home bucket even at 92 %.)
+ *
+ * Shards fill alike: with the same thresholds they would all grow within
+ * a few seconds of each other, and the commits of those seconds would
+ * rehash the whole index (under emulation, the commits of the last two
+ * minutes of a 20-million-entry run took up to 3 times as long).  So each
+ * shard scales both thresholds by a factor of its own, spread_of(), from 1
+ * down to 85/92 (one growth step): a shard grows at 85 to 92 % and to
+ * 78.5 to 85 %, and the shards' growths spread evenly over each step of
+ * the index's size.  6.5 to 7.6 bytes of RAM per entry, 7.1 on average.
  */
 #define GROW_NUM		23
 #define GROW_DEN		25
 #define TARGET_NUM		17
 #define TARGET_DEN		20
+#define SPREAD_BITS		6
+#define SPREAD_ONE		1024
+#define SPREAD_STEP		78	/* SPREAD_ONE * (1 - 85 / 92) */
 /*
  * kmalloc rounds a large request up to a power of two, which would leave
  * up to half of a shard unused: beyond a few pages, shards come from
@@ -275,17 +288,25 @@ static void count_slots(struct dedup_index *idx, struct index_shard *sh)
 		}
 }
 
-/* Buckets for count entries at the target load. */
-static u32 buckets_for(u64 count)
+/* Shard s's load thresholds, in 1/SPREAD_ONE of the nominal ones. */
+static u32 spread_of(u64 s)
 {
-	return max_t(u64, DIV_ROUND_UP(count * TARGET_DEN,
-				       (u64)BUCKET_SLOTS * TARGET_NUM), 1);
+	return SPREAD_ONE -
+		((u32)hash_64(s, SPREAD_BITS) * SPREAD_STEP >> SPREAD_BITS);
 }
 
-static bool needs_growth(struct index_shard *sh)
+/* Buckets for count entries at shard s's target load. */
+static u32 buckets_for(u64 s, u64 count)
 {
-	return !sh || (u64)(sh->count + sh->tombs + 1) * GROW_DEN >
-		(u64)sh->nb * BUCKET_SLOTS * GROW_NUM;
+	return max_t(u64, DIV_ROUND_UP(count * TARGET_DEN * SPREAD_ONE,
+				       (u64)BUCKET_SLOTS * TARGET_NUM *
+				       spread_of(s)), 1);
+}
+
+static bool needs_growth(u64 s, struct index_shard *sh)
+{
+	return !sh || (u64)(sh->count + sh->tombs + 1) * GROW_DEN * SPREAD_ONE >
+		(u64)sh->nb * BUCKET_SLOTS * GROW_NUM * spread_of(s);
 }
 
 static void place(struct dedup_index *idx, struct index_shard *sh, u64 v)
@@ -391,12 +412,12 @@ static struct index_shard *prepare(struct dedup_index *idx, u64 s, bool room)
 			}
 			continue;
 		}
-		if (!room || !needs_growth(sh))
+		if (!room || !needs_growth(s, sh))
 			return sh;
 
 		spin_unlock(lock);
 		d = get_dir(idx, s);
-		new = d ? shard_alloc(buckets_for((sh ? sh->count : 0) + 1)) :
+		new = d ? shard_alloc(buckets_for(s, (sh ? sh->count : 0) + 1)) :
 			NULL;
 		spin_lock(lock);
 		if (!new)
