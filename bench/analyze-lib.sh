@@ -26,6 +26,7 @@
 #                    gaps > 100 ms (+ a "longest" line) to GAPS
 #   lat_t0 LOG       the earliest submission time (completion - latency), ms
 #   lat_pct LOG      "p99.9_ms max_ms" of the latencies in LOG, nearest rank
+#   trace_complete TRACE  true when the kprobe trace lost no event
 #   trace_phases TRACE T0
 #                    kprobe trace (ftrace mono clock) to "name start_ms
 #                    end_ms" lines, times relative to T0 ms
@@ -99,6 +100,13 @@ lat_pct() {
 	cut -d, -f2 "$1" | sort -n | awk '{ v[NR] = $1 }
 	END { k = int(NR * 0.999); if (k < NR * 0.999) k++
 		printf "%.2f %.2f\n", v[k] / 1e6, v[NR] / 1e6 }'
+}
+
+# trace_complete TRACE: the kprobe trace exists and its ring buffer lost
+# no event ("entries-in-buffer/entries-written: N/N").
+trace_complete() {
+	[ -s "$1" ] && awk '/entries-in-buffer\/entries-written:/ {
+		split($3, n, "/"); ok = n[1] == n[2] && n[1] > 0 } END { exit !ok }' "$1"
 }
 
 trace_phases() {

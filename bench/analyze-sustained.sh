@@ -17,11 +17,13 @@
 #   sync p50/p99/max  fdatasync latency of the probe (nearest rank), ms, and
 #                  how many probes completed
 #   commit ms per window  the longest commit that ended in each window of
-#                  BENCH_WINDOW s (default 60: "per minute"). dedup rows: from
-#                  the status samples (a change of `commits` ends a commit of
-#                  last_commit_ms; a rise of longest_commit_ms between two
-#                  samples is a commit of that length); dm-thin: kprobe on
-#                  dm_pool_commit_metadata
+#                  BENCH_WINDOW s (default 60: "per minute"), from the kprobe
+#                  trace, every commit: dedup rows dedup_cow_do_commit,
+#                  dm-thin dm_pool_commit_metadata. A dedup row whose trace
+#                  lost events falls back to the status samples (a change of
+#                  `commits` ends a commit of last_commit_ms; a rise of
+#                  longest_commit_ms between two samples is a commit of that
+#                  length), which see about one commit a second
 #   meta MiB/GiB   metadata disk MiB written (sectors written, /sys/block stat)
 #                  per GiB of unique data: dedup = new unique blocks x 4 KiB,
 #                  dm-thin = bytes fio and the probe wrote
@@ -106,10 +108,13 @@ for r in "${rows[@]}"; do
 			printf "%d %.1f %.1f %.1f\n", NR, rank(0.5), rank(0.99), v[NR] }')
 	# Commits: "seconds_from_start duration_ms", one line per commit seen.
 	: > "$out/sustained-$r.commits"
-	if [ "$r" = dm-thin ] && [ -s "$in/$r.trace" ]; then
-		trace_phases "$in/$r.trace" "$t0" | awk '$1 == "thin_commit" {
+	case $r in dm-thin) cname=thin_commit ;; *) cname=commit ;; esac
+	if [ "$r" != dm-linear ] && trace_complete "$in/$r.trace"; then
+		trace_phases "$in/$r.trace" "$t0" | awk -v c="$cname" '$1 == c {
 			printf "%.3f %.1f\n", $3 / 1000, $3 - $2 }' > "$out/sustained-$r.commits"
-	elif [ -s "$in/$r.samples" ] && [ -f "$in/$r.stats" ]; then
+	fi
+	if [ "$r" != dm-thin ] && [ ! -s "$out/sustained-$r.commits" ] &&
+		[ -s "$in/$r.samples" ] && [ -f "$in/$r.stats" ]; then
 		awk -v t0="$t0" -v names="$fields" '
 		BEGIN { n = split(names, nm, " ") }
 		$4 != "dedup" { next }
