@@ -61,13 +61,17 @@ measure() {
 	: > /tmp/sampling
 	sampler "$3" "$OUT/$row.samples" &
 	spid=$!
+	# The probes are given a minute more than the writer and stopped
+	# (SIGTERM) when it ends, so that they cover all of it: fio starts
+	# writing a little after them.
 	/tests/bench/syncprobe "$dev" $((bytes - PROBE_MB * 1048576)) $((PROBE_MB * 256)) \
-		500 "$S" > "$OUT/$row.sync" 2> "$OUT/$row.sync.err" &
+		500 $((S + 60)) > "$OUT/$row.sync" 2> "$OUT/$row.sync.err" &
 	ppid=$!
 	# Late wake-ups (> 20 ms) of a 5 ms SCHED_FIFO timer on each CPU.
-	/tests/bench/stallprobe 5 20 "$S" > "$OUT/$row.stalls" 2> "$OUT/$row.stalls.err" &
+	/tests/bench/stallprobe 5 20 $((S + 60)) > "$OUT/$row.stalls" 2> "$OUT/$row.stalls.err" &
 	lpid=$!
 	BENCH_DEV=$dev BENCH_RUNTIME=$S BENCH_LOG=$OUT/$row run_fio "$row" stall.fio
+	kill -TERM $ppid $lpid 2>/dev/null || true
 	wait $ppid || fail "syncprobe failed on $row: $(cat "$OUT/$row.sync.err")"
 	wait $lpid || fail "stallprobe failed on $row: $(cat "$OUT/$row.stalls.err")"
 	rm -f /tmp/sampling
