@@ -31,8 +31,12 @@
 #                        and dedup per hash and workload, with tcrypt hash
 #                        ceilings (BENCH_SECONDS default 10, BENCH_ROWS=re)
 #   make bench-sustained commit duration, fdatasync latency, metadata
-#                        written and RAM over long unique writes
-#                        (BENCH_SECONDS default 360; PREFILL_IMAGE=<img>)
+#                        written and RAM over long unique writes; rows
+#                        dm-linear, dm-thin, dedup-blocking, dedup,
+#                        dedup-slowread (metadata reads delayed
+#                        BENCH_META_READ_DELAY_MS, default 5), dedup-prefilled
+#                        (PREFILL_IMAGE=<img>); BENCH_ROWS=re, also
+#                        dedup-mix[-slowread] (BENCH_SECONDS default 360)
 #   make install         install to /lib/modules/$(KVER)/updates + depmod
 #   make dkms-install    register with DKMS as dm-dedup/$(VERSION), build and
 #                        install for every installed 6.1 kernel with headers
@@ -96,7 +100,8 @@ KBUILD_ARGS = -C $(KDIR) W=1 $(if $(wildcard $(KDIR)/vmlinux),,CONFIG_DEBUG_INFO
 CHECKPATCH_FILES = $(sort $(filter-out %.mod.c,$(wildcard dm-dedup-*.c \
 	include/*.h tools/*.c tools/*.h tools/pdata/*.c tools/pdata/*.h \
 	tools/dedup/*.c tools/dedup/*.h tests/host/*.c tests/modules/*.c \
-	tests/modules/debug/*.c tests/tools/*.c)))
+	tests/modules/debug/*.c tests/tools/*.c tests/host/unit/*.c \
+	tests/host/unit/*.h)))
 
 .PHONY: all deps module test-modules tools test-tools checkpatch initramfs check \
 	check-crash \
@@ -125,8 +130,9 @@ tools:
 	@if [ -f tools/Makefile ]; then $(MAKE) -C tools; \
 	else echo "tools: no tools/Makefile yet, nothing to build"; fi
 
-test-tools:
+test-tools: tools
 	$(MAKE) -C tests/tools
+	$(MAKE) -C tools helpers
 
 checkpatch: deps
 	@cp=$$(scripts/ksrc.sh $(KVER))/scripts/checkpatch.pl; rc=0; \

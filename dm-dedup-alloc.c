@@ -21,10 +21,22 @@
  *
  * A window may be dropped only when none of its blocks is "outstanding"
  * (handed out but not yet in a published commit): the refcount array does
- * not know those.  A chunk whose count in the refcount array differs from
- * used[c] has blocks freed but not yet released (or a release raced with
- * the load); it is not loaded until the two agree, since the refcount
- * array would call those blocks free too early.
+ * not know those.
+ *
+ * A block freed by a commit is free in the refcount array from that
+ * commit's publication on, but allocatable only after its release (the
+ * commit durable, its discard done).  The committer announces each such
+ * block before the publication (dedup_alloc_dying()), and pending[c]
+ * counts the chunk's announced blocks not yet released.  A chunk with
+ * pending frees is not loaded, nor read: the refcount array would call
+ * its pending blocks free.  A chunk's refcount blocks are read one by one,
+ * each from the commit published at that moment; if no block of the chunk
+ * was announced or released meanwhile, every view read says the same of
+ * it (a block is born only in a window, and dies only after an
+ * announcement), so the bitmap is exact, and its count of blocks in use
+ * must equal used[c]: when it does not, the metadata is inconsistent and
+ * the load fails with -EILSEQ instead of waiting for a release that will
+ * never come.  A load that was disturbed is retried later.
  */
 #include <linux/device-mapper.h>
 #include <linux/sched/mm.h>
@@ -39,6 +51,7 @@
 struct alloc_window {
 	u64 chunk;		/* NO_CHUNK: slot unused */
 	unsigned long *bits;	/* set: not allocatable */
+	unsigned long *dying;	/* announced since the load, not released */
 	u32 free;		/* clear bits */
 	u32 outstanding;	/* handed out, not yet published */
 };
@@ -54,10 +67,13 @@ struct dedup_alloc {
 	u64 nr_blocks;
 	u64 nr_chunks;
 	u32 *used;
+	u16 *pending;		/* announced dying, not yet released */
 	u64 nr_free;
 	struct alloc_window win[ALLOC_WINDOWS];
 	int cur;		/* window allocating now, or -1 */
 	u64 cursor;		/* next PBN to try */
+	u64 loading;		/* chunk being read, or NO_CHUNK */
+	bool load_disturbed;	/* a block of it was announced or released */
 
 	/*
 	 * One window load at a time; taken without lock held.  Protects
@@ -98,6 +114,7 @@ static u64 take(struct dedup_alloc *al, int w)
 	u64 first = win->chunk * DEDUP_CHUNK_BLOCKS;
 	u64 start = 0, b;
 
+	lockdep_assert_held(&al->lock);
 	if (al->cursor > first && al->cursor < first + DEDUP_CHUNK_BLOCKS)
 		start = al->cursor - first;
 	b = find_next_zero_bit(win->bits, DEDUP_CHUNK_BLOCKS, start);
@@ -117,6 +134,7 @@ static int usable_window(struct dedup_alloc *al)
 {
 	int i;
 
+	lockdep_assert_held(&al->lock);
 	if (al->cur >= 0 && al->win[al->cur].free)
 		return al->cur;
 	for (i = 0; i < ALLOC_WINDOWS; i++)
@@ -127,17 +145,19 @@ static int usable_window(struct dedup_alloc *al)
 
 /*
  * The next chunk from *pos on (cyclically, looking at no more than *left
- * chunks) that has allocatable blocks and no window; lock held.  NO_CHUNK
- * if none.
+ * chunks) that has free blocks, no pending frees and no window; lock held.
+ * NO_CHUNK if none.
  */
 static u64 next_chunk(struct dedup_alloc *al, u64 *pos, u64 *left)
 {
 	u64 c = *pos;
 
+	lockdep_assert_held(&al->lock);
 	for (; *left; (*left)--, c++) {
 		if (c >= al->nr_chunks)
 			c = 0;
-		if (al->used[c] < chunk_size(al, c) && find_window(al, c) < 0) {
+		if (al->used[c] < chunk_size(al, c) && !al->pending[c] &&
+		    find_window(al, c) < 0) {
 			(*left)--;
 			*pos = c + 1;
 			return c;
@@ -151,6 +171,7 @@ static int free_slot(struct dedup_alloc *al)
 {
 	int i, best = -1;
 
+	lockdep_assert_held(&al->lock);
 	for (i = 0; i < ALLOC_WINDOWS; i++) {
 		struct alloc_window *win = &al->win[i];
 
@@ -182,6 +203,8 @@ static int read_chunk(struct dedup_alloc *al, u64 c, unsigned long *bits,
 
 		if (first >= size)
 			break;
+		if (rb)
+			dedup_fault_delay(DEDUP_FAULT_ALLOC_READ);
 		r = dedup_meta_read_published(md, DEDUP_A_REFCOUNT,
 					      c * DEDUP_CHUNK_RC_BLOCKS + rb,
 					      counts);
@@ -200,7 +223,8 @@ static int read_chunk(struct dedup_alloc *al, u64 c, unsigned long *bits,
  * Loads a window for a chunk with allocatable blocks.  0 when a window
  * with free blocks exists afterwards; -EAGAIN when blocks are free but
  * cannot be handed out until a commit publishes or releases some;
- * -ENOSPC or an I/O error otherwise.
+ * -EILSEQ when a chunk's in-use count disagrees with its reference
+ * counts; -ENOSPC or an I/O error otherwise.
  */
 static int load_window(struct dedup_alloc *al)
 {
@@ -226,16 +250,28 @@ static int load_window(struct dedup_alloc *al)
 			r = -EAGAIN;
 			break;
 		}
+		al->loading = c;
+		al->load_disturbed = false;
 		spin_unlock(&al->lock);
 		r = read_chunk(al, c, al->spare, &in_use);
 		spin_lock(&al->lock);
+		al->loading = NO_CHUNK;
 		if (r)
 			break;
+		/* A block of c announced or released meanwhile: not now. */
+		if (al->load_disturbed || al->pending[c])
+			continue;
+		if (in_use != al->used[c]) {
+			DMERR_LIMIT("chunk %llu: %u blocks in use, %u counted",
+				    c, in_use, al->used[c]);
+			r = -EILSEQ;
+			break;
+		}
 		w = free_slot(al);
-		/* Releases pending in c: the chunks after it may do. */
-		if (w < 0 || in_use != al->used[c] || find_window(al, c) >= 0)
+		if (w < 0)
 			continue;
 		swap(al->win[w].bits, al->spare);
+		bitmap_zero(al->win[w].dying, DEDUP_CHUNK_BLOCKS);
 		al->win[w].chunk = c;
 		al->win[w].free = chunk_size(al, c) - in_use;
 		al->win[w].outstanding = 0;
@@ -269,25 +305,64 @@ int dedup_alloc_get(struct dedup_alloc *al, u64 *pbn)
 	}
 }
 
-void dedup_alloc_put(struct dedup_alloc *al, u64 pbn, bool was_committed)
+void dedup_alloc_dying(struct dedup_alloc *al, u64 pbn)
 {
 	u64 c = chunk_of(pbn);
 	int w;
 
 	spin_lock(&al->lock);
+	if (!WARN_ON_ONCE(c >= al->nr_chunks ||
+			  al->pending[c] == DEDUP_CHUNK_BLOCKS)) {
+		al->pending[c]++;
+		if (c == al->loading)
+			al->load_disturbed = true;
+		w = find_window(al, c);
+		if (w >= 0)
+			__set_bit(pbn - c * DEDUP_CHUNK_BLOCKS, al->win[w].dying);
+	}
+	spin_unlock(&al->lock);
+}
+
+/* A committed block's release, announced or not; lock held. */
+static bool release_committed(struct dedup_alloc *al, u64 c, int w, u32 bit)
+{
+	lockdep_assert_held(&al->lock);
+	if (WARN_ON_ONCE(!al->pending[c]))
+		return false;
+	al->pending[c]--;
+	if (c == al->loading)
+		al->load_disturbed = true;
+	/*
+	 * A window loaded after the announcement would have to call the
+	 * block free already: it may have handed it out again since.
+	 */
+	return w < 0 || !WARN_ON_ONCE(!test_and_clear_bit(bit,
+							  al->win[w].dying));
+}
+
+void dedup_alloc_put(struct dedup_alloc *al, u64 pbn, bool was_committed)
+{
+	u64 c = chunk_of(pbn);
+	u32 bit = pbn - c * DEDUP_CHUNK_BLOCKS;
+	bool ok = true;
+	int w;
+
+	spin_lock(&al->lock);
 	w = find_window(al, c);
-	if (w >= 0) {
+	if (was_committed)
+		ok = release_committed(al, c, w, bit);
+	if (w >= 0 && ok) {
 		struct alloc_window *win = &al->win[w];
-		u32 bit = pbn - c * DEDUP_CHUNK_BLOCKS;
 
 		if (test_and_clear_bit(bit, win->bits))
 			win->free++;
 		if (!was_committed && !WARN_ON_ONCE(!win->outstanding))
 			win->outstanding--;
-	} else {
+	} else if (w < 0) {
 		WARN_ON_ONCE(!was_committed);
 	}
-	if (!WARN_ON_ONCE(!al->used[c])) {
+	/* A refused release leaves the block in use (until reopened). */
+	if (ok && !WARN_ON_ONCE(!al->used[c])) {
 		al->used[c]--;
 		al->nr_free++;
 	}
@@ -308,9 +383,9 @@ void dedup_alloc_published(struct dedup_alloc *al, u64 pbn)
 /*
  * Create, resize, figures
  */
-static u32 *alloc_used(u64 nr_chunks)
+static void *alloc_per_chunk(u64 nr_chunks, size_t size)
 {
-	return kvcalloc(max_t(u64, nr_chunks, 1), sizeof(u32), GFP_KERNEL);
+	return kvcalloc(max_t(u64, nr_chunks, 1), size, GFP_KERNEL);
 }
 
 struct dedup_alloc *dedup_alloc_create(struct dedup_meta *md, u64 nr_blocks,
@@ -328,23 +403,23 @@ struct dedup_alloc *dedup_alloc_create(struct dedup_meta *md, u64 nr_blocks,
 	al->nr_blocks = nr_blocks;
 	al->nr_chunks = div_u64(nr_blocks + DEDUP_CHUNK_BLOCKS - 1,
 				DEDUP_CHUNK_BLOCKS);
-	al->used = alloc_used(al->nr_chunks);
-	if (!al->used) {
-		kfree(al);
-		return NULL;
-	}
+	al->used = alloc_per_chunk(al->nr_chunks, sizeof(*al->used));
+	al->pending = alloc_per_chunk(al->nr_chunks, sizeof(*al->pending));
 	al->nr_free = nr_blocks;
 	al->cur = -1;
+	al->loading = NO_CHUNK;
 	al->cursor = cursor < nr_blocks ? cursor : 0;
 	al->spare = bitmap_alloc(DEDUP_CHUNK_BLOCKS, GFP_KERNEL);
 	al->counts = kmalloc(DEDUP_ARRAY_PAYLOAD, GFP_KERNEL);
 	for (i = 0; i < ALLOC_WINDOWS; i++) {
 		al->win[i].chunk = NO_CHUNK;
 		al->win[i].bits = bitmap_alloc(DEDUP_CHUNK_BLOCKS, GFP_KERNEL);
-		if (!al->win[i].bits)
+		al->win[i].dying = bitmap_alloc(DEDUP_CHUNK_BLOCKS, GFP_KERNEL);
+		if (!al->win[i].bits || !al->win[i].dying)
 			break;
 	}
-	if (i < ALLOC_WINDOWS || !al->spare || !al->counts) {
+	if (i < ALLOC_WINDOWS || !al->spare || !al->counts || !al->used ||
+	    !al->pending) {
 		dedup_alloc_destroy(al);
 		return NULL;
 	}
@@ -355,11 +430,14 @@ void dedup_alloc_destroy(struct dedup_alloc *al)
 {
 	int i;
 
-	for (i = 0; i < ALLOC_WINDOWS; i++)
+	for (i = 0; i < ALLOC_WINDOWS; i++) {
 		bitmap_free(al->win[i].bits);
+		bitmap_free(al->win[i].dying);
+	}
 	bitmap_free(al->spare);
 	kfree(al->counts);
 	kvfree(al->used);
+	kvfree(al->pending);
 	kfree(al);
 }
 
@@ -380,18 +458,26 @@ int dedup_alloc_resize(struct dedup_alloc *al, u64 nr_blocks)
 				DEDUP_CHUNK_BLOCKS);
 	u64 last = al->nr_chunks - 1;
 	u32 *used, *old, old_size;
+	u16 *pending, *old_pending;
 	int w;
 
 	if (nr_blocks <= al->nr_blocks)
 		return nr_blocks == al->nr_blocks ? 0 : -EINVAL;
-	used = alloc_used(nr_chunks);
-	if (!used)
+	used = alloc_per_chunk(nr_chunks, sizeof(*used));
+	pending = alloc_per_chunk(nr_chunks, sizeof(*pending));
+	if (!used || !pending) {
+		kvfree(used);
+		kvfree(pending);
 		return -ENOMEM;
+	}
 
 	spin_lock(&al->lock);
-	memcpy(used, al->used, al->nr_chunks * sizeof(u32));
+	memcpy(used, al->used, al->nr_chunks * sizeof(*used));
+	memcpy(pending, al->pending, al->nr_chunks * sizeof(*pending));
 	old = al->used;
+	old_pending = al->pending;
 	al->used = used;
+	al->pending = pending;
 	old_size = chunk_size(al, last);
 	al->nr_free += nr_blocks - al->nr_blocks;
 	al->nr_blocks = nr_blocks;
@@ -406,6 +492,7 @@ int dedup_alloc_resize(struct dedup_alloc *al, u64 nr_blocks)
 	}
 	spin_unlock(&al->lock);
 	kvfree(old);
+	kvfree(old_pending);
 	return 0;
 }
 
@@ -426,7 +513,8 @@ u64 dedup_alloc_cursor(struct dedup_alloc *al)
 
 u64 dedup_alloc_ram(struct dedup_alloc *al)
 {
-	return sizeof(*al) + al->nr_chunks * sizeof(u32) +
-		(ALLOC_WINDOWS + 1) * BITS_TO_LONGS(DEDUP_CHUNK_BLOCKS) *
+	return sizeof(*al) +
+		al->nr_chunks * (sizeof(*al->used) + sizeof(*al->pending)) +
+		(2 * ALLOC_WINDOWS + 1) * BITS_TO_LONGS(DEDUP_CHUNK_BLOCKS) *
 		sizeof(long) + DEDUP_ARRAY_PAYLOAD;
 }

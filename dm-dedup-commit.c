@@ -22,8 +22,11 @@
  *     them (discard passdown) and returns them to the allocator, off the
  *     FLUSH path and without holding up the next commit.
  *
- * Between commits the kthread does the RAM index's background work
- * (loading a saved index, or rebuilding it after a crash).
+ * Between commits the kthread rebuilds the RAM index after a crash, in
+ * steps of INDEX_STEP_MS.  A saved index is loaded by a work item of its
+ * own (load_work) from the published commit, beside commits: a commit
+ * never waits for it, and the committer's changes to shards not loaded
+ * yet are queued by the index.
  */
 #include <linux/blkdev.h>
 #include <linux/device-mapper.h>
@@ -34,7 +37,8 @@
 
 #include "dm-dedup-cow.h"
 
-#define INDEX_WORK_BUDGET	64
+#define INDEX_STEP_MS		10
+#define INDEX_LOAD_BUDGET	16
 
 static int cmp_lbn(const void *a, const void *b)
 {
@@ -195,6 +199,13 @@ static void index_update(struct dedup_cow *cow, struct gen_pbn *p, void *c)
 	}
 }
 
+/* Before the publish that shows it free: its release is pending. */
+static void announce_dead(struct dedup_cow *cow, struct gen_pbn *p, void *c)
+{
+	if ((p->flags & (PBN_NEW | PBN_DEAD)) == PBN_DEAD)
+		dedup_meta_data_block_dying(cow->md, p->pbn);
+}
+
 static void settle_new(struct dedup_cow *cow, struct gen_pbn *p, void *c)
 {
 	if ((p->flags & (PBN_NEW | PBN_DEAD)) == PBN_NEW)
@@ -328,7 +339,9 @@ static void queue_frees(struct dedup_cow *cow, struct dedup_gen *g)
 	queue_work(cow->release_wq, &cow->release_work);
 }
 
-static void commit_failed(struct dedup_cow *cow, const char *op, int r)
+/* data: the data device failed, the metadata is intact. */
+static void commit_failed(struct dedup_cow *cow, const char *op, int r,
+			  bool data)
 {
 	struct bio_list bios;
 
@@ -344,7 +357,10 @@ static void commit_failed(struct dedup_cow *cow, const char *op, int r)
 	}
 	spin_unlock(&cow->lock);
 
-	cow->p.metadata_failed(cow->p.context, op, r);
+	if (data)
+		cow->p.data_failed(cow->p.context, op, r);
+	else
+		cow->p.metadata_failed(cow->p.context, op, r);
 	dedup_cow_end_bios(&bios, BLK_STS_IOERR);
 	wake_up_all(&cow->room_wait);
 	wake_up_all(&cow->claim_wait);
@@ -352,13 +368,17 @@ static void commit_failed(struct dedup_cow *cow, const char *op, int r)
 	wake_up_all(&cow->release_wait);
 }
 
-/* Freeze, apply, flush, commit: 0 when the commit is durable. */
+/*
+ * Apply, flush, commit: 0 when the commit is durable.  *data tells a
+ * failed flush of the data device from a metadata failure.
+ */
 static int write_generation(struct dedup_cow *cow, struct dedup_gen *f,
-			    const char **op)
+			    const char **op, bool *data)
 {
 	int r;
 
 	*op = "apply";
+	*data = false;
 	r = apply_lbns(cow, f);
 	if (!r)
 		r = apply_pbns(cow, f);
@@ -366,6 +386,7 @@ static int write_generation(struct dedup_cow *cow, struct dedup_gen *f,
 		/* Data before the mappings that point at it. */
 		*op = "flush data device";
 		r = blkdev_issue_flush(cow->p.data_bdev);
+		*data = r;
 	}
 	if (!r) {
 		*op = "commit";
@@ -382,6 +403,7 @@ int dedup_cow_do_commit(struct dedup_cow *cow)
 	const char *op;
 	ktime_t start;
 	u64 ms, blocks;
+	bool data;
 	int r;
 
 	mutex_lock(&cow->commit_mutex);
@@ -395,10 +417,16 @@ int dedup_cow_do_commit(struct dedup_cow *cow)
 	cow->commit_requested = false;
 	cow->last_commit = jiffies;
 	if (dedup_gen_empty(f) && bio_list_empty(&f->waiters)) {
+		/* Only the saved index to drop: writers wait for its room. */
+		r = cow->drop_requested ? 1 : 0;
+		cow->drop_requested = false;
 		spin_unlock(&cow->lock);
+		if (r)
+			r = dedup_cow_commit_alone(cow);
 		mutex_unlock(&cow->commit_mutex);
-		return 0;
+		return r;
 	}
+	cow->drop_requested = false;
 	/* Freeze: O(1), no I/O, no allocation. */
 	cow->open = (f == &cow->gens[0]) ? &cow->gens[1] : &cow->gens[0];
 	cow->open->seq = f->seq + 1;
@@ -409,16 +437,17 @@ int dedup_cow_do_commit(struct dedup_cow *cow)
 	wake_up_all(&cow->room_wait);
 
 	start = ktime_get();
-	r = write_generation(cow, f, &op);
+	r = write_generation(cow, f, &op, &data);
 	if (r) {
 		free_sorted(cow);
-		commit_failed(cow, op, r);
+		commit_failed(cow, op, r, data);
 		mutex_unlock(&cow->commit_mutex);
 		return r;
 	}
 
 	/* The index learns the commit, then the commit is published. */
 	visit_pbns(cow, f, index_update, NULL);
+	visit_pbns(cow, f, announce_dead, NULL);
 	dedup_fault_delay(DEDUP_FAULT_PUBLISH);
 	bio_list_init(&done);
 	ms = ktime_ms_delta(ktime_get(), start);
@@ -462,6 +491,7 @@ int dedup_cow_do_commit(struct dedup_cow *cow)
 
 int dedup_cow_commit_alone(struct dedup_cow *cow)
 {
+	struct dedup_counters space;
 	int r;
 
 	lockdep_assert_held(&cow->commit_mutex);
@@ -469,7 +499,7 @@ int dedup_cow_commit_alone(struct dedup_cow *cow)
 		return -EIO;
 	r = dedup_meta_commit(cow->md, 0, 0);
 	if (r) {
-		commit_failed(cow, "commit", r);
+		commit_failed(cow, "commit", r, false);
 		return r;
 	}
 	spin_lock(&cow->lock);
@@ -477,6 +507,9 @@ int dedup_cow_commit_alone(struct dedup_cow *cow)
 	cow->publish_seq++;
 	spin_unlock(&cow->lock);
 	dedup_meta_retire(cow->md);
+	/* Writes waiting for metadata room see what it freed or added. */
+	dedup_meta_space(cow->md, &space);
+	dedup_cow_space_changed(cow, &space);
 	return 0;
 }
 
@@ -494,7 +527,7 @@ static bool commit_due(struct dedup_cow *cow)
 
 	spin_lock(&cow->lock);
 	due = !cow->failed &&
-		(cow->commit_requested ||
+		(cow->commit_requested || cow->drop_requested ||
 		 cow->open->bytes >= cow->gen_cap ||
 		 (!dedup_gen_empty(cow->open) && !dedup_cow_meta_room(cow)) ||
 		 (!dedup_gen_empty(cow->open) &&
@@ -515,14 +548,14 @@ static bool period_changed(struct dedup_cow *cow)
 	return changed;
 }
 
-/* The index's background work, excluded from commits. */
+/* A step of the index's rebuild, excluded from commits. */
 static bool index_work(struct dedup_cow *cow)
 {
 	bool more;
 
 	mutex_lock(&cow->commit_mutex);
 	more = !READ_ONCE(cow->failed) &&
-		dedup_meta_index_work(cow->md, INDEX_WORK_BUDGET);
+		dedup_meta_index_rebuild(cow->md, INDEX_STEP_MS);
 	mutex_unlock(&cow->commit_mutex);
 	return more;
 }
@@ -540,10 +573,15 @@ static int committer(void *context)
 		wait_event_interruptible_timeout(cow->commit_wait,
 						 kthread_should_stop() ||
 						 commit_due(cow) ||
-						 period_changed(cow),
+						 period_changed(cow) ||
+						 READ_ONCE(cow->index_kick),
 						 timeout);
 		if (kthread_should_stop())
 			break;
+		if (READ_ONCE(cow->index_kick)) {
+			WRITE_ONCE(cow->index_kick, false);
+			more_index_work = true;
+		}
 		if (commit_due(cow))
 			dedup_cow_do_commit(cow);
 		else if (more_index_work)
@@ -552,6 +590,21 @@ static int committer(void *context)
 			cond_resched();
 	}
 	return 0;
+}
+
+/*
+ * Loads a saved index beside commits; what it lacked (an unusable shard)
+ * is then rebuilt by the committer.
+ */
+static void index_load_work(struct work_struct *w)
+{
+	struct dedup_cow *cow = container_of(w, struct dedup_cow, load_work);
+
+	while (!READ_ONCE(cow->stop_loading) && !READ_ONCE(cow->failed) &&
+	       dedup_meta_index_load(cow->md, INDEX_LOAD_BUDGET))
+		cond_resched();
+	WRITE_ONCE(cow->index_kick, true);
+	wake_up(&cow->commit_wait);
 }
 
 int dedup_cow_start_committer(struct dedup_cow *cow)
@@ -563,10 +616,15 @@ int dedup_cow_start_committer(struct dedup_cow *cow)
 		cow->committer = NULL;
 		return r;
 	}
+	INIT_WORK(&cow->load_work, index_load_work);
+	queue_work(system_long_wq, &cow->load_work);
 	return 0;
 }
 
 void dedup_cow_stop_committer(struct dedup_cow *cow)
 {
+	/* What is left of a saved index is loaded by the close. */
+	WRITE_ONCE(cow->stop_loading, true);
+	cancel_work_sync(&cow->load_work);
 	kthread_stop(cow->committer);
 }

@@ -2,12 +2,14 @@
 /*
  * Test-only fault injection: module parameters that let the VM tests reach
  * paths no device target can (allocation failures, a slow release of freed
- * blocks, a slow publish, the reference count limit).  All are 0 (off) by
+ * blocks, a slow publish, the reference count limit, exhausted entry pools,
+ * a fingerprint of all zeroes).  All are 0 (off) by
  * default and cost a READ_ONCE when off.
  */
 #include <linux/atomic.h>
 #include <linux/delay.h>
 #include <linux/module.h>
+#include <linux/string.h>
 
 #include "dm-dedup.h"
 
@@ -31,6 +33,31 @@ module_param(test_refcount_limit, uint, 0644);
 MODULE_PARM_DESC(test_refcount_limit,
 		 "Testing only: share a block at most this many times (0: 2^32 - 1)");
 
+static unsigned int test_alloc_read_delay_ms;
+module_param(test_alloc_read_delay_ms, uint, 0644);
+MODULE_PARM_DESC(test_alloc_read_delay_ms,
+		 "Testing only: wait this long between the refcount blocks an allocator window reads");
+
+static unsigned int test_pool_size;
+module_param(test_pool_size, uint, 0644);
+MODULE_PARM_DESC(test_pool_size,
+		 "Testing only: reserve of the generation entry pools, at least 3, read at create (0: default)");
+
+static bool test_fail_gen_alloc;
+module_param(test_fail_gen_alloc, bool, 0644);
+MODULE_PARM_DESC(test_fail_gen_alloc,
+		 "Testing only: generation entries come only from the pools' reserves");
+
+static bool test_fail_open_alloc;
+module_param(test_fail_open_alloc, bool, 0644);
+MODULE_PARM_DESC(test_fail_open_alloc,
+		 "Testing only: opening the metadata fails its first allocation");
+
+static bool test_zero_fp;
+module_param(test_zero_fp, bool, 0644);
+MODULE_PARM_DESC(test_zero_fp,
+		 "Testing only: blocks that begin with \"DEDUP-ZERO-FP\" hash to all zeroes");
+
 static atomic_t alloc_calls = ATOMIC_INIT(0);
 
 /* How many allocations test_fail_alloc failed (read only). */
@@ -51,12 +78,51 @@ bool dedup_fault_alloc(void)
 
 void dedup_fault_delay(enum dedup_fault_point point)
 {
-	unsigned int ms = point == DEDUP_FAULT_RELEASE ?
-		READ_ONCE(test_release_delay_ms) :
-		READ_ONCE(test_publish_delay_ms);
+	unsigned int ms;
+
+	switch (point) {
+	case DEDUP_FAULT_RELEASE:
+		ms = READ_ONCE(test_release_delay_ms);
+		break;
+	case DEDUP_FAULT_PUBLISH:
+		ms = READ_ONCE(test_publish_delay_ms);
+		break;
+	case DEDUP_FAULT_ALLOC_READ:
+		ms = READ_ONCE(test_alloc_read_delay_ms);
+		break;
+	default:
+		ms = 0;
+	}
 
 	if (ms)
 		msleep(ms);
+}
+
+bool dedup_fault_fail(enum dedup_fault_point point)
+{
+	switch (point) {
+	case DEDUP_FAULT_GEN_ALLOC:
+		return READ_ONCE(test_fail_gen_alloc);
+	case DEDUP_FAULT_OPEN_ALLOC:
+		return READ_ONCE(test_fail_open_alloc);
+	default:
+		return false;
+	}
+}
+
+unsigned int dedup_fault_pool_size(unsigned int size)
+{
+	unsigned int n = READ_ONCE(test_pool_size);
+
+	return n ? max(n, 3U) : size;
+}
+
+bool dedup_fault_zero_fp(const void *data)
+{
+	static const char magic[] = "DEDUP-ZERO-FP";
+
+	return READ_ONCE(test_zero_fp) &&
+		!memcmp(data, magic, sizeof(magic) - 1);
 }
 
 u32 dedup_fault_refcount_limit(void)

@@ -37,7 +37,10 @@
  * With blocking_commit, writers instead wait whenever a commit is in
  * flight, as in designs that hold the metadata lock across the commit.
  * Generation entries come from mempools: when memory is short a writer
- * waits for the next commit to return entries, instead of failing.
+ * waits for the next commit to return entries, instead of failing.  A
+ * record takes the three entries it may need all at once or none; only
+ * one writer at a time waits for entries, so that no two writers each
+ * hold part of what the other waits for.
  *
  * DOC: locking
  *
@@ -439,7 +442,8 @@ int dedup_cow_alloc_block(struct dedup_cow *cow, u64 *pbn)
 		 * back, or become usable, once a commit makes them durable:
 		 * wait for the next release, unless told not to.
 		 */
-		if (r == -ENOSPC && (!pending || cow->p.error_if_no_space)) {
+		if (r == -ENOSPC &&
+		    (!pending || READ_ONCE(cow->p.error_if_no_space))) {
 			spin_lock(&cow->lock);
 			cow->stats.no_space = true;
 			spin_unlock(&cow->lock);
@@ -557,16 +561,10 @@ static int __record(struct dedup_cow *cow, u64 lbn, u64 value, u64 old,
 	return 0;
 }
 
-/* An entry from pool; when it is short, a commit will return entries. */
-static void *pool_get(struct dedup_cow *cow, mempool_t *pool)
+static void *try_get(mempool_t *pool)
 {
-	void *e = dedup_fault_alloc() ? NULL :
+	return dedup_fault_alloc() ? NULL :
 		mempool_alloc(pool, GFP_NOWAIT | __GFP_NOWARN);
-
-	if (e)
-		return e;
-	dedup_cow_request_commit(cow);
-	return mempool_alloc(pool, GFP_NOIO);
 }
 
 static void put_spares(struct dedup_cow *cow, struct record_spares *sp)
@@ -577,6 +575,31 @@ static void put_spares(struct dedup_cow *cow, struct record_spares *sp)
 		mempool_free(sp->p1, cow->pbn_pool);
 	if (sp->p2)
 		mempool_free(sp->p2, cow->pbn_pool);
+	sp->l = NULL;
+	sp->p1 = NULL;
+	sp->p2 = NULL;
+}
+
+/*
+ * The entries a record may need: all three, or none while waiting.  When
+ * the pools are short, writers wait one at a time (spares_mutex) for a
+ * commit to return entries: a writer holding some entries while another
+ * holds the rest, both waiting, would wait forever.
+ */
+static void get_spares(struct dedup_cow *cow, struct record_spares *sp)
+{
+	sp->l = try_get(cow->lbn_pool);
+	sp->p1 = try_get(cow->pbn_pool);
+	sp->p2 = try_get(cow->pbn_pool);
+	if (sp->l && sp->p1 && sp->p2)
+		return;
+	put_spares(cow, sp);
+	dedup_cow_request_commit(cow);
+	mutex_lock(&cow->spares_mutex);
+	sp->l = mempool_alloc(cow->lbn_pool, GFP_NOIO);
+	sp->p1 = mempool_alloc(cow->pbn_pool, GFP_NOIO);
+	sp->p2 = mempool_alloc(cow->pbn_pool, GFP_NOIO);
+	mutex_unlock(&cow->spares_mutex);
 }
 
 /*
@@ -615,9 +638,7 @@ int dedup_cow_record(struct dedup_cow *cow, u64 lbn, u64 value,
 	u32 old_committed, value_committed;
 	int r;
 
-	sp.l = pool_get(cow, cow->lbn_pool);
-	sp.p1 = pool_get(cow, cow->pbn_pool);
-	sp.p2 = pool_get(cow, cow->pbn_pool);
+	get_spares(cow, &sp);
 	sp.claim_seq = claim ? claim->seq : 0;
 
 again:
@@ -725,7 +746,12 @@ static bool admit_blocked(struct dedup_cow *cow)
 	return cow->open->bytes >= cow->gen_cap;
 }
 
-/* 0: admitted; 1: wait; -ENOSPC: no room even with nothing uncommitted. */
+/*
+ * 0: admitted; 1: wait; -ENOSPC: no room even with nothing uncommitted.
+ * A saved index the next commit drops holds room that one is asked for
+ * (only then: a commit at every activation would make each one rewrite
+ * the saved index at the next removal).
+ */
 static int admit_check(struct dedup_cow *cow)
 {
 	int r = 0;
@@ -733,11 +759,17 @@ static int admit_check(struct dedup_cow *cow)
 	spin_lock(&cow->lock);
 	if (admit_blocked(cow)) {
 		r = 1;
-		if (!dedup_cow_meta_room(cow) && !cow->commit_in_flight && !cow->frozen &&
-		    dedup_gen_empty(cow->open))
-			r = -ENOSPC;
+		if (!dedup_cow_meta_room(cow) && !cow->commit_in_flight &&
+		    !cow->frozen && dedup_gen_empty(cow->open)) {
+			if (dedup_meta_saved_index_dropping(cow->md))
+				cow->drop_requested = true;
+			else
+				r = -ENOSPC;
+		}
 	}
 	spin_unlock(&cow->lock);
+	if (r > 0 && READ_ONCE(cow->drop_requested))
+		wake_up(&cow->commit_wait);
 	return r;
 }
 
@@ -808,7 +840,6 @@ int dedup_cow_grow_data(struct dedup_cow *cow, u64 data_nr_blocks)
 
 int dedup_cow_grow_metadata(struct dedup_cow *cow, u64 nr_blocks)
 {
-	struct dedup_counters c;
 	int r;
 
 	mutex_lock(&cow->commit_mutex);
@@ -820,11 +851,7 @@ int dedup_cow_grow_metadata(struct dedup_cow *cow, u64 nr_blocks)
 	 */
 	if (!r)
 		r = dedup_cow_commit_alone(cow);
-	if (!r)
-		dedup_meta_space(cow->md, &c);
 	mutex_unlock(&cow->commit_mutex);
-	if (!r)
-		dedup_cow_space_changed(cow, &c);
 	return r;
 }
 
@@ -882,6 +909,19 @@ void dedup_cow_end_bios(struct bio_list *bios, blk_status_t status)
 /*
  * Create, destroy, features, status
  */
+static void *gen_entry_alloc(gfp_t gfp, void *cache)
+{
+	if (dedup_fault_fail(DEDUP_FAULT_GEN_ALLOC))
+		return NULL;
+	return kmem_cache_alloc(cache, gfp);
+}
+
+/* A reserve of at least the three entries of one record. */
+static mempool_t *gen_pool_create(struct kmem_cache *cache)
+{
+	return mempool_create(dedup_fault_pool_size(DEDUP_GEN_POOL),
+			      gen_entry_alloc, mempool_free_slab, cache);
+}
 static unsigned int gen_bits(size_t gen_cap)
 {
 	unsigned long entries = gen_cap / sizeof(struct gen_lbn) / 4;
@@ -916,6 +956,7 @@ struct dedup_cow *dedup_cow_create(const struct dedup_cow_params *p)
 	INIT_LIST_HEAD(&cow->frees_list);
 	INIT_WORK(&cow->release_work, dedup_cow_release_work);
 	mutex_init(&cow->commit_mutex);
+	mutex_init(&cow->spares_mutex);
 	init_waitqueue_head(&cow->claim_wait);
 	init_waitqueue_head(&cow->room_wait);
 	init_waitqueue_head(&cow->commit_wait);
@@ -924,8 +965,8 @@ struct dedup_cow *dedup_cow_create(const struct dedup_cow_params *p)
 	cow->last_commit = jiffies;
 
 	r = -ENOMEM;
-	cow->lbn_pool = mempool_create_slab_pool(DEDUP_GEN_POOL, gen_lbn_cache);
-	cow->pbn_pool = mempool_create_slab_pool(DEDUP_GEN_POOL, gen_pbn_cache);
+	cow->lbn_pool = gen_pool_create(gen_lbn_cache);
+	cow->pbn_pool = gen_pool_create(gen_pbn_cache);
 	cow->release_wq = alloc_ordered_workqueue("dedup_release",
 						  WQ_MEM_RECLAIM);
 	if (!cow->lbn_pool || !cow->pbn_pool || !cow->release_wq ||

@@ -120,6 +120,14 @@ int dedup_hash_block(struct dedup_hash *h, const void *data, unsigned int len,
 	desc->tfm = tfm;
 	r = crypto_shash_digest(desc, data, len, fp);
 	shash_desc_zero(desc);
+	if (dedup_fault_zero_fp(data))
+		memset(fp, 0, h->size);
+	/*
+	 * An fp-array entry of zeroes means "no block": a fingerprint of
+	 * zeroes (1 in 2^64 blocks with xxhash64) is stored as 1 instead.
+	 */
+	if (!r && !memchr_inv(fp, 0, h->size))
+		fp[0] = 1;
 	return r;
 }
 

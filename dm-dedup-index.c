@@ -31,8 +31,13 @@
  * allocated on first use too.
  *
  * A saved index (dm-dedup-meta.c writes it at a clean shutdown) is loaded
- * one shard at a time: a shard that is used before the background loader
- * reached it is loaded on the spot by load_shard().
+ * one shard at a time: a shard that a lookup needs before the background
+ * loader reached it is loaded on the spot by load_shard().  The committer
+ * never waits for a load: its inserts and removals in a shard not loaded
+ * yet are queued (struct index_ops) and applied, in order, when the shard
+ * is.  The saved index is a cache: a saved shard that cannot be read or
+ * fails its checks is installed empty and counted (dedup_index_bad_shards()),
+ * and the caller rebuilds what it held.
  *
  * The layout is part of the on-disk format (include/dm-dedup-format.h).
  */
@@ -95,11 +100,26 @@ struct index_shard {
 	u8 buckets[];
 };
 
-#define DIR_SHARDS	((PAGE_SIZE - 64) / sizeof(void *))
+/*
+ * Changes to a shard that is not loaded yet, newest node first, each node
+ * in the order of its changes: an entry, with OP_REMOVE for a removal.
+ */
+#define OPS_PER_NODE	30
+#define OP_REMOVE	(1ULL << 63)
+
+struct index_ops {
+	struct index_ops *next;
+	u32 nr;
+	u32 inserts;
+	u64 v[OPS_PER_NODE];
+};
+
+#define DIR_SHARDS	((PAGE_SIZE - 64) / (2 * sizeof(void *)))
 
 /* One page of the directory. */
 struct index_dir {
 	struct index_shard *shard[DIR_SHARDS];
+	struct index_ops *ops[DIR_SHARDS];
 	unsigned long loaded[BITS_TO_LONGS(DIR_SHARDS)];
 };
 
@@ -114,13 +134,14 @@ struct dedup_index {
 
 	/*
 	 * locks[s % INDEX_LOCKS] protects shard s: its pointer, its
-	 * contents and its loaded bit.  Leaf locks; nothing else is taken
-	 * inside them, and nothing sleeps.
+	 * contents, its queued changes and its loaded bit.  Leaf locks;
+	 * nothing else is taken inside them, and nothing sleeps.
 	 */
 	spinlock_t locks[1 << INDEX_LOCK_BITS];
 
 	atomic64_t entries;
 	atomic64_t ram;
+	atomic64_t bad_shards;	/* saved shards installed empty */
 
 	dedup_index_load_fn load;
 	void *context;
@@ -303,9 +324,11 @@ static u32 buckets_for(u64 s, u64 count)
 				       spread_of(s)), 1);
 }
 
-static bool needs_growth(u64 s, struct index_shard *sh)
+/* Whether sh must grow to take extra more entries. */
+static bool needs_growth(u64 s, struct index_shard *sh, u64 extra)
 {
-	return !sh || (u64)(sh->count + sh->tombs + 1) * GROW_DEN * SPREAD_ONE >
+	return !sh ||
+		(sh->count + sh->tombs + extra) * GROW_DEN * SPREAD_ONE >
 		(u64)sh->nb * BUCKET_SLOTS * GROW_NUM * spread_of(s);
 }
 
@@ -350,16 +373,87 @@ static void rehash(struct dedup_index *idx, struct index_shard *old,
 		}
 }
 
+/* The slot holding entry v in sh, or NULL. */
+static u8 *find_entry(struct dedup_index *idx, struct index_shard *sh, u64 v)
+{
+	u32 b, probed;
+	unsigned int i;
+
+	if (!sh || !sh->count)
+		return NULL;
+	b = home_of(idx, v >> idx->g.loc_bits, sh->nb);
+	for (probed = 0; probed < sh->nb; probed++) {
+		bool end = false;
+
+		for (i = 0; i < BUCKET_SLOTS; i++) {
+			u64 e = dedup_index_entry_get(slot(sh, b, i));
+
+			if (e == v)
+				return slot(sh, b, i);
+			if (!(e & idx->loc_mask))
+				end = true;
+		}
+		if (end)
+			break;
+		b = b + 1 == sh->nb ? 0 : b + 1;
+	}
+	return NULL;
+}
+
+/* Installs new (or no shard) as shard s, loaded; its lock held. */
+static void install_locked(struct dedup_index *idx, struct index_dir *d,
+			   u64 s, struct index_shard *new)
+{
+	lockdep_assert_held(lock_of(idx, s));
+	d->shard[dir_pos(s)] = new;
+	set_bit(dir_pos(s), d->loaded);
+	if (new) {
+		atomic64_add(new->bytes, &idx->ram);
+		atomic64_add(new->count, &idx->entries);
+	}
+}
+
+/* A saved shard that cannot be used: it is installed empty. */
+static void bad_shard(struct dedup_index *idx, u64 s, int r)
+{
+	if (atomic64_inc_return(&idx->bad_shards) == 1)
+		DMWARN("fingerprint index: saved shard %llu unusable (%d); what it held is rebuilt",
+		       s, r);
+}
+
+/* A shard of nb buckets holding the saved buckets; NULL if nb is 0. */
+static int shard_from_saved(struct dedup_index *idx, const u8 *buckets,
+			    u32 nb, u64 entries, struct index_shard **out)
+{
+	struct index_shard *new;
+
+	*out = NULL;
+	if (!nb)
+		return entries ? -EILSEQ : 0;
+	new = shard_alloc(nb);
+	if (!new)
+		return -ENOMEM;
+	/* The saved buckets keep their positions. */
+	new->nb = nb;
+	memcpy(new->buckets, buckets, (size_t)nb * BUCKET_SIZE);
+	count_slots(idx, new);
+	if (new->count != entries) {
+		kvfree(new);
+		return -EILSEQ;
+	}
+	*out = new;
+	return 0;
+}
+
 /*
- * Makes shard s (its lock held) loaded and, with room, able to take one
- * more entry.  May drop the lock to load, allocate or free (vfree may
- * sleep), and retakes it; returns the shard (NULL when it is empty and
- * room is false) or an ERR_PTR.
+ * Loads saved shard s, not loaded; its lock held, dropped meanwhile.  0
+ * when s is loaded afterwards (perhaps empty, if the saved shard was
+ * unusable), or -ENOMEM.
  */
-static struct index_shard *prepare(struct dedup_index *idx, u64 s, bool room)
+static int load_shard(struct dedup_index *idx, u64 s)
 {
 	spinlock_t *lock = lock_of(idx, s);
-	struct index_shard *sh, *new;
+	struct index_shard *new = NULL;
 	struct index_dir *d;
 	bool loaded;
 	u64 entries;
@@ -367,76 +461,186 @@ static struct index_shard *prepare(struct dedup_index *idx, u64 s, bool room)
 	u32 nb;
 	int r;
 
-	for (;;) {
-		sh = shard_get(idx, s, &loaded);
-		if (!loaded) {
-			spin_unlock(lock);
-			r = idx->load(idx->context, s, &buckets, &nb, &entries);
-			d = r ? NULL : get_dir(idx, s);
-			if (!r && !d)
-				r = -ENOMEM;
-			new = NULL;
-			if (!r && nb) {
-				new = shard_alloc(nb);
-				if (!new)
-					r = -ENOMEM;
-			}
-			if (new) {
-				/* The saved buckets keep their positions. */
-				new->nb = nb;
-				memcpy(new->buckets, buckets,
-				       (size_t)nb * BUCKET_SIZE);
-				count_slots(idx, new);
-				if (new->count != entries)
-					r = -EILSEQ;
-			}
-			kvfree(buckets);
-			if (r) {
-				kvfree(new);
-				spin_lock(lock);
-				return ERR_PTR(r);
-			}
-			spin_lock(lock);
-			if (test_bit(dir_pos(s), d->loaded)) {
-				/* Loaded meanwhile: ours was never installed. */
-				spin_unlock(lock);
-				kvfree(new);
-				spin_lock(lock);
+	lockdep_assert_held(lock);
+	spin_unlock(lock);
+	r = idx->load(idx->context, s, &buckets, &nb, &entries);
+	if (!r)
+		r = shard_from_saved(idx, buckets, nb, entries, &new);
+	kvfree(buckets);
+	d = get_dir(idx, s);
+	spin_lock(lock);
+	if (r == -ENOMEM || !d) {
+		kvfree(new);
+		return -ENOMEM;
+	}
+	shard_get(idx, s, &loaded);
+	if (loaded) {
+		/* Loaded meanwhile, or no longer saved: that one stays. */
+		spin_unlock(lock);
+		kvfree(new);
+		spin_lock(lock);
+		return 0;
+	}
+	if (r)
+		bad_shard(idx, s, r);
+	install_locked(idx, d, s, new);
+	return 0;
+}
+
+/*
+ * Replaces shard s (its lock held, dropped meanwhile) with one that takes
+ * extra more entries at its target load.  0 when the caller should look
+ * again, or -ENOMEM.
+ */
+static int grow_shard(struct dedup_index *idx, u64 s, struct index_shard *sh,
+		      u64 extra)
+{
+	spinlock_t *lock = lock_of(idx, s);
+	struct index_shard *new;
+	struct index_dir *d;
+
+	lockdep_assert_held(lock);
+	spin_unlock(lock);
+	d = get_dir(idx, s);
+	new = d ? shard_alloc(buckets_for(s, (sh ? sh->count : 0) + extra)) :
+		NULL;
+	spin_lock(lock);
+	if (!new)
+		return -ENOMEM;
+	if (d->shard[dir_pos(s)] != sh) {
+		/* Someone else grew it meanwhile. */
+		spin_unlock(lock);
+		kvfree(new);
+		spin_lock(lock);
+		return 0;
+	}
+	rehash(idx, sh, new);
+	d->shard[dir_pos(s)] = new;
+	atomic64_add(new->bytes, &idx->ram);
+	/* Nothing reaches the old one now; look again after the free. */
+	spin_unlock(lock);
+	shard_free(idx, sh);
+	spin_lock(lock);
+	return 0;
+}
+
+static void free_ops(struct dedup_index *idx, struct index_ops *o)
+{
+	struct index_ops *next;
+
+	for (; o; o = next) {
+		next = o->next;
+		atomic64_sub(sizeof(*o), &idx->ram);
+		kfree(o);
+	}
+}
+
+/*
+ * Applies the changes queued for shard s (loaded, its lock held, dropped
+ * to grow or free).  0 when the caller should look again, or -ENOMEM.
+ */
+static int apply_ops(struct dedup_index *idx, u64 s, struct index_shard *sh)
+{
+	struct index_dir *d = dir_of(idx, s);
+	struct index_ops *o, *prev = NULL, *next;
+	u64 inserts = 0;
+	s64 added = 0;
+	unsigned int i;
+	u8 *e;
+
+	lockdep_assert_held(lock_of(idx, s));
+	for (o = d->ops[dir_pos(s)]; o; o = o->next)
+		inserts += o->inserts;
+	if (inserts && needs_growth(s, sh, inserts))
+		return grow_shard(idx, s, sh, inserts);
+	/* Oldest node first. */
+	for (o = d->ops[dir_pos(s)]; o; o = next) {
+		next = o->next;
+		o->next = prev;
+		prev = o;
+	}
+	d->ops[dir_pos(s)] = NULL;
+	for (o = prev; o; o = o->next) {
+		for (i = 0; i < o->nr; i++) {
+			if (!(o->v[i] & OP_REMOVE)) {
+				place(idx, sh, o->v[i]);
+				added++;
 				continue;
 			}
-			d->shard[dir_pos(s)] = new;
-			set_bit(dir_pos(s), d->loaded);
-			if (new) {
-				atomic64_add(new->bytes, &idx->ram);
-				atomic64_add(new->count, &idx->entries);
+			e = find_entry(idx, sh, o->v[i] & ~OP_REMOVE);
+			if (e) {
+				dedup_index_entry_put(e, idx->loc_mask);
+				sh->count--;
+				sh->tombs++;
+				added--;
 			}
-			continue;
 		}
-		if (!room || !needs_growth(s, sh))
-			return sh;
-
-		spin_unlock(lock);
-		d = get_dir(idx, s);
-		new = d ? shard_alloc(buckets_for(s, (sh ? sh->count : 0) + 1)) :
-			NULL;
-		spin_lock(lock);
-		if (!new)
-			return ERR_PTR(-ENOMEM);
-		if (d->shard[dir_pos(s)] != sh) {
-			/* Someone else grew it meanwhile. */
-			spin_unlock(lock);
-			kvfree(new);
-			spin_lock(lock);
-			continue;
-		}
-		rehash(idx, sh, new);
-		d->shard[dir_pos(s)] = new;
-		atomic64_add(new->bytes, &idx->ram);
-		/* Nothing reaches the old one now; look again after the free. */
-		spin_unlock(lock);
-		shard_free(idx, sh);
-		spin_lock(lock);
 	}
+	atomic64_add(added, &idx->entries);
+	spin_unlock(lock_of(idx, s));
+	free_ops(idx, prev);
+	spin_lock(lock_of(idx, s));
+	return 0;
+}
+
+/*
+ * Makes shard s (its lock held) loaded, with its queued changes applied,
+ * and, with room, able to take one more entry.  May drop the lock to load,
+ * allocate or free (vfree may sleep), and retakes it; returns the shard
+ * (NULL when it is empty and room is false) or an ERR_PTR.
+ */
+static struct index_shard *prepare(struct dedup_index *idx, u64 s, bool room)
+{
+	struct index_shard *sh;
+	struct index_dir *d;
+	bool loaded;
+	int r;
+
+	for (;;) {
+		sh = shard_get(idx, s, &loaded);
+		d = dir_of(idx, s);
+		if (!loaded)
+			r = load_shard(idx, s);
+		else if (d && d->ops[dir_pos(s)])
+			r = apply_ops(idx, s, sh);
+		else if (room && needs_growth(s, sh, 1))
+			r = grow_shard(idx, s, sh, 1);
+		else
+			return sh;
+		if (r)
+			return ERR_PTR(r);
+	}
+}
+
+/*
+ * Queues change v (OP_REMOVE for a removal) of shard s if it is not loaded
+ * yet; its lock held.  False when s is loaded, or no memory is at hand.
+ */
+static bool queue_op(struct dedup_index *idx, u64 s, u64 v)
+{
+	struct index_dir *d = dir_of(idx, s);
+	struct index_ops *o;
+	bool loaded;
+
+	lockdep_assert_held(lock_of(idx, s));
+	shard_get(idx, s, &loaded);
+	if (loaded || !d)
+		return false;
+	o = d->ops[dir_pos(s)];
+	if (!o || o->nr == OPS_PER_NODE) {
+		o = kmalloc(sizeof(*o), GFP_NOWAIT | __GFP_NOWARN);
+		if (!o)
+			return false;
+		o->nr = 0;
+		o->inserts = 0;
+		o->next = d->ops[dir_pos(s)];
+		d->ops[dir_pos(s)] = o;
+		atomic64_add(sizeof(*o), &idx->ram);
+	}
+	o->v[o->nr++] = v;
+	if (!(v & OP_REMOVE))
+		o->inserts++;
+	return true;
 }
 
 /*
@@ -484,33 +688,6 @@ int dedup_index_lookup(struct dedup_index *idx, const u8 *fp, u64 *blocks,
 	return n;
 }
 
-/* The slot holding entry v in sh, or NULL. */
-static u8 *find_entry(struct dedup_index *idx, struct index_shard *sh, u64 v)
-{
-	u32 b, probed;
-	unsigned int i;
-
-	if (!sh || !sh->count)
-		return NULL;
-	b = home_of(idx, v >> idx->g.loc_bits, sh->nb);
-	for (probed = 0; probed < sh->nb; probed++) {
-		bool end = false;
-
-		for (i = 0; i < BUCKET_SLOTS; i++) {
-			u64 e = dedup_index_entry_get(slot(sh, b, i));
-
-			if (e == v)
-				return slot(sh, b, i);
-			if (!(e & idx->loc_mask))
-				end = true;
-		}
-		if (end)
-			break;
-		b = b + 1 == sh->nb ? 0 : b + 1;
-	}
-	return NULL;
-}
-
 static u64 entry_of(struct dedup_index *idx, const u8 *fp, u64 pbn, u64 *s)
 {
 	u64 h = fp_h(fp);
@@ -530,6 +707,15 @@ int dedup_index_insert(struct dedup_index *idx, const u8 *fp, u64 pbn,
 	/* A data device grown past the index's reach: not indexed. */
 	if (div_u64(pbn, idx->g.fps_per_block) + 1 >= idx->loc_mask)
 		return -ERANGE;
+	/* A shard still to be loaded takes the insert when it is. */
+	if (READ_ONCE(idx->saved) && !once && get_dir(idx, s)) {
+		spin_lock(lock);
+		if (queue_op(idx, s, v)) {
+			spin_unlock(lock);
+			return 0;
+		}
+		spin_unlock(lock);
+	}
 
 	spin_lock(lock);
 	sh = prepare(idx, s, false);
@@ -556,7 +742,13 @@ void dedup_index_remove(struct dedup_index *idx, const u8 *fp, u64 pbn)
 	struct index_shard *sh;
 	u8 *e = NULL;
 
+	if (READ_ONCE(idx->saved))
+		get_dir(idx, s);
 	spin_lock(lock);
+	if (queue_op(idx, s, v | OP_REMOVE)) {
+		spin_unlock(lock);
+		return;
+	}
 	sh = prepare(idx, s, false);
 	if (!IS_ERR(sh))
 		e = find_entry(idx, sh, v);
@@ -613,8 +805,10 @@ void dedup_index_destroy(struct dedup_index *idx)
 	for (d = 0; d < idx->nr_dirs; d++) {
 		if (!idx->dirs[d])
 			continue;
-		for (i = 0; i < DIR_SHARDS; i++)
+		for (i = 0; i < DIR_SHARDS; i++) {
 			kvfree(idx->dirs[d]->shard[i]);
+			free_ops(idx, idx->dirs[d]->ops[i]);
+		}
 		kfree(idx->dirs[d]);
 	}
 	kvfree(idx->dirs);
@@ -641,31 +835,34 @@ u64 dedup_index_nr_shards(struct dedup_index *idx)
 	return idx->nr_shards;
 }
 
+u64 dedup_index_bad_shards(struct dedup_index *idx)
+{
+	return atomic64_read(&idx->bad_shards);
+}
+
+void dedup_index_get_geometry(struct dedup_index *idx,
+			      struct dedup_index_geometry *g)
+{
+	*g = idx->g;
+}
+
 int dedup_index_install(struct dedup_index *idx, u64 s, const u8 *buckets,
 			u32 nb, u64 entries)
 {
 	spinlock_t *lock = lock_of(idx, s);
-	struct index_shard *new = NULL;
+	struct index_shard *new = NULL, *sh;
 	struct index_dir *d;
 	bool loaded;
+	int r;
 
 	if (s >= idx->nr_shards)
 		return -EILSEQ;
 	d = get_dir(idx, s);
 	if (!d)
 		return -ENOMEM;
-	if (nb) {
-		new = shard_alloc(nb);
-		if (!new)
-			return -ENOMEM;
-		new->nb = nb;
-		memcpy(new->buckets, buckets, (size_t)nb * BUCKET_SIZE);
-		count_slots(idx, new);
-		if (new->count != entries) {
-			kvfree(new);
-			return -EILSEQ;
-		}
-	}
+	r = shard_from_saved(idx, buckets, nb, entries, &new);
+	if (r == -ENOMEM)
+		return r;
 	spin_lock(lock);
 	shard_get(idx, s, &loaded);
 	if (loaded) {
@@ -674,13 +871,37 @@ int dedup_index_install(struct dedup_index *idx, u64 s, const u8 *buckets,
 		kvfree(new);
 		return 0;
 	}
-	d->shard[dir_pos(s)] = new;
-	set_bit(dir_pos(s), d->loaded);
-	if (new) {
-		atomic64_add(new->bytes, &idx->ram);
-		atomic64_add(new->count, &idx->entries);
-	}
+	if (r)
+		bad_shard(idx, s, r);
+	install_locked(idx, d, s, new);
+	/* The changes queued while it was not loaded. */
+	sh = prepare(idx, s, false);
 	spin_unlock(lock);
+	return PTR_ERR_OR_ZERO(sh);
+}
+
+/* Applies the changes still queued (shards nobody loaded); may sleep. */
+static int apply_all_ops(struct dedup_index *idx)
+{
+	struct index_shard *sh;
+	struct index_dir *d;
+	u64 s;
+
+	for (s = 0; s < idx->nr_shards; s++) {
+		d = dir_of(idx, s);
+		if (!d) {
+			s = (div_u64(s, DIR_SHARDS) + 1) * DIR_SHARDS - 1;
+			continue;
+		}
+		if (!READ_ONCE(d->ops[dir_pos(s)]))
+			continue;
+		spin_lock(lock_of(idx, s));
+		sh = prepare(idx, s, false);
+		spin_unlock(lock_of(idx, s));
+		if (IS_ERR(sh))
+			return PTR_ERR(sh);
+		cond_resched();
+	}
 	return 0;
 }
 
@@ -688,6 +909,8 @@ void dedup_index_all_loaded(struct dedup_index *idx)
 {
 	/* From now on a shard not loaded is an empty one. */
 	WRITE_ONCE(idx->saved, false);
+	/* Short of memory, they are applied by the shard's next use. */
+	apply_all_ops(idx);
 }
 
 int dedup_index_save(struct dedup_index *idx, dedup_index_emit_fn emit,
@@ -701,6 +924,9 @@ int dedup_index_save(struct dedup_index *idx, dedup_index_emit_fn emit,
 	 * Called with no lookups or changes going on (the pool is being
 	 * torn down), so the shards can be passed without copying them.
 	 */
+	r = apply_all_ops(idx);
+	if (r)
+		return r;
 	for (s = 0; s < idx->nr_shards; s++) {
 		struct index_dir *d = dir_of(idx, s);
 

@@ -3,9 +3,13 @@
  * The path of every bio through the "dedup" target.
  *
  * Bios are split at data block boundaries (max_io_len) and handed to
- * workers; map() never blocks.  A worker holds a per-LBN lock (a "cell")
- * for the life of a bio, so bios to one block run in arrival order, and a
- * read never sees a mapping whose data write is still in flight.
+ * workers; map() never blocks.  Reads and writes (discards too) have
+ * workers of their own, so that writers waiting for room in the open
+ * generation (dedup_cow_admit()) hold up no read; a flush is queued for
+ * the commit straight from map().  A worker holds a per-LBN lock (a
+ * "cell") for the life of a bio, so bios to one block run in arrival
+ * order, and a read never sees a mapping whose data write is still in
+ * flight.
  *
  * Write of a block: read-modify-write if partial, then zero detection,
  * fingerprint, lookup.  A hit (verified by byte comparison when asked, or
@@ -568,18 +572,19 @@ static void process_discard(struct dedup_io *io, struct bio *bio)
 		finish_io(io, 0, 0);
 }
 
-static void process_bio(struct dedup_io *io)
+static void process_change(struct dedup_io *io)
 {
 	struct bio *bio = io_bio(io);
 
 	if (bio_op(bio) == REQ_OP_DISCARD)
 		process_discard(io, bio);
-	else if (bio->bi_opf & REQ_PREFLUSH)
-		dedup_cow_complete_when_durable(io->dc->pool->cow, bio, 0);
-	else if (bio_data_dir(bio) == READ)
-		process_read(io, bio);
 	else
 		process_write(io, bio);
+}
+
+static void process_read_io(struct dedup_io *io)
+{
+	process_read(io, io_bio(io));
 }
 
 int dedup_map(struct dm_target *ti, struct bio *bio)
@@ -589,7 +594,13 @@ int dedup_map(struct dm_target *ti, struct bio *bio)
 
 	memset(io, 0, sizeof(*io));
 	io->dc = dc;
-	stage_add(&dc->submit, io);
+	/* dm sends a flush with data as an empty flush, then the data. */
+	if (bio->bi_opf & REQ_PREFLUSH)
+		dedup_cow_complete_when_durable(dc->pool->cow, bio, 0);
+	else if (bio_op(bio) != REQ_OP_DISCARD && bio_data_dir(bio) == READ)
+		stage_add(&dc->reads, io);
+	else
+		stage_add(&dc->submit, io);
 	return DM_MAPIO_SUBMITTED;
 }
 
@@ -645,7 +656,8 @@ int dedup_io_create(struct dedup_c *dc)
 	dc->done_wq = alloc_workqueue("dedup_done",
 				      WQ_MEM_RECLAIM | WQ_UNBOUND, 0);
 	if (!dc->wq || !dc->done_wq ||
-	    stage_init(&dc->submit, dc->wq, process_bio, max(2 * cpus, 4U)) ||
+	    stage_init(&dc->submit, dc->wq, process_change, max(2 * cpus, 4U)) ||
+	    stage_init(&dc->reads, dc->wq, process_read_io, max(2 * cpus, 4U)) ||
 	    stage_init(&dc->done, dc->done_wq, write_done, max(cpus, 2U)))
 		return -ENOMEM;
 	dc->buf_pool = buf_pool_create(dc, DEDUP_BUF_RESERVE);
@@ -665,6 +677,7 @@ void dedup_io_destroy(struct dedup_c *dc)
 	if (dc->done_wq)
 		destroy_workqueue(dc->done_wq);
 	stage_exit(&dc->submit);
+	stage_exit(&dc->reads);
 	stage_exit(&dc->done);
 	mempool_destroy(dc->buf_pool);
 	mempool_destroy(dc->verify_pool);

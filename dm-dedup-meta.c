@@ -347,6 +347,35 @@ static int format_metadata(struct dedup_meta *md,
 	return __commit(md, 0, 0);
 }
 
+/*
+ * Whether a space map root fits its region: dm-persistent-data trusts the
+ * root's block count (the metadata space map indexes a fixed array of
+ * bitmaps with it), so a crafted one must not reach it.  Its bitmap and
+ * reference count roots are region A blocks.
+ */
+static bool sm_root_fits(const u8 *root, u64 max_blocks, u64 a_blocks)
+{
+	u64 n = get_unaligned_le64(root + DEDUP_SM_ROOT_NR_BLOCKS);
+
+	return n && n <= max_blocks &&
+		get_unaligned_le64(root + DEDUP_SM_ROOT_NR_ALLOCATED) <= n &&
+		get_unaligned_le64(root + DEDUP_SM_ROOT_BITMAP_ROOT) < a_blocks &&
+		get_unaligned_le64(root + DEDUP_SM_ROOT_REF_COUNT_ROOT) <
+		a_blocks;
+}
+
+/* The roots of sb, on a device of md->nr_blocks. */
+static bool sm_roots_fit(struct dedup_meta *md, struct dedup_sb *sb)
+{
+	u64 a = min(md->nr_blocks, DEDUP_REGION_A_MAX_BLOCKS);
+
+	if (!sm_root_fits(sb->metadata_space_map_root, a, a))
+		return false;
+	return !(sb->incompat_flags & DEDUP_INCOMPAT_BULK) ||
+		sm_root_fits(sb->bulk_space_map_root,
+			     md->nr_blocks - DEDUP_REGION_A_MAX_BLOCKS, a);
+}
+
 /* Checks a superblock that is not all zeroes; sets *error on a mismatch. */
 static int check_superblock(struct dedup_meta *md,
 			    const struct dedup_meta_geometry *geo,
@@ -389,6 +418,8 @@ static int check_superblock(struct dedup_meta *md,
 		 (sb->bulk_start != DEDUP_REGION_A_MAX_BLOCKS ||
 		  sb->bulk_start + sb->bulk_nr_blocks != sb->metadata_nr_blocks))
 		*error = "Corrupt superblock";
+	else if (!sm_roots_fit(md, sb))
+		*error = "Corrupt space map root";
 	else
 		r = 0;
 	dm_bm_unlock(b);
@@ -438,6 +469,11 @@ static int open_metadata(struct dedup_meta *md,
 	sb->data_nr_blocks = geo->data_nr_blocks;
 	if (md->nr_blocks == sb->metadata_nr_blocks)
 		return 0;
+	/* Metadata to be checked is not written: the growth waits. */
+	if (sb->flags & DEDUP_SB_NEEDS_CHECK) {
+		md->nr_blocks = sb->metadata_nr_blocks;
+		return 0;
+	}
 	/*
 	 * The metadata device grew while the pool was down: the space maps
 	 * count the new blocks free only once that is committed.
@@ -474,23 +510,49 @@ static void publish(struct dedup_meta *md)
 static int load_saved_shard(void *context, u64 shard, u8 **buckets, u32 *nb,
 			    u64 *entries);
 
-static bool saved_index_valid(struct dedup_meta *md,
-			      const struct dedup_index_geometry *g)
+/*
+ * The geometry of a saved index that can be loaded, into g: saved by the
+ * last commit, and able to address the data device (which may have grown
+ * since, see save_index()) with shards at most four times as large as
+ * those a new index would have.
+ */
+static bool saved_index_usable(struct dedup_meta *md,
+			       struct dedup_index_geometry *g)
 {
 	struct dedup_sb *sb = &md->sb;
+	struct dedup_index_geometry now;
+	u64 nfp = div_u64(md->data_nr_blocks + md->fps_per_block - 1,
+			  md->fps_per_block);
 
-	return (sb->compat_flags & DEDUP_COMPAT_SAVED_INDEX) &&
-		sb->save_transaction_id == sb->transaction_id &&
-		sb->save_shard_bits == g->shard_bits &&
-		sb->save_loc_bits == g->loc_bits;
+	if (!(sb->compat_flags & DEDUP_COMPAT_SAVED_INDEX) ||
+	    sb->save_transaction_id != sb->transaction_id)
+		return false;
+	dedup_index_geometry(md->data_nr_blocks, md->fps_per_block, &now);
+	if (sb->save_loc_bits < 8 ||
+	    sb->save_loc_bits > DEDUP_INDEX_ENTRY_BITS - 16 ||
+	    nfp + 1 >= (1ULL << sb->save_loc_bits) - 1 ||
+	    sb->save_shard_bits > now.shard_bits ||
+	    sb->save_shard_bits + 2 < now.shard_bits) {
+		DMINFO("fingerprint index: the saved one (%u shard bits, %u loc bits) does not fit the data device (%u, %u); rebuilding it",
+		       sb->save_shard_bits, sb->save_loc_bits, now.shard_bits,
+		       now.loc_bits);
+		return false;
+	}
+	*g = now;
+	g->shard_bits = sb->save_shard_bits;
+	g->loc_bits = sb->save_loc_bits;
+	return true;
 }
 
 static int open_index(struct dedup_meta *md)
 {
 	struct dedup_index_geometry g;
 	struct dedup_sb *sb = &md->sb;
+	bool saved = saved_index_usable(md, &g);
 
-	dedup_index_geometry(md->data_nr_blocks, md->fps_per_block, &g);
+	if (!saved)
+		dedup_index_geometry(md->data_nr_blocks, md->fps_per_block,
+				     &g);
 	md->index = dedup_index_create(&g, load_saved_shard, md);
 	if (IS_ERR(md->index)) {
 		int r = PTR_ERR(md->index);
@@ -498,7 +560,7 @@ static int open_index(struct dedup_meta *md)
 		md->index = NULL;
 		return r;
 	}
-	if (saved_index_valid(md, &g)) {
+	if (saved) {
 		dedup_index_set_unloaded(md->index);
 		md->index_state = DEDUP_INDEX_LOADING;
 		return 0;
@@ -595,19 +657,20 @@ struct dedup_meta *dedup_meta_open(struct block_device *bdev,
 		return ERR_PTR(-ENOMEM);
 	}
 	mutex_init(&md->lock);
-	md->loc_cache = alloc_percpu(struct dedup_loc_cache);
-	if (!md->loc_cache) {
-		cleanup_srcu_struct(&md->srcu);
-		kfree(md);
-		*error = "Cannot allocate metadata";
-		return ERR_PTR(-ENOMEM);
-	}
 	xa_init(&md->fresh);
 	r = init_srcu_struct(&md->srcu);
 	if (r) {
 		kfree(md);
 		*error = "Cannot allocate metadata";
 		return ERR_PTR(r);
+	}
+	/* From here on, free_meta() undoes everything. */
+	md->loc_cache = dedup_fault_fail(DEDUP_FAULT_OPEN_ALLOC) ? NULL :
+		alloc_percpu(struct dedup_loc_cache);
+	if (!md->loc_cache) {
+		r = -ENOMEM;
+		*error = "Cannot allocate metadata";
+		goto bad;
 	}
 	md->bdev = bdev;
 	md->fp_size = geo->fp_size;
@@ -843,6 +906,11 @@ void dedup_meta_release_data_block(struct dedup_meta *md, u64 pbn,
 				   bool was_committed)
 {
 	dedup_alloc_put(md->alloc, pbn, was_committed);
+}
+
+void dedup_meta_data_block_dying(struct dedup_meta *md, u64 pbn)
+{
+	dedup_alloc_dying(md->alloc, pbn);
 }
 
 void dedup_meta_data_block_published(struct dedup_meta *md, u64 pbn)
@@ -1392,19 +1460,24 @@ static int load_step(struct dedup_meta *md, unsigned int budget, bool *more)
 	return r;
 }
 
-/* Scans up to budget fp blocks of the working fp array into the index. */
-static int rebuild_step(struct dedup_meta *md, unsigned int budget)
+/*
+ * Scans fp blocks of the working fp array into the index for up to
+ * max_ms (at least one block).
+ */
+static int rebuild_step(struct dedup_meta *md, unsigned int max_ms)
 {
 	struct dedup_array *a = &md->arrays[DEDUP_A_FP];
+	ktime_t end = ktime_add_ms(ktime_get(), max_ms);
 	u8 *blk;
 	u64 bidx;
 	u32 i;
 	int r = 0;
 
+	lockdep_assert_held(&md->lock);
 	blk = kmalloc(DEDUP_ARRAY_PAYLOAD, GFP_NOIO);
 	if (!blk)
 		return -ENOMEM;
-	while (budget--) {
+	do {
 		bidx = md->rebuild_next;
 		r = dedup_array_next_block(a, &bidx);
 		if (r == -ENODATA) {
@@ -1423,43 +1496,71 @@ static int rebuild_step(struct dedup_meta *md, unsigned int budget)
 		if (r)
 			break;
 		WRITE_ONCE(md->rebuild_next, bidx + 1);
-	}
+	} while (ktime_before(ktime_get(), end));
 	kfree(blk);
 	return r;
 }
 
-bool dedup_meta_index_work(struct dedup_meta *md, unsigned int budget)
+/*
+ * Every saved shard was handed over, or loading failed (r): the index is
+ * ready, or rebuilds what the saved one lacked.  Either way the saved
+ * index's blocks go with the next commit.
+ */
+static void end_loading(struct dedup_meta *md, int r)
+{
+	u64 bad;
+
+	dedup_index_all_loaded(md->index);
+	bad = dedup_index_bad_shards(md->index);
+	mutex_lock(&md->lock);
+	if (r || bad) {
+		if (r)
+			DMWARN("fingerprint index: loading the saved one failed (%d); rebuilding it",
+			       r);
+		md->rebuild_next = 0;
+		WRITE_ONCE(md->index_state, DEDUP_INDEX_REBUILDING);
+	} else {
+		WRITE_ONCE(md->index_state, DEDUP_INDEX_READY);
+	}
+	md->drop_saved = true;
+	mutex_unlock(&md->lock);
+}
+
+bool dedup_meta_index_load(struct dedup_meta *md, unsigned int budget)
 {
 	bool more = true;
-	int r = 0;
+	int r;
 
-	switch (READ_ONCE(md->index_state)) {
-	case DEDUP_INDEX_LOADING:
-		r = load_step(md, budget, &more);
-		if (!r && !more) {
-			dedup_index_all_loaded(md->index);
-			WRITE_ONCE(md->index_state, DEDUP_INDEX_READY);
-			/* Its blocks go with the next commit. */
-			md->drop_saved = true;
-		}
-		break;
-	case DEDUP_INDEX_REBUILDING:
-		mutex_lock(&md->lock);
-		r = md->fail_io ? 0 : rebuild_step(md, budget);
-		mutex_unlock(&md->lock);
-		break;
-	default:
+	if (READ_ONCE(md->index_state) != DEDUP_INDEX_LOADING)
 		return false;
-	}
+	r = load_step(md, budget, &more);
+	if (r || !more)
+		end_loading(md, r);
+	return !r && more;
+}
+
+bool dedup_meta_saved_index_dropping(struct dedup_meta *md)
+{
+	return READ_ONCE(md->drop_saved) && !dedup_meta_needs_check(md);
+}
+
+bool dedup_meta_index_rebuild(struct dedup_meta *md, unsigned int max_ms)
+{
+	int r;
+
+	if (READ_ONCE(md->index_state) != DEDUP_INDEX_REBUILDING)
+		return false;
+	mutex_lock(&md->lock);
+	r = md->fail_io ? 0 : rebuild_step(md, max_ms);
 	if (r) {
-		DMERR_LIMIT("fingerprint index: %s failed: %d; duplicates are stored again until reload",
-			    md->index_state == DEDUP_INDEX_LOADING ?
-			    "loading" : "rebuilding", r);
+		DMERR_LIMIT("fingerprint index: rebuilding failed: %d; duplicates are stored again until reload",
+			    r);
 		/* Incomplete: never saved, rebuilt at the next activation. */
 		md->index_incomplete = true;
 		WRITE_ONCE(md->index_state, DEDUP_INDEX_READY);
 	}
-	return READ_ONCE(md->index_state) != DEDUP_INDEX_READY;
+	mutex_unlock(&md->lock);
+	return READ_ONCE(md->index_state) == DEDUP_INDEX_REBUILDING;
 }
 
 struct save_state {
@@ -1528,16 +1629,34 @@ static int save_index(struct dedup_meta *md)
 	st.blk = kzalloc(DEDUP_ARRAY_PAYLOAD, GFP_KERNEL);
 	if (!st.blk)
 		return -ENOMEM;
-	r = drop_saved_index(md);
-	if (!r)
-		r = dedup_index_save(md->index, save_shard, &st);
+	/*
+	 * A previous saved index still there (no commit since it was
+	 * loaded) goes in a commit of its own: blocks freed in a transaction
+	 * are reused only by the next, so the two copies never need room
+	 * at once.
+	 */
+	if (md->sb.compat_flags & DEDUP_COMPAT_SAVED_INDEX) {
+		r = drop_saved_index(md);
+		if (!r)
+			r = __commit(md, 0, 0);
+		if (r) {
+			kfree(st.blk);
+			return r;
+		}
+	}
+	r = dedup_index_save(md->index, save_shard, &st);
 	if (!r && st.pos % a->per_block)
 		r = dedup_array_write_block(a, div_u64(st.pos, a->per_block),
 					    st.blk);
 	kfree(st.blk);
 	if (r)
 		return r;
-	dedup_index_geometry(md->data_nr_blocks, md->fps_per_block, &g);
+	/*
+	 * The buckets are laid out in the geometry the index was created
+	 * with, which is the data device's at the last activation: a grow
+	 * since does not change it.
+	 */
+	dedup_index_get_geometry(md->index, &g);
 	md->sb.compat_flags |= DEDUP_COMPAT_SAVED_INDEX;
 	md->sb.save_transaction_id = md->wc.transaction_id + 1;
 	md->sb.save_entries = st.entries;
@@ -1555,7 +1674,7 @@ void dedup_meta_close(struct dedup_meta *md, bool save)
 		/* A saved index still loading is finished first. */
 		while (md->index_state == DEDUP_INDEX_LOADING) {
 			mutex_unlock(&md->lock);
-			dedup_meta_index_work(md, 1024);
+			dedup_meta_index_load(md, 1024);
 			mutex_lock(&md->lock);
 		}
 		/* Nothing committed since it was saved: still valid. */

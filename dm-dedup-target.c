@@ -32,9 +32,11 @@
 
 #include "dm-dedup-target.h"
 
-/* Protects dedup_pools and the ref of each pool on it. */
+/* Protects dedup_pools, and the ref and closing of each pool on it. */
 static DEFINE_MUTEX(dedup_pools_lock);
 static LIST_HEAD(dedup_pools);
+/* A pool left the list: a table waiting for its metadata device may go. */
+static DECLARE_WAIT_QUEUE_HEAD(dedup_pools_wait);
 
 /*
  * Modes
@@ -123,6 +125,22 @@ static void cow_metadata_failed(void *context, const char *op, int r)
 	dedup_pool_metadata_failed(context, op, r);
 }
 
+/*
+ * The data device could not be flushed, so the writes of the generation
+ * being committed are not known to be durable: the commit is abandoned and
+ * the pool goes read-only, but the metadata on disk is intact (no
+ * needs_check).  Loading the table anew returns to rw.
+ */
+static void cow_data_failed(void *context, const char *op, int r)
+{
+	struct dedup_pool *pool = context;
+
+	if (atomic_xchg(&pool->failed_once, 1))
+		return;
+	DMERR("%s: %s failed: error = %d", pool->name, op, r);
+	dedup_pool_set_mode(pool, DEDUP_MODE_RO, "data device failed");
+}
+
 static void cow_space_event(void *context, enum dedup_space_event e)
 {
 	struct dedup_pool *pool = context;
@@ -156,7 +174,8 @@ static void cow_space_event(void *context, enum dedup_space_event e)
 /*
  * Pools
  */
-static void destroy_pool(struct dedup_pool *pool)
+/* Closes what the pool opened; the pool itself stays. */
+static void close_pool(struct dedup_pool *pool)
 {
 	if (pool->cow)
 		dedup_cow_destroy(pool->cow);
@@ -167,15 +186,19 @@ static void destroy_pool(struct dedup_pool *pool)
 				 dedup_pool_mode(pool) < DEDUP_MODE_RO);
 	}
 	flush_work(&pool->event_work);
-	kfree(pool);
 }
 
 /*
- * The last table of a pool destroys it with dedup_pools_lock held, so a new
- * table on the same metadata device cannot open it again until it is closed.
+ * The last table of a pool closes it (a final commit and the index save,
+ * which can take seconds) without dedup_pools_lock, so that other pools'
+ * tables come and go meanwhile; the pool stays on the list, closing, until
+ * it is closed, so a new table on the same metadata device waits for that
+ * instead of opening it twice.
  */
 static void put_pool(struct dedup_pool *pool, struct dm_target *ti)
 {
+	bool last;
+
 	spin_lock(&pool->mode_lock);
 	if (pool->ti == ti)
 		pool->ti = NULL;
@@ -183,11 +206,31 @@ static void put_pool(struct dedup_pool *pool, struct dm_target *ti)
 	flush_work(&pool->event_work);
 
 	mutex_lock(&dedup_pools_lock);
-	if (!--pool->ref) {
-		list_del(&pool->list);
-		destroy_pool(pool);
-	}
+	last = !--pool->ref;
+	pool->closing = last;
 	mutex_unlock(&dedup_pools_lock);
+	if (!last)
+		return;
+	close_pool(pool);
+	mutex_lock(&dedup_pools_lock);
+	list_del(&pool->list);
+	mutex_unlock(&dedup_pools_lock);
+	wake_up_all(&dedup_pools_wait);
+	kfree(pool);
+}
+
+/* Whether no pool of meta is closing; takes dedup_pools_lock. */
+static bool no_pool_closing(dev_t meta)
+{
+	struct dedup_pool *pool;
+	bool none = true;
+
+	mutex_lock(&dedup_pools_lock);
+	list_for_each_entry(pool, &dedup_pools, list)
+		if (pool->meta_dev == meta && pool->closing)
+			none = false;
+	mutex_unlock(&dedup_pools_lock);
+	return none;
 }
 
 static void cow_params(struct dedup_c *dc, struct dedup_pool *pool,
@@ -204,6 +247,7 @@ static void cow_params(struct dedup_c *dc, struct dedup_pool *pool,
 	cp->error_if_no_space = dc->error_if_no_space;
 	cp->md = pool->md;
 	cp->metadata_failed = cow_metadata_failed;
+	cp->data_failed = cow_data_failed;
 	cp->space_event = cow_space_event;
 	cp->context = pool;
 }
@@ -260,7 +304,8 @@ static int create_pool(struct dedup_c *dc, char **error)
 	return 0;
 
 bad:
-	destroy_pool(pool);
+	close_pool(pool);
+	kfree(pool);
 	return r;
 }
 
@@ -271,10 +316,17 @@ static int bind_pool(struct dedup_c *dc, char **error)
 	struct dedup_pool *pool;
 	int r = 0;
 
+again:
 	mutex_lock(&dedup_pools_lock);
 	list_for_each_entry(pool, &dedup_pools, list) {
 		if (pool->meta_dev != meta)
 			continue;
+		if (pool->closing) {
+			/* Its last table is going: open it when it is gone. */
+			mutex_unlock(&dedup_pools_lock);
+			wait_event(dedup_pools_wait, no_pool_closing(meta));
+			goto again;
+		}
 		if (pool->dm_md != dm_table_get_md(dc->ti->table)) {
 			*error = "Metadata device already in use";
 			r = -EBUSY;

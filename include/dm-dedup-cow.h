@@ -83,6 +83,8 @@ struct dedup_cow {
 	/* gen_lbn and gen_pbn entries: a reserve, so writes progress */
 	mempool_t *lbn_pool;
 	mempool_t *pbn_pool;
+	/* Taken by the one writer that may wait for the pools' entries. */
+	struct mutex spares_mutex;
 
 	/*
 	 * Protects open/frozen and the contents of both generations, the
@@ -105,6 +107,7 @@ struct dedup_cow {
 	u64 meta_reserve;
 	bool commit_in_flight;
 	bool commit_requested;
+	bool drop_requested;		/* commit to drop the saved index */
 	bool period_changed;		/* the committer must re-read period */
 	bool failed;
 	unsigned int period_ms;
@@ -124,6 +127,10 @@ struct dedup_cow {
 	 */
 	struct mutex commit_mutex;
 	struct task_struct *committer;
+	/* Loads a saved index beside commits (dm-dedup-commit.c). */
+	struct work_struct load_work;
+	bool stop_loading;
+	bool index_kick;		/* the committer has index work */
 
 	/* Committer only: the frozen generation's blocks, sorted. */
 	struct gen_pbn **sorted;
@@ -156,7 +163,10 @@ void dedup_cow_end_bios(struct bio_list *bios, blk_status_t status);
 int dedup_cow_start_committer(struct dedup_cow *cow);
 void dedup_cow_stop_committer(struct dedup_cow *cow);
 int dedup_cow_do_commit(struct dedup_cow *cow);
-/* Commits the metadata's own changes (growth), no generation; mutex held. */
+/*
+ * Commits the metadata's own changes (growth, dropping a saved index), no
+ * generation, and reports the space; commit_mutex held.
+ */
 int dedup_cow_commit_alone(struct dedup_cow *cow);
 void dedup_cow_release_work(struct work_struct *w);
 

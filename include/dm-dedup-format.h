@@ -85,8 +85,19 @@
  */
 #define DEDUP_REGION_A_MAX_BLOCKS	(255ULL * ((1 << 14) - 64))
 
-/* Smallest metadata device we accept, in metadata blocks. */
-#define DEDUP_MIN_METADATA_BLOCKS	64
+/*
+ * Smallest metadata device we accept, in metadata blocks (1 MiB): a fresh
+ * format uses about 10 blocks, and a write is admitted only while about
+ * 120 more are free (the worst case of a generation's commit plus a
+ * reserve), so this leaves room for some writes.
+ */
+#define DEDUP_MIN_METADATA_BLOCKS	256
+
+/* struct disk_sm_root (dm-space-map-common.h): four __le64, in order. */
+#define DEDUP_SM_ROOT_NR_BLOCKS		0
+#define DEDUP_SM_ROOT_NR_ALLOCATED	8
+#define DEDUP_SM_ROOT_BITMAP_ROOT	16
+#define DEDUP_SM_ROOT_REF_COUNT_ROOT	24
 
 /* superblock flags */
 #define DEDUP_SB_NEEDS_CHECK		(1U << 0)

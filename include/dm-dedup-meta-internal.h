@@ -274,9 +274,16 @@ void dedup_index_remove(struct dedup_index *idx, const u8 *fp, u64 pbn);
 u64 dedup_index_entries(struct dedup_index *idx);
 u64 dedup_index_ram(struct dedup_index *idx);
 u64 dedup_index_nr_shards(struct dedup_index *idx);
+/* Saved shards that could not be used and were installed empty. */
+u64 dedup_index_bad_shards(struct dedup_index *idx);
+/* The geometry the index was created with (and is saved with). */
+void dedup_index_get_geometry(struct dedup_index *idx,
+			      struct dedup_index_geometry *g);
 /*
  * The background loader hands over saved shards in order (unless loaded
- * on demand already), then says when every saved shard was handed over.
+ * on demand already), then says when every saved shard was handed over;
+ * install takes an unusable shard as an empty one (counted).  Until then
+ * the committer's inserts and removals in shards not loaded are queued.
  */
 int dedup_index_install(struct dedup_index *idx, u64 shard, const u8 *buckets,
 			u32 nb, u64 entries);
@@ -299,7 +306,15 @@ struct dedup_alloc *dedup_alloc_create(struct dedup_meta *md, u64 nr_blocks,
 void dedup_alloc_destroy(struct dedup_alloc *al);
 /* Sets chunk c's in-use count (from the summary array, at open). */
 void dedup_alloc_set_used(struct dedup_alloc *al, u64 chunk, u32 used);
+/*
+ * get: a free block; -ENOSPC, -EAGAIN (free blocks wait for their
+ * release), -EILSEQ (a chunk's count disagrees with its reference counts)
+ * or an I/O error.  dying: a committed block whose count reached zero in
+ * a commit about to be published; from then until its put (release) its
+ * chunk is not loaded.  put: a block's release (was_committed) or return.
+ */
 int dedup_alloc_get(struct dedup_alloc *al, u64 *pbn);
+void dedup_alloc_dying(struct dedup_alloc *al, u64 pbn);
 void dedup_alloc_put(struct dedup_alloc *al, u64 pbn, bool was_committed);
 /* A handed-out block is now in the published refcount array. */
 void dedup_alloc_published(struct dedup_alloc *al, u64 pbn);

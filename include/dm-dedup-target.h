@@ -49,6 +49,7 @@ enum dedup_mode {
 struct dedup_pool {
 	struct list_head list;
 	unsigned int ref;		/* under dedup_pools_lock */
+	bool closing;			/* under dedup_pools_lock */
 	struct mapped_device *dm_md;	/* the dm device it belongs to */
 	dev_t meta_dev;
 	dev_t data_dev;
@@ -131,7 +132,8 @@ struct dedup_c {
 
 	struct workqueue_struct *wq;		/* bio workers */
 	struct workqueue_struct *done_wq;	/* after data writes */
-	struct dedup_stage submit;		/* bios from map() */
+	struct dedup_stage submit;		/* writes, discards from map() */
+	struct dedup_stage reads;		/* reads from map() */
 	struct dedup_stage done;		/* data writes completed */
 	mempool_t *buf_pool;			/* one block: the data */
 	mempool_t *verify_pool;			/* one block: verify reads */

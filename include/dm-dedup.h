@@ -70,11 +70,20 @@ bool dedup_block_is_zero(const void *data, unsigned int len);
 enum dedup_fault_point {
 	DEDUP_FAULT_RELEASE,		/* before freed blocks are released */
 	DEDUP_FAULT_PUBLISH,		/* between a commit and its publish */
+	DEDUP_FAULT_GEN_ALLOC,		/* a generation entry's allocation */
+	DEDUP_FAULT_OPEN_ALLOC,		/* the first allocation of an open */
+	DEDUP_FAULT_ALLOC_READ,		/* between a window's refcount reads */
 };
 
 /* True when this allocation, one that has a fallback, must fail. */
 bool dedup_fault_alloc(void);
 void dedup_fault_delay(enum dedup_fault_point point);
+/* True when the allocation at point must fail. */
+bool dedup_fault_fail(enum dedup_fault_point point);
+/* The reserve of a pool that would have size entries. */
+unsigned int dedup_fault_pool_size(unsigned int size);
+/* True when the block at data must hash to all zeroes. */
+bool dedup_fault_zero_fp(const void *data);
 /* The most times a block may be shared. */
 u32 dedup_fault_refcount_limit(void);
 
@@ -207,6 +216,12 @@ int dedup_meta_find_fp(struct dedup_meta *md, const u8 *fp,
 int dedup_meta_alloc_data_block(struct dedup_meta *md, u64 *pbn);
 void dedup_meta_unalloc_data_block(struct dedup_meta *md, u64 pbn);
 void dedup_meta_data_block_published(struct dedup_meta *md, u64 pbn);
+/*
+ * dying: committer side, after a commit and before its publish, for each
+ * committed block it freed: from then until the block's release, its
+ * chunk is not loaded by the allocator.
+ */
+void dedup_meta_data_block_dying(struct dedup_meta *md, u64 pbn);
 void dedup_meta_release_data_block(struct dedup_meta *md, u64 pbn,
 				   bool was_committed);
 /*
@@ -264,11 +279,17 @@ void dedup_meta_publish(struct dedup_meta *md);
  */
 void dedup_meta_retire(struct dedup_meta *md);
 /*
- * Background work of the RAM index done by the committer between commits
- * (rebuild after a crash): at most budget blocks.  Returns true while
- * there is more.
+ * Background work of the RAM index; each returns true while there is more.
+ * load: up to budget shards of a saved index, from the published commit;
+ * takes no lock a commit holds, so it runs beside commits.  When loading
+ * fails, or a saved shard was unusable, the index goes on to rebuild.
+ * rebuild: scans the fp array (after a crash, or what a saved index
+ * lacked) for about max_ms; committer side, between commits.
  */
-bool dedup_meta_index_work(struct dedup_meta *md, unsigned int budget);
+bool dedup_meta_index_load(struct dedup_meta *md, unsigned int budget);
+/* True when the next commit frees a saved index (and may write). */
+bool dedup_meta_saved_index_dropping(struct dedup_meta *md);
+bool dedup_meta_index_rebuild(struct dedup_meta *md, unsigned int max_ms);
 /*
  * Sets DEDUP_SB_NEEDS_CHECK in a copy of the last committed superblock and
  * writes it; the uncommitted transaction is never made durable.
@@ -298,8 +319,10 @@ struct dedup_cow_params {
 	bool blocking_commit;
 	bool discard_passdown;
 	bool error_if_no_space;
-	/* Called once, from the committer, when metadata I/O fails. */
+	/* Called once, from the committer, when metadata I/O fails ... */
 	void (*metadata_failed)(void *context, const char *op, int r);
+	/* ... or when flushing the data device fails (metadata intact). */
+	void (*data_failed)(void *context, const char *op, int r);
 	/* Called from process context, without locks held. */
 	void (*space_event)(void *context, enum dedup_space_event e);
 	void *context;

@@ -9,7 +9,7 @@
 #   dmsetup, fio, mke2fs/mkfs.ext4, e2fsck, blkdiscard + the libraries ldd
 #   lists; guest kernel modules (with dependencies, paths kept) + depmod -b;
 #   dm-dedup.ko and tests/modules/*.ko in lib/modules/$KVER/updates;
-#   executables of tools/ and of tests/tools/ (test-only tools) in
+#   executables of tools/, tests/tools/ and build/host (test-only tools) in
 #   /usr/local/bin; tests/ in /tests; the guest side of the harness (/init,
 #   /harness/guest-run.sh).
 #
@@ -124,8 +124,9 @@ if [ -d "$tools_dir" ]; then
 	done
 fi
 
-# --- test-only tools (tests/tools): every executable at its top level ----
-for t in "$top"/tests/tools/*; do
+# --- test-only tools (tests/tools, and tests/host helpers such as ddcorrupt
+# built into build/host): every executable at their top level ------------
+for t in "$top"/tests/tools/* "$top"/build/host/*; do
 	[ -f "$t" ] && [ -x "$t" ] || continue
 	head -c4 "$t" | grep -q ELF || continue
 	install_bin "$t" "/usr/local/bin/$(basename "$t")"

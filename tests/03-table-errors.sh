@@ -1,7 +1,9 @@
 #!/bin/sh
 # Malformed table lines are refused, each with its exact ti->error from
 # README "Errors" (asserted from the kernel log), without an oops, and
-# without leaking a reference: dm-dedup unloads afterwards.
+# without leaking a reference: dm-dedup unloads afterwards.  The smallest
+# metadata device accepted (1 MiB) takes writes; a failed allocation while
+# opening the metadata is refused cleanly (issue 23, item 10).
 # timeout: 300
 . /tests/lib.sh
 
@@ -12,10 +14,10 @@ D=/dev/ram1
 L=$(($(dev_sectors "$D") / 8 * 8))	# a valid length for 4 KiB blocks
 H="0 $L dedup $M $D"			# the head of a line, up to the devices
 
-# A device smaller than 16 data blocks and one smaller than 64 metadata
-# blocks (256 KiB), carved out of the third RAM disk.
+# A device smaller than 16 data blocks and one a block smaller than 256
+# metadata blocks (1 MiB), carved out of the third RAM disk.
 dm_create tinydata "0 64 linear /dev/ram2 0"
-dm_create tinymeta "0 256 linear /dev/ram2 1024"
+dm_create tinymeta "0 2040 linear /dev/ram2 1024"
 
 # Argument count.
 expect_table_error "0 $L dedup" "Invalid argument count"
@@ -70,9 +72,25 @@ expect_table_error "0 $L dedup $M /dev/mapper/tinydata 4096 sha256" \
 expect_table_error "0 $L dedup /dev/mapper/tinymeta $D 4096 sha256" \
 	"Metadata device too small"
 
+# A failed allocation in the middle of opening the metadata.
+dedup_knob test_fail_open_alloc 1
+expect_table_error "$H 4096 sha256" "Cannot allocate metadata"
+dedup_knob test_fail_open_alloc 0
+
+# The smallest metadata device takes writes: 256 unique blocks, committed.
+dm_create minmeta "0 2048 linear /dev/ram2 4096"
+dedup_create mini /dev/mapper/minmeta $D 4096 sha256
+dd if=/dev/urandom of=/tmp/u bs=4096 count=256 status=none
+dd if=/tmp/u of=/dev/mapper/mini bs=65536 oflag=direct status=none ||
+	fail "writes to a device with 1 MiB of metadata failed"
+dmsetup message mini 0 commit || fail "commit with 1 MiB of metadata"
+assert_eq "$(dedup_field mini mode)" rw "mode with 1 MiB of metadata"
+dedup_teardown
+
 # Nothing may be left behind: no device, and no reference on the module.
 dmsetup remove tinydata
 dmsetup remove tinymeta
+dmsetup remove minmeta
 left=$(dmsetup ls | grep -v 'No devices found' || true)
 assert_eq "$left" "" "dm devices left"
 unload_dedup

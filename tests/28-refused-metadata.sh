@@ -77,6 +77,17 @@ setbyte 4095 $((orig ^ 1))
 refused "bad checksum (byte 4095)" "$GOOD" "Superblock checksum error"
 restore
 
+# Space map roots that do not fit the device (issue 23, item 10): the
+# metadata space map's block count beyond region A's most (a crafted value
+# that would index past the space map's bitmap array), its allocated count
+# beyond its block count, its bitmap root beyond the device.
+for f in "nr_blocks 99999999" "nr_allocated 99999999" "bitmap_root 1048576"; do
+	# shellcheck disable=SC2086
+	ddcorrupt $M sm-root metadata $f || fail "ddcorrupt sm-root $f"
+	refused "space map root $f" "$GOOD" "Corrupt space map root"
+	restore
+done
+
 # Other block sizes and another hash than recorded.
 for bs in 8192 65536; do
 	refused "block size $bs" "$(dedup_table $M $D $bs sha256)" \

@@ -3,7 +3,8 @@
 # read-only and sets needs_check on disk (writes still work there); a pool
 # loaded with needs_check set is read-only from the start, and a refused
 # write neither logs a metadata failure nor rewrites the superblock (issue
-# 11, item 7).  The documented way back: repair (here: the damaged block put
+# 11, item 7), and a metadata device grown meanwhile is not written either
+# (issue 23, item 10: its growth waits for the check).  The documented way back: repair (here: the damaged block put
 # back), dedup_check --clear-needs-check-flag, load again: rw.
 # timeout: 180
 . /tests/lib.sh
@@ -11,7 +12,7 @@
 
 BS=4096
 load_dedup
-mkbrd 2 64
+mkbrd 3 64
 M=/dev/ram0
 D=/dev/ram1
 DEV=/dev/mapper/nc
@@ -68,3 +69,25 @@ dm_create nc "$(dedup_table $M $D $BS sha256)"
 expect_status nc "after repair" mode=rw needs_check=- mapped=256
 readdev $DEV 0 $((256 * BS)) | cmp -s - /tmp/U || fail "data after repair"
 put /tmp/U 0 $DEV $((300 * BS)) $BS
+dmsetup remove nc
+
+# needs_check, and the metadata device grew while the pool was down:
+# activation writes nothing to it.
+dm_create smeta "0 8192 linear /dev/ram2 0"
+dm_create sdata "0 16384 linear /dev/ram2 65536"
+dedup_create ng /dev/mapper/smeta /dev/mapper/sdata $BS sha256
+put /tmp/U 0 /dev/mapper/ng 0 $((16 * BS))
+dmsetup remove ng
+ddcorrupt /dev/mapper/smeta sb-set flags 1 || fail "setting needs_check"
+dmsetup suspend smeta
+dmsetup load smeta --table "0 16384 linear /dev/ram2 0"
+dmsetup resume smeta
+sum=$(dev_md5 /dev/mapper/smeta)
+dm_create ng "$(dedup_table /dev/mapper/smeta /dev/mapper/sdata $BS sha256)"
+expect_status ng "needs_check on a grown metadata device" mode=ro needs_check=needs_check
+dd if=/tmp/U of=/tmp/U16 bs=$BS count=16 status=none
+readdev /dev/mapper/ng 0 $((16 * BS)) | cmp -s - /tmp/U16 ||
+	fail "data read with needs_check"
+dmsetup remove ng
+assert_eq "$(dev_md5 /dev/mapper/smeta)" "$sum" "grown metadata device after activation with needs_check"
+ddcorrupt /dev/mapper/smeta sb-set flags 0 || fail "clearing needs_check"

@@ -56,11 +56,18 @@
 #                              commit_in_flight bp_waits longest_wait_us
 #   dedup_status_dump NAME     all status fields as name=value lines
 #   dedup_parse_status         the same for a status line on stdin
+#   dedup_stat NAME KEY        one key of "dmsetup message NAME 0 stats"
+#   dedup_wait_ready NAME [S]  wait (S seconds, scaled; default 120) until
+#                              the index_state of NAME is ready; fails after
+#   dedup_knob NAME VALUE      set a test-only module parameter of dm-dedup
+#                              (doc/dm-dedup.rst "Module parameters");
+#                              dedup_teardown sets it back to 0
 
 set -eu
 
 HARNESS_STATE=${HARNESS_STATE:-/run/harness}
 DEDUP_REG=$HARNESS_STATE/dedup.reg
+DEDUP_KNOBS=$HARNESS_STATE/dedup.knobs
 DEDUP_STATUS_FIELDS="mode needs_check transaction_id data_used data_total
 metadata_used metadata_total mapped unique dedup_hits zero commits
 last_commit_ms longest_commit_ms last_commit_blocks commit_in_flight
@@ -208,7 +215,13 @@ dedup_forget() {
 }
 
 dedup_teardown() {
-	local rc=0 name meta out
+	local rc=0 name meta out knob
+	if [ -s "$DEDUP_KNOBS" ]; then
+		for knob in $(sort -u "$DEDUP_KNOBS"); do
+			echo 0 > "/sys/module/dm_dedup/parameters/$knob" 2>/dev/null || :
+		done
+		rm -f "$DEDUP_KNOBS"
+	fi
 	[ -s "$DEDUP_REG" ] || { rm -f "$DEDUP_REG"; return 0; }
 	while read -r name meta; do
 		dmsetup info "$name" >/dev/null 2>&1 || continue
@@ -273,4 +286,23 @@ dedup_field() {
 	v=$(dedup_status_dump "$1" | awk -F= -v f="$2" '$1 == f { print $2; found = 1 }
 		END { exit !found }') || fail "no status field '$2'"
 	echo "$v"
+}
+
+dedup_stat() {
+	dmsetup message "$1" 0 stats | sed -n "s/^$2=//p"
+}
+
+dedup_wait_ready() {
+	local end st
+	end=$(($(date +%s) + $(scaled "${2:-120}")))
+	while st=$(dedup_stat "$1" index_state) && [ "$st" != ready ]; do
+		[ "$(date +%s)" -le "$end" ] || fail "$1: index still $st"
+		sleep 0.2
+	done
+}
+
+dedup_knob() {
+	echo "$2" > "/sys/module/dm_dedup/parameters/$1" ||
+		fail "cannot set module parameter $1 to $2"
+	echo "$1" >> "$DEDUP_KNOBS"
 }

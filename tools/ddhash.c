@@ -467,6 +467,21 @@ const char *dd_hash_name(enum dd_hash_alg alg)
 	return "none";
 }
 
+/*
+ * The fp array stores a fingerprint of zeroes as 1 (zeroes there mean "no
+ * block"), as the module's dedup_hash_block() does.
+ */
+static void fp_not_zero(enum dd_hash_alg alg, uint8_t *out)
+{
+	size_t i, n = dd_hash_size(alg);
+
+	for (i = 0; i < n; i++)
+		if (out[i])
+			return;
+	if (n)
+		out[0] = 1;
+}
+
 void dd_hash(enum dd_hash_alg alg, const void *data, size_t len, uint8_t *out)
 {
 	switch (alg) {
@@ -482,6 +497,7 @@ void dd_hash(enum dd_hash_alg alg, const void *data, size_t len, uint8_t *out)
 	default:
 		break;
 	}
+	fp_not_zero(alg, out);
 }
 
 /* ------------------------------------------------------------------ */
@@ -555,4 +571,5 @@ void dd_hash_with_prefix(const struct dd_hash_prefix *pf, const void *tail,
 	default:
 		break;
 	}
+	fp_not_zero(pf->alg, out);
 }

@@ -159,6 +159,7 @@ while IFS="$TAB" read -r id path tmo; do
 	name=${path%.sh}
 	log=$logdir/$id-$(echo "$name" | tr / _).log
 	echo "# harness: begin $id $name"
+	t0=$(cut -d' ' -f1 /proc/uptime)
 	mark="harness: begin $id $name"
 	kmsg "$mark"
 	export HARNESS_ID=$id HARNESS_TEST=$name HARNESS_MARK="$mark"
@@ -214,6 +215,7 @@ while IFS="$TAB" read -r id path tmo; do
 		reasons="${reasons:+$reasons; }lockdep is off (debug_locks 0)"
 	fi
 
+	secs=$(awk -v a="$t0" '{ printf "%.0f", $1 - a }' /proc/uptime)
 	if [ -z "$reasons" ]; then
 		if [ "$rc" = 77 ]; then
 			why=$(grep '^SKIP:' "$log" | tail -n1 | sed 's/^SKIP: *//')
@@ -221,9 +223,11 @@ while IFS="$TAB" read -r id path tmo; do
 		else
 			echo "ok $id - $name"
 		fi
+		echo "#   time: $secs s (with teardown)"
 	else
 		echo "not ok $id - $name"
 		echo "#   reason: $reasons"
+		echo "#   time: $secs s (with teardown)"
 		if [ -n "$hits" ]; then
 			echo "#   kernel log since the test started (matches marked >>):"
 			# From the first match on: a lockdep or KASAN report

@@ -34,6 +34,16 @@
  *                                      ARRAY's tree := the root; prints ROOT
  *   ddcorrupt IMG sb-set FIELD VALUE   set a superblock field, fix the
  *                                      checksum
+ *   ddcorrupt IMG sm-root SM FIELD VALUE
+ *                                      set a field of a space map root in
+ *                                      the superblock (SM: metadata or bulk;
+ *                                      FIELD: nr_blocks nr_allocated
+ *                                      bitmap_root ref_count_root), fix the
+ *                                      checksum
+ *   ddcorrupt IMG save-shard-last      nr_entries + 1 in the record of the
+ *                                      last saved index shard (the array
+ *                                      block's checksum fixed)
+ *                                      prints BLOCK SHARD OLD NEW
  *   ddcorrupt IMG fuzz SEED N          change 1-4 random bytes in each of N
  *                                      random metadata blocks, fixing the
  *                                      checksums so deeper checks run
@@ -448,6 +458,81 @@ static int cmd_sb_set(struct ctx *x, const char *field, const char *value)
 	return 0;
 }
 
+static int cmd_sm_root(struct ctx *x, const char *sm, const char *field,
+		       const char *value)
+{
+	static const char *const fields[] = {
+		"nr_blocks", "nr_allocated", "bitmap_root", "ref_count_root",
+	};
+	uint8_t blk[DD_BLOCK_SIZE];
+	size_t i, off;
+
+	for (i = 0; i < ARRAY_SIZE(fields); i++)
+		if (!strcmp(fields[i], field))
+			break;
+	if (i == ARRAY_SIZE(fields))
+		return 2;
+	if (!strcmp(sm, "metadata"))
+		off = offsetof(struct dedup_disk_superblock,
+			       metadata_space_map_root);
+	else if (!strcmp(sm, "bulk"))
+		off = offsetof(struct dedup_disk_superblock,
+			       bulk_space_map_root);
+	else
+		return 2;
+	rd(x, 0, blk);
+	pd_put_le64(blk + off + 8 * i, strtoull(value, NULL, 0));
+	pd_block_set_csum(blk, DEDUP_SUPERBLOCK_CSUM_XOR);
+	return pd_dev_write(&x->dev, 0, blk, DD_BLOCK_SIZE) ? 2 : 0;
+}
+
+/* The array block of a that holds entry pos, read into blk; or NULL. */
+static const struct dd_ablock *block_of(struct ctx *x, struct dd_array *a,
+					uint64_t pos, uint8_t *blk)
+{
+	size_t i;
+
+	for (i = 0; i < a->nr_blocks; i++)
+		if (a->blocks[i].bidx == pos / a->per_block) {
+			rd(x, a->blocks[i].loc, blk);
+			return &a->blocks[i];
+		}
+	return NULL;
+}
+
+static int cmd_save_shard_last(struct ctx *x)
+{
+	struct dd_array *a = &x->a[DD_A_SAVE];
+	const struct dd_ablock *ab, *last_ab = NULL;
+	uint8_t blk[DD_BLOCK_SIZE];
+	uint64_t pos = 0, last = 0, shard, n;
+	uint8_t *h;
+
+	for (;;) {
+		ab = block_of(x, a, pos, blk);
+		if (!ab)
+			break;
+		h = entry(blk, a->entry_size, pos % a->per_block);
+		if (pd_le32(h) != DEDUP_SAVE_SHARD_MAGIC)
+			break;
+		last_ab = ab;
+		last = pos;
+		pos += 1 + pd_le32(h + 4);
+	}
+	if (!last_ab)
+		return 1;
+	block_of(x, a, last, blk);
+	h = entry(blk, a->entry_size, last % a->per_block);
+	shard = pd_le64(h + 8);
+	n = pd_le64(h + 16);
+	pd_put_le64(h + 16, n + 1);
+	wr(x, last_ab->loc, blk);
+	printf("%llu %llu %llu %llu\n", (unsigned long long)last_ab->loc,
+	       (unsigned long long)shard, (unsigned long long)n,
+	       (unsigned long long)n + 1);
+	return 0;
+}
+
 static int cmd_fuzz(struct ctx *x, unsigned int seed, unsigned int n)
 {
 	uint64_t *used = NULL, nr = 0, b;
@@ -533,6 +618,10 @@ int main(int argc, char **argv)
 		return cmd_cycle(x, argv[3]);
 	if (!strcmp(cmd, "sb-set") && argc == 5)
 		return cmd_sb_set(x, argv[3], argv[4]);
+	if (!strcmp(cmd, "sm-root") && argc == 6)
+		return cmd_sm_root(x, argv[3], argv[4], argv[5]);
+	if (!strcmp(cmd, "save-shard-last"))
+		return cmd_save_shard_last(x);
 	if (!strcmp(cmd, "fuzz") && argc == 5)
 		return cmd_fuzz(x, atoi(argv[3]), atoi(argv[4]));
 	fprintf(stderr, "ddcorrupt: unknown command or arguments\n");

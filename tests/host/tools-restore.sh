@@ -93,9 +93,9 @@ expect "beyond the data device"
 sed 's/"count": 2,/"count": 0,/' a.json > t.json
 sanitized 1 "$RESTORE" -q -i t.json -o t.img
 expect "not a valid entry"
-generate t.img --unique 200 --logical 40000
+generate t.img --unique 200 --logical 400000
 "$TOP/tools/dedup_dump" -f json -m t.img > t.json
-sanitized 1 "$RESTORE" -q -i t.json -o t.img --metadata-size 256K
+sanitized 1 "$RESTORE" -q -i t.json -o t.img --metadata-size 1M
 expect "too small"
 sanitized 2 "$RESTORE" -o t.img
 sanitized 2 "$RESTORE" -o t.img --generate --unique 10 --logical 5

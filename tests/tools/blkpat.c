@@ -11,6 +11,10 @@
  *       blocks, which a dedup device stores once.  --fua: pwritev2() with
  *       RWF_DSYNC, which the block layer sends as a FUA write (and then
  *       a flush).
+ *   blkpat write-lbn DEV BLOCKSIZE FIRST COUNT GEN
+ *       Write blocks FIRST..FIRST+COUNT-1 (O_DIRECT, up to 1 MiB a write),
+ *       each with the tag "L<block>.G<GEN>": every block differs from every
+ *       other, and from its own earlier generations.
  *   blkpat read DEV BLOCKSIZE FIRST COUNT
  *       Read blocks FIRST..FIRST+COUNT-1 of BLOCKSIZE bytes (O_DIRECT) and
  *       print "BLOCK CONTENT" for each: CONTENT is the tag of its sectors
@@ -54,6 +58,7 @@ die(int status, const char *fmt, ...)
 	fputc('\n', stderr);
 	if (status == 2)
 		fputs("usage: blkpat write DEV OFFSET LEN TAG [--fua]\n"
+		      "       blkpat write-lbn DEV BLOCKSIZE FIRST COUNT GEN\n"
 		      "       blkpat read DEV BLOCKSIZE FIRST COUNT\n"
 		      "       blkpat flush DEV\n", stderr);
 	exit(status);
@@ -147,6 +152,57 @@ static int cmd_write(int argc, char **argv)
 	return 0;
 }
 
+static uint64_t parse_bs(const char *s)
+{
+	uint64_t bs = parse_u64(s, "BLOCKSIZE");
+
+	if (bs < SECTOR || bs > MAX_BLOCK || bs % SECTOR)
+		die(2, "BLOCKSIZE: a multiple of %u up to %u", SECTOR,
+		    MAX_BLOCK);
+	return bs;
+}
+
+static int cmd_write_lbn(int argc, char **argv)
+{
+	const char *dev = argv[0];
+	uint64_t bs, first, count, gen, b, n, i;
+	unsigned char *buf;
+	char tag[LINE];
+	ssize_t r;
+	int fd;
+
+	if (argc != 5)
+		die(2, "write-lbn DEV BLOCKSIZE FIRST COUNT GEN");
+	bs = parse_bs(argv[1]);
+	first = parse_u64(argv[2], "FIRST");
+	count = parse_u64(argv[3], "COUNT");
+	gen = parse_u64(argv[4], "GEN");
+	buf = aligned(MAX_BLOCK);
+	fd = open(dev, O_WRONLY | O_DIRECT);
+	if (fd < 0)
+		die(1, "%s: %s", dev, strerror(errno));
+	for (b = first; b < first + count; b += n) {
+		n = first + count - b;
+		if (n > MAX_BLOCK / bs)
+			n = MAX_BLOCK / bs;
+		for (i = 0; i < n; i++) {
+			snprintf(tag, sizeof(tag), "L%llu.G%llu",
+				 (unsigned long long)(b + i),
+				 (unsigned long long)gen);
+			fill(buf + i * bs, bs, tag);
+		}
+		r = pwrite(fd, buf, n * bs, (off_t)(b * bs));
+		if (r < 0 || (uint64_t)r != n * bs)
+			die(1, "%s: write of blocks %llu+%llu: %s", dev,
+			    (unsigned long long)b, (unsigned long long)n,
+			    r < 0 ? strerror(errno) : "short write");
+	}
+	if (close(fd) < 0)
+		die(1, "%s: close: %s", dev, strerror(errno));
+	free(buf);
+	return 0;
+}
+
 /* The tag of one sector into out: "0", "?" or the tag. */
 static void sector_tag(const unsigned char *s, char *out)
 {
@@ -176,43 +232,49 @@ static void sector_tag(const unsigned char *s, char *out)
 static int cmd_read(int argc, char **argv)
 {
 	const char *dev = argv[0];
-	uint64_t bs, first, count, b;
+	uint64_t bs, first, count, b, n, k;
 	unsigned int per, i;
-	unsigned char *buf;
+	unsigned char *buf, *blk;
 	char tags[MAX_BLOCK / SECTOR][LINE];
 	int fd;
 
 	if (argc != 4)
 		die(2, "read DEV BLOCKSIZE FIRST COUNT");
-	bs = parse_u64(argv[1], "BLOCKSIZE");
+	bs = parse_bs(argv[1]);
 	first = parse_u64(argv[2], "FIRST");
 	count = parse_u64(argv[3], "COUNT");
-	if (bs < SECTOR || bs > MAX_BLOCK || bs % SECTOR)
-		die(2, "BLOCKSIZE: a multiple of %u up to %u", SECTOR,
-		    MAX_BLOCK);
 	per = (unsigned int)(bs / SECTOR);
-	buf = aligned(bs);
+	buf = aligned(MAX_BLOCK);
 	fd = open(dev, O_RDONLY | O_DIRECT);
 	if (fd < 0)
 		die(1, "%s: %s", dev, strerror(errno));
-	for (b = first; b < first + count; b++) {
-		ssize_t r = pread(fd, buf, bs, (off_t)(b * bs));
-		bool same = true;
+	for (b = first; b < first + count; b += n) {
+		ssize_t r;
 
+		n = first + count - b;
+		if (n > MAX_BLOCK / bs)
+			n = MAX_BLOCK / bs;
+		r = pread(fd, buf, n * bs, (off_t)(b * bs));
 		if (r < 0)
-			die(1, "%s: read of block %llu: %s", dev,
-			    (unsigned long long)b, strerror(errno));
-		if ((uint64_t)r != bs)
-			die(1, "%s: short read of block %llu", dev,
-			    (unsigned long long)b);
-		for (i = 0; i < per; i++) {
-			sector_tag(buf + (size_t)i * SECTOR, tags[i]);
-			same = same && !strcmp(tags[i], tags[0]);
+			die(1, "%s: read of blocks %llu+%llu: %s", dev,
+			    (unsigned long long)b, (unsigned long long)n,
+			    strerror(errno));
+		if ((uint64_t)r != n * bs)
+			die(1, "%s: short read of blocks %llu+%llu", dev,
+			    (unsigned long long)b, (unsigned long long)n);
+		for (k = 0; k < n; k++) {
+			bool same = true;
+
+			blk = buf + k * bs;
+			for (i = 0; i < per; i++) {
+				sector_tag(blk + (size_t)i * SECTOR, tags[i]);
+				same = same && !strcmp(tags[i], tags[0]);
+			}
+			printf("%llu ", (unsigned long long)(b + k));
+			for (i = 0; i < (same ? 1 : per); i++)
+				printf("%s%s", i ? "," : "", tags[i]);
+			putchar('\n');
 		}
-		printf("%llu ", (unsigned long long)b);
-		for (i = 0; i < (same ? 1 : per); i++)
-			printf("%s%s", i ? "," : "", tags[i]);
-		putchar('\n');
 	}
 	close(fd);
 	free(buf);
@@ -240,6 +302,8 @@ int main(int argc, char **argv)
 		die(2, "a command and a device, please");
 	if (!strcmp(argv[1], "write") && argc >= 6)
 		return cmd_write(argc - 2, argv + 2);
+	if (!strcmp(argv[1], "write-lbn"))
+		return cmd_write_lbn(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "read"))
 		return cmd_read(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "flush"))

@@ -1,6 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * saveidx.c - reading and checking the saved RAM fingerprint index.
+ *
+ * The saved index is a cache (doc/metadata.md section 8): the module
+ * installs a shard that fails these checks empty and rebuilds what it held,
+ * so what they find in its contents is a warning, not metadata damage.  Its
+ * blocks are metadata like any other: the checks of arrays and space maps
+ * cover them.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -64,7 +70,7 @@ static uint64_t count_live(const struct dd_saveidx *si,
 				continue;
 			live++;
 			if (loc - 1 >= fp_blocks && !*bad) {
-				pd_error(block, "save array block", "shard %llu, bucket %llu: entry names fp array block %llu, beyond the %llu of the data device",
+				pd_warning(block, "save array block", "shard %llu, bucket %llu: entry names fp array block %llu, beyond the %llu of the data device",
 					 (unsigned long long)sh->shard,
 					 (unsigned long long)b,
 					 (unsigned long long)(loc - 1),
@@ -104,14 +110,14 @@ static void check_dir(struct pd_ctx *c, struct dd_array *dir,
 			g = si->shards[k].shard / DEDUP_SAVE_GROUP;
 			if (k && si->shards[k - 1].shard / DEDUP_SAVE_GROUP == g)
 				continue;
-			pd_error_at("saved index", "group %llu has shards, but the save_dir array has no entry for it",
+			pd_warning_at("saved index", "group %llu has shards, but the save_dir array has no entry for it",
 				    (unsigned long long)g);
 		}
 		want = k < si->nr_shards &&
 		       si->shards[k].shard / DEDUP_SAVE_GROUP == idx ?
 		       si->shards[k].pos + 1 : 0;
 		if (pd_le64(e) != want)
-			pd_error(cur.block, "save_dir array block", "group %llu: entry %llu, expected %llu",
+			pd_warning(cur.block, "save_dir array block", "group %llu: entry %llu, expected %llu",
 				 (unsigned long long)idx,
 				 (unsigned long long)pd_le64(e),
 				 (unsigned long long)want);
@@ -124,7 +130,7 @@ static void check_dir(struct pd_ctx *c, struct dd_array *dir,
 		g = si->shards[k].shard / DEDUP_SAVE_GROUP;
 		if (k && si->shards[k - 1].shard / DEDUP_SAVE_GROUP == g)
 			continue;
-		pd_error_at("saved index", "group %llu has shards, but the save_dir array has no entry for it",
+		pd_warning_at("saved index", "group %llu has shards, but the save_dir array has no entry for it",
 			    (unsigned long long)g);
 	}
 }
@@ -142,7 +148,7 @@ void dd_saveidx_load(struct pd_ctx *c, struct dd_array *save,
 	si->loc_bits = sb->save_loc_bits;
 	if (si->shard_bits < 1 || si->shard_bits > 40 || si->loc_bits < 1 ||
 	    si->loc_bits > DEDUP_INDEX_ENTRY_BITS - 16) {
-		pd_error(0, "superblock", "saved index geometry: %u shard bits, %u loc bits: out of range",
+		pd_warning(0, "superblock", "saved index geometry: %u shard bits, %u loc bits: out of range",
 			 si->shard_bits, si->loc_bits);
 		return;
 	}
@@ -160,7 +166,7 @@ void dd_saveidx_load(struct pd_ctx *c, struct dd_array *save,
 		if (pd_all_zero(h, BUCKET, NULL))
 			break;
 		if (pd_le32(h) != DEDUP_SAVE_SHARD_MAGIC) {
-			pd_error(block, "save array block", "bucket %llu: no shard record (magic 0x%08x)",
+			pd_warning(block, "save array block", "bucket %llu: no shard record (magic 0x%08x)",
 				 (unsigned long long)pos, pd_le32(h));
 			return;
 		}
@@ -173,13 +179,13 @@ void dd_saveidx_load(struct pd_ctx *c, struct dd_array *save,
 		sh->pos = pos;
 		if (sh->shard >> si->shard_bits ||
 		    (si->nr_shards && sh->shard <= last)) {
-			pd_error(block, "save array block", "bucket %llu: shard %llu out of order or beyond the %u shard bits",
+			pd_warning(block, "save array block", "bucket %llu: shard %llu out of order or beyond the %u shard bits",
 				 (unsigned long long)pos,
 				 (unsigned long long)sh->shard, si->shard_bits);
 			return;
 		}
 		if (!sh->nb || sh->nb > si->nr_pos - pos - 1) {
-			pd_error(block, "save array block", "bucket %llu: shard %llu has %u buckets, beyond the save array",
+			pd_warning(block, "save array block", "bucket %llu: shard %llu has %u buckets, beyond the save array",
 				 (unsigned long long)pos,
 				 (unsigned long long)sh->shard, sh->nb);
 			return;
@@ -189,7 +195,7 @@ void dd_saveidx_load(struct pd_ctx *c, struct dd_array *save,
 		last = sh->shard;
 		total += sh->entries;
 		if (count_live(si, sh, fp_blocks, block, &bad) != sh->entries) {
-			pd_error(block, "save array block", "bucket %llu: shard %llu says %llu entries, its buckets hold %llu",
+			pd_warning(block, "save array block", "bucket %llu: shard %llu says %llu entries, its buckets hold %llu",
 				 (unsigned long long)pos,
 				 (unsigned long long)sh->shard,
 				 (unsigned long long)sh->entries,
@@ -202,10 +208,10 @@ void dd_saveidx_load(struct pd_ctx *c, struct dd_array *save,
 	}
 	if (pos < si->nr_pos &&
 	    !pd_all_zero(bucket_at(si, pos), (si->nr_pos - pos) * BUCKET, NULL))
-		pd_error(pos_block(save, pos), "save array block", "data after the last shard, from bucket %llu",
+		pd_warning(pos_block(save, pos), "save array block", "data after the last shard, from bucket %llu",
 			 (unsigned long long)pos);
 	if (total != sb->save_entries)
-		pd_error(0, "superblock", "save_entries is %llu, but the saved shards hold %llu",
+		pd_warning(0, "superblock", "save_entries is %llu, but the saved shards hold %llu",
 			 (unsigned long long)sb->save_entries,
 			 (unsigned long long)total);
 	check_dir(c, dir, si);
