@@ -7,30 +7,50 @@
 cd "$W"
 gib() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 2^30 }'; }
 
-# 16 TiB unique + 64 TiB logical at 4 KiB: one metadata device, ~290 GiB,
-# ~28 GiB of index RAM
+# 16 TiB unique + 64 TiB logical at 4 KiB: one metadata device, ~319 GiB
+# (29 GiB of it the saved index), ~29 GiB of index RAM
 sanitized 0 "$SIZE" --data-size 16T --logical-size 64T
 expect "^bulk region "
-expect "^index RAM: +27\.[0-9] GiB"
+expect "^saved index: +[0-9]+ blocks \(28\.[6-9] GiB\)"
+expect "^index RAM: +28\.[0-9] GiB"
 n=$("$TOP/tools/dedup_metadata_size" -n -d 16T -l 64T)
-awk -v n="$n" 'BEGIN { exit !(n >= 285 * 2^30 && n <= 296 * 2^30) }' ||
-	fail "16T/64T: $(gib "$n") GiB, doc says ~290 GiB"
+awk -v n="$n" 'BEGIN { exit !(n >= 314 * 2^30 && n <= 326 * 2^30) }' ||
+	fail "16T/64T: $(gib "$n") GiB, doc says ~319 GiB"
 
-# 1 TiB unique written once: ~11.2 GiB, region A only; at ratio 2: 13.2
+# 1 TiB unique written once: ~13.0 GiB (11.2 of arrays, 1.8 of saved
+# index), region A only; at ratio 2: 15.0
 sanitized 0 "$SIZE" --data-size 1T
-expect "^metadata needed: 11\.2 GiB"
+expect "^metadata needed: 13\.0 GiB"
 expect "no bulk region needed"
-expect "^index RAM: +1\.7 GiB"
+expect "^index RAM: +1\.8 GiB"
+expect "^per block .* \+ 7\.2 B of saved index,"
+# The saved index is counted: about 7.1 B of 48-byte buckets per unique
+# block, 84 buckets to a 4 KiB array block (7.2 B), and shard headers:
+# 1.8 GiB for 2^28 unique blocks, which the device has on top of its arrays
+# (with their btree entries and slack: 1.8-1.95 GiB).
+expect "^saved index: +[0-9]+ blocks \(1\.8 GiB\)"
+a=$(sed -n 's/^arrays *\([0-9]*\) blocks.*/\1/p' "$OUT")
+s=$(sed -n 's/^saved index: *\([0-9]*\) blocks.*/\1/p' "$OUT")
+awk -v s="$s" 'BEGIN { exit !(s * 4032 >= 7.0 * 2^28 && s * 4032 <= 7.3 * 2^28) }' ||
+	fail "1T: saved index of $s blocks, expected 7.0-7.3 B of buckets per unique block"
+n=$("$TOP/tools/dedup_metadata_size" -n -d 1T)
+awk -v n="$n" -v a="$a" 'BEGIN { d = n - a * 4096 * 1.01 * (1 + 24 / 4096);
+	exit !(d >= 1.8 * 2^30 && d <= 1.95 * 2^30) }' ||
+	fail "1T: $(gib "$n") GiB, not 1.8-1.95 GiB more than the $a array blocks need"
 sanitized 0 "$SIZE" --data-size 1T --dedup-ratio 2
-expect "^metadata needed: 13\.[12] GiB"
+expect "^metadata needed: 15\.[01] GiB"
+expect "^saved index: +$s blocks"
+# a data device 16 times its unique data: shards of ~16 entries, 11-12 B
+sanitized 0 "$SIZE" --data-size 256T --logical-size 16T
+expect "^per block .* \+ 11\.[0-9] B of saved index,"
 # 64 KiB blocks: a sixteenth
 n=$("$TOP/tools/dedup_metadata_size" -n -d 1T -b 64K)
-awk -v n="$n" 'BEGIN { exit !(n >= 0.68 * 2^30 && n <= 0.74 * 2^30) }' ||
+awk -v n="$n" 'BEGIN { exit !(n >= 0.78 * 2^30 && n <= 0.84 * 2^30) }' ||
 	fail "1T at 64K: $(gib "$n") GiB"
-# the largest sizes: ~1.4 TiB on region A alone, ~245 TiB with a bulk region
-expect "1\.4 TiB of unique data on region A alone"
+# the largest sizes: ~1.2 TiB on region A alone, ~208 TiB with a bulk region
+expect "1\.2 TiB of unique data on region A alone"
 sanitized 0 "$SIZE" -d 1T
-expect "2[34][0-9]\.[0-9] TiB with a bulk region"
+expect "(19[5-9]|20[0-9]|21[0-9])\.[0-9] TiB with a bulk region"
 # far too large for one device
 sanitized 1 "$SIZE" --data-size 1P
 expect "does NOT fit one metadata device"
