@@ -25,12 +25,19 @@
 #                  longest_commit_ms between two samples is a commit of that
 #                  length), which see about one commit a second
 #   meta MiB/GiB   metadata disk MiB written (sectors written, /sys/block stat)
-#                  per GiB of unique data: dedup = new unique blocks x 4 KiB,
-#                  dm-thin = bytes fio and the probe wrote
+#                  per GiB of unique data: dedup = new unique blocks x 4 KiB
+#                  (dedup-mix rows, which overwrite: blocks written by fio and
+#                  the probe minus dedup hits), dm-thin = bytes fio and the
+#                  probe wrote
 #   B/unique blk   the same as bytes per unique 4 KiB block
 #   RAM MiB        from before the device was made to the end of the run:
 #                  slab + vmalloc + percpu (meminfo) + dm-bufio's cache
 #                  (current_allocated_bytes); index RAM if stats reports one
+# Below the table, per row: the metadata disk's reads while fio ran (what a
+# slow-reading disk makes writers wait for), and for each *-slowread row
+# (reads delayed by dm-delay in the guest) its IOPS over those of the same
+# row without the delay (dedup-slowread / dedup, dedup-mix-slowread /
+# dedup-mix), with the read latency measured through dm-delay and without.
 # Verdicts (issue 10, "Done when"), for dedup and dedup-prefilled:
 #   commit flat: longest commit in the last two windows <= 1.5 x the longest
 #   in window 2; fdatasync p99 <= 1 s and max <= 3 s; longest write gap <=
@@ -46,7 +53,7 @@ secs=$(envf seconds)
 nwin=$((secs / W))
 fields=$(status_fields)
 
-declare -A over iops gap ngap sp50 sp99 smax nsync wins mpg bpu ram ram0 rpt rnb late tcg nlate
+declare -A over iops gap ngap sp50 sp99 smax nsync wins mpg bpu ram ram0 rpt rnb late tcg nlate mrd dup
 # QEMU TCG translation-cache flushes, read after each row (bench/run-vm.sh):
 # "COUNT<tab>row NAME: done, ..."; a row's are those since the previous
 # reading (the first row's: since boot).
@@ -148,10 +155,19 @@ for r in "${rows[@]}"; do
 		END { if (!any) { print "-"; exit }
 			for (k = 1; k <= n; k++) printf "%s%s", (k > 1 ? "/" : ""), (k in m ? sprintf("%.0f", m[k]) : "-") }' \
 		"$out/sustained-$r.commits")
-	# Metadata written per unique data.
-	read -r _ _ _ mws < <(sys_meta "$in/$r.sys")
+	# Metadata read while fio ran; written per unique data.
+	read -r mr mrs _ mws < <(sys_meta "$in/$r.sys")
+	wr=$(fio_w "$in/$r.json" .total_ios)
+	mrd[$r]=$(awk -v n="$mr" -v s="$mrs" -v w="$wr" \
+		'BEGIN { printf "%d reads, %.1f MiB, %.2f per 1000 writes", n, s / 2048, w ? n * 1000 / w : 0 }')
 	ub=
-	if [ -f "$in/$r.stats" ]; then
+	if [ -f "$in/$r.workload" ]; then
+		# Overwrites free blocks as they allocate: count what was written
+		# (fio's and the probe's 4 KiB writes) less what deduplicated.
+		h1=$(kv "$in/$r.stats" dedup_hits); h0=$(kv "$in/$r.before.stats" dedup_hits)
+		ub=$(( (wr + $(wc -l < "$in/$r.sync") - (${h1:-0} - ${h0:-0})) * 4096 ))
+		dup[$r]=$(awk -v h="$(( ${h1:-0} - ${h0:-0} ))" -v w="$wr" 'BEGIN { printf "%.1f", w ? h * 100 / w : 0 }')
+	elif [ -f "$in/$r.stats" ]; then
 		u1=$(kv "$in/$r.stats" unique_blocks); u0=$(kv "$in/$r.before.stats" unique_blocks)
 		ub=$(( (${u1:-0} - ${u0:-0}) * 4096 ))
 	elif [ "$r" = dm-thin ]; then
@@ -195,19 +211,51 @@ pf() { awk -v c="$1" 'BEGIN { print (c ? "PASS" : "FAIL") }'; }
 	echo "4 KiB O_DIRECT write + fdatasync every 500 ms; $secs s per row, one VM run ($(envf kernel), $(envf cpus) vCPUs,"
 	echo "QEMU TCG); data on $(envf data); metadata on $(envf meta) (virtio, QEMU-throttled: ${BENCH_META_IOPS:-200}"
 	echo "write IOPS, ${BENCH_META_BPS:-4194304} B/s)."
+	if printf '%s\n' "${rows[@]}" | grep -q -- '-slowread$'; then
+		echo "Rows *-slowread: the same, the metadata disk behind dm-delay in the guest: reads delayed"
+		echo "$(envf meta_read_delay_ms) ms (dm-delay counts jiffies, see below), writes and flushes not delayed."
+	fi
+	if printf '%s\n' "${rows[@]}" | grep -q '^dedup-mix'; then
+		echo "Rows dedup-mix*: $(envf overwrite_mb) MiB written first (unique, unmeasured, committed), then overwritten,"
+		echo "looping, with fio dedupe_percentage=50; B/block counts the blocks written less the dedup hits."
+	fi
 	built_from
 	[ "$(envf prefill)" = 1 ] || echo "Row dedup-prefilled not run: no pre-filled metadata image (PREFILL_IMAGE / PREFILL_CMD)."
 	echo
-	printf '%-16s %7s %7s %5s %6s %8s %8s %8s %7s %8s %s\n' row IOPS gap_ms '>100' syncs 'sync_p50' 'sync_p99' 'sync_max' \
+	printf '%-18s %7s %7s %5s %6s %8s %8s %8s %7s %8s %s\n' row IOPS gap_ms '>100' syncs 'sync_p50' 'sync_p99' 'sync_max' \
 		'MiB/GiB' 'B/block' 'RAM MiB'
 	for r in "${rows[@]}"; do
-		printf '%-16s %7.0f %7s %5s %6s %8s %8s %8s %7s %8s %s\n' "$r" "${iops[$r]}" "${gap[$r]}" "${ngap[$r]}" \
+		printf '%-18s %7.0f %7s %5s %6s %8s %8s %8s %7s %8s %s\n' "$r" "${iops[$r]}" "${gap[$r]}" "${ngap[$r]}" \
 			"${nsync[$r]}" "${sp50[$r]}" "${sp99[$r]}" "${smax[$r]}" "${mpg[$r]}" "${bpu[$r]}" "${ram[$r]}"
 	done
 	echo
+	echo "metadata disk reads while fio ran:"
+	for r in "${rows[@]}"; do
+		[ "$r" = dm-linear ] || printf '  %-18s %s\n' "$r" "${mrd[$r]}"
+	done
+	for r in "${rows[@]}"; do
+		[ -z "${dup[$r]:-}" ] || printf '  (%s: dedup hits %s %% of fio'"'"'s writes, 50 asked)\n' "$r" "${dup[$r]}"
+	done
+	if printf '%s\n' "${rows[@]}" | grep -q -- '-slowread$'; then
+		echo
+		echo "slow metadata reads ($(envf meta_read_delay_ms) ms asked; mean 4 KiB O_DIRECT read of the metadata disk through dm-delay / without):"
+		for r in "${rows[@]}"; do
+			case $r in *-slowread) ;; *) continue ;; esac
+			t=${r%-slowread}
+			rl=$(awk '{ printf "%s / %s ms", $1, $2 }' "$in/$r.readlat" 2>/dev/null || echo "not measured")
+			if has "$t"; then
+				printf '  %-18s IOPS %.0f = %s x %s'"'"'s %.0f (read %s)\n' "$r" "${iops[$r]}" \
+					"$(awk -v a="${iops[$r]}" -v b="${iops[$t]}" 'BEGIN { printf "%.2f", b ? a / b : 0 }')" \
+					"$t" "${iops[$t]}" "$rl"
+			else
+				printf '  %-18s IOPS %.0f; row %s not run: no ratio (read %s)\n' "$r" "${iops[$r]}" "$t" "$rl"
+			fi
+		done
+	fi
+	echo
 	echo "longest commit (ms) in each ${W} s window (window 1/2/...; - = no commit ended in it):"
 	for r in "${rows[@]}"; do
-		[ "$r" = dm-linear ] || printf '  %-16s %s\n' "$r" "${wins[$r]}"
+		[ "$r" = dm-linear ] || printf '  %-18s %s\n' "$r" "${wins[$r]}"
 	done
 	for r in "${rows[@]}"; do
 		[ "${nlate[$r]:-0}" -gt 0 ] || continue
@@ -217,12 +265,12 @@ pf() { awk -v c="$1" 'BEGIN { print (c ? "PASS" : "FAIL") }'; }
 	echo
 	echo "traced phases (kprobes, ms from the row's start) during each row's longest write gap:"
 	for r in "${rows[@]}"; do
-		printf '  %-16s %s\n' "$r" "${over[$r]}"
+		printf '  %-18s %s\n' "$r" "${over[$r]}"
 	done
 	echo
 	echo "CPU stall probe (a 5 ms SCHED_FIFO timer per CPU; wake-ups > 20 ms late, ms from the row's start):"
 	for r in "${rows[@]}"; do
-		printf '  %-16s %s\n' "$r" "${late[$r]}"
+		printf '  %-18s %s\n' "$r" "${late[$r]}"
 	done
 	if [ ${#tcg[@]} -gt 0 ]; then
 		prev=0 line=
@@ -238,7 +286,7 @@ pf() { awk -v c="$1" 'BEGIN { print (c ? "PASS" : "FAIL") }'; }
 		echo "QEMU TCG translation-cache flushes (each stops every vCPU ~0.1 s), per row:${line%,}"
 	fi
 	for r in "${rows[@]}"; do
-		if [ "$r" != dm-linear ] && awk -v b="$(fio_w "$in/$r.json" .io_bytes)" -v d="$(envf data_bytes)" \
+		if [ "$r" != dm-linear ] && [ ! -f "$in/$r.workload" ] && awk -v b="$(fio_w "$in/$r.json" .io_bytes)" -v d="$(envf data_bytes)" \
 			'BEGIN { exit !(b > d) }'; then
 			echo "  WARNING: $r wrote more than the data disk: later writes were overwrites (raise BENCH_DATA_MB)"
 		fi
@@ -312,7 +360,8 @@ panel() {
 {
 	echo "set terminal pngcairo size 1200,800 font 'sans,10'"
 	echo "set output '$out/sustained.png'"
-	echo "set multiplot layout 2,1 title 'sustained 4K unique writes; metadata on a throttled disk'"
+	echo "set multiplot layout 2,1 title 'sustained 4K writes; metadata on a write-throttled disk$(
+		printf '%s\n' "${rows[@]}" | grep -q -- '-slowread$' && echo ' (*-slowread: reads delayed too)')'"
 	echo "set xlabel 'time (s)'"
 	echo "set xrange [0:$secs]"
 	echo "set logscale y"

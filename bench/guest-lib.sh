@@ -24,10 +24,13 @@
 #   trace_start | trace_stop ROW
 #                        kprobes on the commit paths (ftrace mono clock)
 #                        while a row runs; saved as $OUT/ROW.trace
-#   run_fio ROW JOB      one measured fio run with JOB (a /tests/bench/*.fio
-#                        file; BENCH_* variables set by the caller), the
-#                        commit trace and sysstat around it: $OUT/ROW.json,
-#                        ROW.sys, ROW.trace (+ the logs JOB asks for)
+#   run_fio ROW JOB [OPTION...]
+#                        one measured fio run with JOB (a /tests/bench/*.fio
+#                        file; BENCH_* variables set by the caller; OPTIONs,
+#                        e.g. --dedupe_percentage=50, added to its global
+#                        section), the commit trace and sysstat around it:
+#                        $OUT/ROW.json, ROW.sys, ROW.trace (+ the logs JOB
+#                        asks for)
 #   write_env DEV RW BS JOBS SIZE TIMED DEDUPE
 #                        export the BENCH_* variables of write.fio
 #                        (BENCH_RUNTIME: $S)
@@ -149,12 +152,14 @@ sysstat() {
 		2>/dev/null || echo 0)"
 }
 
-# run_fio ROW JOB: fio with /tests/bench/JOB, between two sysstat lines.
+# run_fio ROW JOB [OPTION...]: fio with /tests/bench/JOB, between two sysstat
+# lines. Options before the job file are fio's global options.
 run_fio() {
 	local row=$1 job=$2
+	shift 2
 	trace_start
 	sysstat before > "$OUT/$row.sys"
-	fio --output-format=json --output="$OUT/$row.json" "/tests/bench/$job" ||
+	fio --output-format=json --output="$OUT/$row.json" "$@" "/tests/bench/$job" ||
 		fail "fio failed on row $row"
 	sysstat after >> "$OUT/$row.sys"
 	trace_stop "$row"

@@ -25,14 +25,19 @@
 #   BENCH_META_BPS    write bytes/s limit of that disk (default 4 MiB)
 #   BENCH_META_MB     size of the metadata disk (default 1024; a brd slice
 #                     for profile and throughput)
+#   BENCH_META_READ_DELAY_MS  sustained: the read delay of the *-slowread
+#                     rows, dm-delay in the guest on the metadata disk (5)
 #   BENCH_DATA_MB     size of the data disk, a brd RAM disk in the guest
 #                     (default 4096, sustained 8192; the VM gets it + 2-3 GiB)
 #   BENCH_ROWS        throughput: extended regex on the row ids
 #                     (target:workload:bs:pattern:jobs, e.g. sha256:unique:4k:seq:j1);
 #                     sustained: extended regex on the row names (dm-linear,
-#                     dm-thin, dedup-blocking, dedup, dedup-prefilled)
-#   BENCH_OVERWRITE_MB  profile/throughput: the region an overwrite row
-#                     writes first and then rewrites (default 64)
+#                     dm-thin, dedup-blocking, dedup, dedup-slowread,
+#                     dedup-mix, dedup-mix-slowread, dedup-prefilled; default
+#                     all but the two dedup-mix rows)
+#   BENCH_OVERWRITE_MB  profile/throughput/sustained: the region an overwrite
+#                     row writes first and then rewrites (default 64;
+#                     sustained: 1024, the dedup-mix rows)
 #   BENCH_JOBS        profile: fio numjobs (default 1)
 #   BENCH_HASH        profile: dedup's hash (default sha256)
 #   BENCH_WINDOW      sustained: seconds per "minute" of the per-window
@@ -65,7 +70,7 @@ BENCH_SECONDS=${BENCH_SECONDS:-$def_s}
 BENCH_META_IOPS=${BENCH_META_IOPS:-200}
 BENCH_META_BPS=${BENCH_META_BPS:-4194304}
 BENCH_META_MB=${BENCH_META_MB:-1024}
-BENCH_OVERWRITE_MB=${BENCH_OVERWRITE_MB:-64}
+BENCH_META_READ_DELAY_MS=${BENCH_META_READ_DELAY_MS:-5}
 BENCH_JOBS=${BENCH_JOBS:-1}
 BENCH_HASH=${BENCH_HASH:-sha256}
 case $BENCH_HASH in
@@ -76,8 +81,14 @@ BENCH_WINDOW=${BENCH_WINDOW:-60}
 PREFILL_DATA_MB=${PREFILL_DATA_MB:-98304}
 if [ "$bench" = sustained ]; then
 	BENCH_DATA_MB=${BENCH_DATA_MB:-8192}
+	BENCH_OVERWRITE_MB=${BENCH_OVERWRITE_MB:-1024}
+	# The rows of sustained-guest.sh; the dedup-mix rows only when asked for.
+	sustained_rows="dm-linear dm-thin dedup-blocking dedup dedup-slowread dedup-mix
+		dedup-mix-slowread dedup-prefilled"
+	BENCH_ROWS=${BENCH_ROWS:-^(dm-linear|dm-thin|dedup-blocking|dedup|dedup-slowread|dedup-prefilled)\$}
 else
 	BENCH_DATA_MB=${BENCH_DATA_MB:-4096}
+	BENCH_OVERWRITE_MB=${BENCH_OVERWRITE_MB:-64}
 fi
 out=$top/build/bench
 # Disks, share and scratch files are the bench's own: a test run's are left
@@ -95,7 +106,7 @@ export VM_MONITOR=$out/vm/monitor.sock
 . "$top/scripts/vm-lib.sh"
 
 for v in BENCH_SECONDS BENCH_DATA_MB BENCH_META_MB BENCH_OVERWRITE_MB BENCH_JOBS \
-	BENCH_WINDOW PREFILL_DATA_MB; do
+	BENCH_WINDOW PREFILL_DATA_MB BENCH_META_READ_DELAY_MS; do
 	case ${!v} in
 	'' | *[!0-9]*) echo "bench: $v must be a number" >&2; exit 2 ;;
 	esac
@@ -205,7 +216,10 @@ throughput)
 sustained)
 	gcc -O2 -Wall -Wextra -static -o "$plan/tests/bench/syncprobe" "$top/bench/syncprobe.c"
 	gcc -O2 -Wall -Wextra -static -pthread -o "$plan/tests/bench/stallprobe" "$top/bench/stallprobe.c"
-	rows=4 per_row=$((BENCH_SECONDS + 420))
+	# The rows BENCH_ROWS selects (dedup-prefilled: counted below).
+	# shellcheck disable=SC2086 # one row name a word
+	rows=$(printf '%s\n' $sustained_rows | grep -v '^dedup-prefilled$' | grep -cE -- "$BENCH_ROWS" || true)
+	per_row=$((BENCH_SECONDS + 420))
 	if [ -n "${PREFILL_IMAGE:-}" ]; then
 		[ -f "$PREFILL_IMAGE" ] || { echo "bench: PREFILL_IMAGE=$PREFILL_IMAGE not found" >&2; exit 1; }
 		echo "bench: pre-filled row on a copy of $PREFILL_IMAGE"
@@ -221,8 +235,11 @@ sustained)
 		echo "bench: row dedup-prefilled skipped: set PREFILL_ENTRIES (e.g. 20000000)," \
 			"PREFILL_IMAGE or PREFILL_CMD"
 	fi
+	if [ -n "$prefill" ] && echo dedup-prefilled | grep -qE -- "$BENCH_ROWS"; then
+		rows=$((rows + 1))
+	fi
+	[ "$rows" -gt 0 ] || { echo "bench: BENCH_ROWS='$BENCH_ROWS' selects no row" >&2; exit 2; }
 	if [ -n "$prefill" ]; then
-		rows=5
 		VM_QEMU_ARGS="-drive file=$prefill,if=none,id=vdpre,format=raw,cache=unsafe,discard=unmap,$throttle -device virtio-blk-pci,drive=vdpre"
 	fi ;;
 activation)
@@ -243,7 +260,7 @@ export VM_QEMU_ARGS
 guest_tmo=$((rows * per_row + 600))
 {
 	for v in BENCH_SECONDS BENCH_META_MB BENCH_DATA_MB BENCH_OVERWRITE_MB \
-		BENCH_JOBS BENCH_HASH BENCH_WINDOW PREFILL_DATA_MB; do
+		BENCH_JOBS BENCH_HASH BENCH_WINDOW PREFILL_DATA_MB BENCH_META_READ_DELAY_MS; do
 		echo "$v=${!v}"
 	done
 	[ "$bench" != sustained ] || printf 'BENCH_ROWS=%q\n' "${BENCH_ROWS:-.}"
@@ -269,6 +286,8 @@ case $bench in
 stall | sustained)
 	echo "bench $bench: metadata disk throttled to $BENCH_META_IOPS write IOPS, $BENCH_META_BPS B/s" ;;
 esac
+[ "$bench" != sustained ] ||
+	echo "bench $bench: rows '$BENCH_ROWS'; *-slowread rows: metadata reads delayed $BENCH_META_READ_DELAY_MS ms (dm-delay)"
 vm_start "$out/initrd.cpio" "$console"
 deadline=$(($(date +%s) + $(scale $((guest_tmo + 240)))))
 verdict=

@@ -10,14 +10,19 @@
 # Devices:
 #   /dev/ram0 data: brd of BENCH_DATA_MB, re-created before each row
 #   /dev/vdc  metadata: virtio disk throttled by QEMU (as in bench-stall);
-#             discarded and its first MiB zeroed before each row
+#             discarded and its first MiB zeroed before each row. The
+#             *-slowread rows put dm-delay on it (bench-mslow): reads
+#             delayed BENCH_META_READ_DELAY_MS, writes and flushes not
 #   /dev/vdd  only with BENCH_PREFILL=1: a copy of the pre-filled metadata
 #             image (same throttle). Its row's data device is PREFILL_DATA_MB
 #             of dm-zero (the blocks the image says are written: unique
 #             writes never read them) followed by /dev/ram0.
 # Rows: dm-linear, dm-thin (64 KiB blocks, metadata on vdc), dedup with
-# blocking_commit, dedup, and dedup-prefilled when BENCH_PREFILL=1; dedup rows
-# sha256, 4 KiB blocks, commit_period_ms 1000.
+# blocking_commit, dedup, dedup-slowread (dedup, slow metadata reads),
+# dedup-mix and dedup-mix-slowread (BENCH_OVERWRITE_MB written first, then
+# overwritten with fio dedupe_percentage=50), and dedup-prefilled when
+# BENCH_PREFILL=1; dedup rows sha256, 4 KiB blocks, commit_period_ms 1000.
+# BENCH_ROWS (bench/run-vm.sh) picks them.
 # Per row, for BENCH_SECONDS, side by side:
 #   - stall.fio: 4 KiB sequential unique writes, iodepth 32, one latency log
 #     line per completion (ROW_lat.1.log), ROW.json;
@@ -31,6 +36,9 @@
 # ROW.sys: sysstat at "create" (before the device exists), "ready" (dedup
 # rows: the device made), "before" and
 # "after" the run; dedup rows: ROW.before.stats/.status and ROW.stats/.status.
+# *-slowread rows: ROW.readlat, "delayed_ms plain_ms": the mean time of a
+# 4 KiB O_DIRECT read of the metadata disk through dm-delay and without it
+# (dm-delay counts jiffies). dedup-mix rows: ROW.workload, what was written.
 . /tests/lib.sh
 . /tests/bench/bench.conf
 . /tests/bench/guest-lib.sh
@@ -70,7 +78,8 @@ measure() {
 	# Late wake-ups (> 20 ms) of a 5 ms SCHED_FIFO timer on each CPU.
 	/tests/bench/stallprobe 5 20 $((S + 60)) > "$OUT/$row.stalls" 2> "$OUT/$row.stalls.err" &
 	lpid=$!
-	BENCH_DEV=$dev BENCH_RUNTIME=$S BENCH_LOG=$OUT/$row run_fio "$row" stall.fio
+	# shellcheck disable=SC2086 # ROW_FIO: fio options, one a word
+	BENCH_DEV=$dev BENCH_RUNTIME=$S BENCH_LOG=$OUT/$row run_fio "$row" stall.fio ${ROW_FIO:-}
 	kill -TERM $ppid $lpid 2>/dev/null || true
 	wait $ppid || fail "syncprobe failed on $row: $(cat "$OUT/$row.sync.err")"
 	wait $lpid || fail "stallprobe failed on $row: $(cat "$OUT/$row.stalls.err")"
@@ -80,11 +89,13 @@ measure() {
 		"$(wc -l < "$OUT/$row.sync") fdatasyncs"
 }
 
-# dedup_row ROW META DATA FEATURE...: dedup, sha256, 4 KiB blocks.
-# dedup_row ROW META DATA FEATURE...: one dedup row.  With ROW_OFFSET
-# (sectors), the writer writes past that offset (through a dm-linear on top),
-# so that a pre-filled image's LBNs are not overwritten; the row then first
-# waits for the fingerprint index to be ready (rebuilt from the image).
+# dedup_row ROW META DATA FEATURE...: one dedup row, sha256, 4 KiB blocks.
+# With ROW_OFFSET (sectors), the writer writes past that offset (through a
+# dm-linear on top), so that a pre-filled image's LBNs are not overwritten;
+# the row then first waits for the fingerprint index to be ready (rebuilt
+# from the image). With ROW_PREFILL_MB, that much is written first (unique
+# data, unmeasured) and committed, for the writer to overwrite; ROW_FIO:
+# options added to stall.fio's (measure).
 dedup_row() {
 	local row=$1 meta=$2 data=$3 dev=/dev/mapper/bench-dedup t0
 	shift 3
@@ -102,6 +113,13 @@ dedup_row() {
 		dm_create bench-off "0 $data_sz linear /dev/mapper/bench-dedup $ROW_OFFSET"
 		dev=/dev/mapper/bench-off
 	fi
+	if [ -n "${ROW_PREFILL_MB:-}" ]; then
+		say "row $row: writing $ROW_PREFILL_MB MiB first"
+		prefill "$dev" 4k 1 $((ROW_PREFILL_MB * 1048576))
+		dmsetup message bench-dedup 0 commit || fail "commit after the prefill failed"
+		echo "overwrite of $ROW_PREFILL_MB MiB written first, fio options: ${ROW_FIO:-none}" \
+			> "$OUT/$row.workload"
+	fi
 	dedup_stats bench-dedup "$row.before"
 	measure "$row" "$dev" bench-dedup
 	[ -z "${ROW_OFFSET:-}" ] || dmsetup remove bench-off
@@ -117,10 +135,60 @@ want() {
 	echo "$1" | grep -qE -- "${BENCH_ROWS:-.}"
 }
 
+# read_ms DEV: the mean time of 200 sequential 4 KiB O_DIRECT reads of DEV, ms
+# (/proc/uptime counts 10 ms: 0.05 ms a read).
+read_ms() {
+	local t0 t1
+	t0=$(cut -d' ' -f1 /proc/uptime)
+	dd if="$1" of=/dev/null bs=4k count=200 iflag=direct 2>/dev/null || fail "cannot read $1"
+	t1=$(cut -d' ' -f1 /proc/uptime)
+	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", (b - a) * 5 }'
+}
+
+# variant_row ROW: dedup as in the row "dedup"; ROW *-slowread: its metadata
+# through dm-delay, reads delayed BENCH_META_READ_DELAY_MS (writes and
+# flushes 0: the disk is write-throttled by QEMU already); ROW dedup-mix*:
+# BENCH_OVERWRITE_MB written first, then overwritten with 50 % duplicates
+# (stall.fio over that region only, looping).
+variant_row() {
+	local row=$1 meta=$META out
+	fresh_disks
+	case $row in
+	*-slowread)
+		# shellcheck disable=SC2154 # meta_sz: set by throttled_start
+		dm_create bench-mslow "0 $meta_sz delay $META 0 $BENCH_META_READ_DELAY_MS $META 0 0"
+		meta=/dev/mapper/bench-mslow
+		echo "$(read_ms "$meta") $(read_ms "$META")" > "$OUT/$row.readlat"
+		say "row $row: 4 KiB metadata read $(cut -d' ' -f1 "$OUT/$row.readlat") ms" \
+			"through dm-delay, $(cut -d' ' -f2 "$OUT/$row.readlat") ms without" ;;
+	esac
+	case $row in
+	dedup-mix*)
+		ROW_PREFILL_MB=$BENCH_OVERWRITE_MB \
+		ROW_FIO="--size=$((BENCH_OVERWRITE_MB * 1048576)) --dedupe_percentage=50" \
+			dedup_row "$row" "$meta" "$DATA" commit_period_ms 1000 ;;
+	*)
+		dedup_row "$row" "$meta" "$DATA" commit_period_ms 1000 ;;
+	esac
+	if [ "$meta" != "$META" ]; then
+		# Removed with its reads still slow; the checker then reads the
+		# disk itself, not through the delay.
+		dmsetup remove --retry bench-dedup || fail "cannot remove bench-dedup"
+		dedup_forget bench-dedup
+		dmsetup remove bench-mslow || fail "cannot remove bench-mslow"
+		out=$(dedup_check "$META" 2>&1) || fail "dedup_check $META failed: $out"
+		echo "dedup_check $META: ok"
+	fi
+	dedup_teardown
+	echo "$row" >> "$OUT/rows"
+}
+
 throttled_start
 {
 	echo "window=${BENCH_WINDOW:-60}"
 	echo "prefill=${BENCH_PREFILL:-0}"
+	echo "meta_read_delay_ms=$BENCH_META_READ_DELAY_MS"
+	echo "overwrite_mb=$BENCH_OVERWRITE_MB"
 } >> "$OUT/env"
 
 # 1. dm-linear: the floor
@@ -161,14 +229,15 @@ if want dedup-blocking; then
 	dedup_teardown	# remove + dedup_check on the metadata
 	echo dedup-blocking >> "$OUT/rows"
 fi
-if want dedup; then
-	fresh_disks
-	dedup_row dedup "$META" "$DATA" commit_period_ms 1000
-	dedup_teardown
-	echo dedup >> "$OUT/rows"
-fi
+! want dedup || variant_row dedup
 
-# 5. dedup on the pre-filled metadata
+# 5. to 7. the same with slow metadata reads; overwrites with 50 % duplicates,
+# with fast and slow reads (not in the default BENCH_ROWS: bench/run-vm.sh)
+for r in dedup-slowread dedup-mix dedup-mix-slowread; do
+	! want $r || variant_row $r
+done
+
+# 8. dedup on the pre-filled metadata
 if [ "${BENCH_PREFILL:-0}" = 1 ] && ! want dedup-prefilled; then
 	say "row dedup-prefilled skipped: BENCH_ROWS=$BENCH_ROWS"
 elif [ "${BENCH_PREFILL:-0}" = 1 ]; then
