@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The data block allocator.
- *
+ */
+
+/**
  * DOC: data block allocation
  *
  * Which data blocks are free is said by the published refcount array: a
@@ -43,7 +45,9 @@
 #include <linux/slab.h>
 #include <linux/vmalloc.h>
 
-#include "dm-dedup-meta-internal.h"
+#include "dm-dedup.h"
+#include "dm-dedup-alloc.h"
+#include "dm-dedup-fault.h"
 
 #define ALLOC_WINDOWS	16
 #define NO_CHUNK	(~0ULL)
@@ -57,7 +61,9 @@ struct alloc_window {
 };
 
 struct dedup_alloc {
-	struct dedup_meta *md;
+	/* Reads a refcount block of the published commit. */
+	dedup_alloc_read_fn read;
+	void *context;
 
 	/*
 	 * Protects everything below but load_mutex's object.  A leaf lock:
@@ -191,7 +197,6 @@ static int free_slot(struct dedup_alloc *al)
 static int read_chunk(struct dedup_alloc *al, u64 c, unsigned long *bits,
 		      u32 *in_use)
 {
-	struct dedup_meta *md = al->md;
 	u32 size = chunk_size(al, c), i, n = 0;
 	__le32 *counts = al->counts;
 	int r = 0, rb;
@@ -205,9 +210,8 @@ static int read_chunk(struct dedup_alloc *al, u64 c, unsigned long *bits,
 			break;
 		if (rb)
 			dedup_fault_delay(DEDUP_FAULT_ALLOC_READ);
-		r = dedup_meta_read_published(md, DEDUP_A_REFCOUNT,
-					      c * DEDUP_CHUNK_RC_BLOCKS + rb,
-					      counts);
+		r = al->read(al->context, c * DEDUP_CHUNK_RC_BLOCKS + rb,
+			     counts);
 		for (i = 0; !r && i < DEDUP_REFCOUNTS_PER_BLOCK &&
 		     first + i < size; i++)
 			if (counts[i]) {
@@ -388,8 +392,8 @@ static void *alloc_per_chunk(u64 nr_chunks, size_t size)
 	return kvcalloc(max_t(u64, nr_chunks, 1), size, GFP_KERNEL);
 }
 
-struct dedup_alloc *dedup_alloc_create(struct dedup_meta *md, u64 nr_blocks,
-				       u64 cursor)
+struct dedup_alloc *dedup_alloc_create(u64 nr_blocks, u64 cursor,
+				       dedup_alloc_read_fn read, void *context)
 {
 	struct dedup_alloc *al;
 	int i;
@@ -397,7 +401,8 @@ struct dedup_alloc *dedup_alloc_create(struct dedup_meta *md, u64 nr_blocks,
 	al = kzalloc(sizeof(*al), GFP_KERNEL);
 	if (!al)
 		return NULL;
-	al->md = md;
+	al->read = read;
+	al->context = context;
 	spin_lock_init(&al->lock);
 	mutex_init(&al->load_mutex);
 	al->nr_blocks = nr_blocks;
@@ -430,6 +435,8 @@ void dedup_alloc_destroy(struct dedup_alloc *al)
 {
 	int i;
 
+	if (!al)
+		return;
 	for (i = 0; i < ALLOC_WINDOWS; i++) {
 		bitmap_free(al->win[i].bits);
 		bitmap_free(al->win[i].dying);

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Sparse arrays of fixed-size entries on the metadata device.
- *
+ */
+
+/**
  * DOC: sparse arrays
  *
  * An array is a single-level dm_btree mapping an array-block index to the
@@ -15,16 +17,17 @@
  * transaction ("fresh"), points the btree at the copy and lets the btree's
  * value type release the original; later changes in the same transaction
  * write the fresh block in place.  A block that a committed root reaches is
- * therefore never written, and we know every array block a transaction
- * frees (md->freed), which is what lets the readers' array cache forget
- * exactly those blocks before they can be reused.  The committer changes
+ * therefore never written, and the space accounting lists every array block
+ * a transaction frees (dm-dedup-space.c), which is what lets the readers'
+ * array cache forget exactly those blocks before they can be reused.  The committer changes
  * entries in index order, so it keeps the block it wrote last locked (the
  * array's held block) until it needs another: one lock, and one all-zero
  * check, per block and run of entries rather than per entry.
  *
  * Readers walk a *published* root through two dm-bufio clients of their
- * own (md->node_cache for btree nodes, md->array_cache for array blocks),
- * never through the committer's block manager: see dm-dedup-meta.c.  The
+ * own (the environment's node_cache for btree nodes, array_cache for array
+ * blocks), never through the committer's block manager: see
+ * dm-dedup-meta.c.  The
  * walker checks every node as dm-btree's validator would.
  */
 #include <linux/device-mapper.h>
@@ -36,7 +39,9 @@
 
 #include "persistent-data/dm-btree-internal.h"
 
-#include "dm-dedup-meta-internal.h"
+#include "dm-dedup-array.h"
+#include "dm-dedup-fault.h"
+#include "dm-dedup-space.h"
 
 #define BTREE_CSUM_XOR		121107
 #define BTREE_MAX_DEPTH		16
@@ -113,7 +118,7 @@ static void value_inc(void *context, const void *value, unsigned int count)
 	unsigned int i;
 
 	for (i = 0; i < count; i++)
-		dedup_meta_block_inc(context, le64_to_cpu(v[i]));
+		dedup_space_inc(context, le64_to_cpu(v[i]));
 }
 
 static void value_dec(void *context, const void *value, unsigned int count)
@@ -122,7 +127,7 @@ static void value_dec(void *context, const void *value, unsigned int count)
 	unsigned int i;
 
 	for (i = 0; i < count; i++)
-		dedup_meta_block_dec(context, le64_to_cpu(v[i]));
+		dedup_space_dec(context, le64_to_cpu(v[i]));
 }
 
 static int value_equal(void *context, const void *value1, const void *value2)
@@ -130,16 +135,18 @@ static int value_equal(void *context, const void *value1, const void *value2)
 	return !memcmp(value1, value2, sizeof(__le64));
 }
 
-void dedup_array_init(struct dedup_meta *md, struct dedup_array *a,
-		      enum dedup_array_kind kind, u32 entry_size, u64 root)
+void dedup_array_init(struct dedup_array_env *env, struct dedup_array *a,
+		      unsigned int id, enum dedup_array_kind kind,
+		      u32 entry_size, u64 root)
 {
-	a->md = md;
+	a->env = env;
+	a->id = id;
 	a->kind = kind;
 	a->entry_size = entry_size;
 	a->per_block = dedup_array_entries_per_block(entry_size);
-	a->info.tm = md->tm;
+	a->info.tm = env->tm;
 	a->info.levels = 1;
-	a->info.value_type.context = md;
+	a->info.value_type.context = env->space;
 	a->info.value_type.size = sizeof(__le64);
 	a->info.value_type.inc = value_inc;
 	a->info.value_type.dec = value_dec;
@@ -164,22 +171,6 @@ void dedup_array_end_transaction(struct dedup_array *a)
 /*
  * Committer side
  */
-static bool is_fresh(struct dedup_meta *md, u64 loc)
-{
-	return xa_load(&md->fresh, loc) != NULL;
-}
-
-/*
- * Remembers that loc was allocated in this transaction.  If memory is
- * short it is not remembered, and a later change copies it once more:
- * slower, never wrong.
- */
-static void mark_fresh(struct dedup_meta *md, u64 loc)
-{
-	if (!dedup_fault_alloc())
-		xa_store(&md->fresh, loc, xa_mk_value(1),
-			 GFP_NOIO | __GFP_NOWARN);
-}
 
 static int insert_loc(struct dedup_array *a, u64 bidx, u64 loc)
 {
@@ -189,30 +180,30 @@ static int insert_loc(struct dedup_array *a, u64 bidx, u64 loc)
 	__dm_bless_for_disk(&v);
 	r = dm_btree_insert(&a->info, a->root, &bidx, &v, &a->root);
 	if (!r)
-		r = a->md->cb_error;
+		r = dedup_space_take_error(a->env->space);
 	return r;
 }
 
 /* A zeroed array block for bidx, in the btree; write locked in *blk. */
 static int create_block(struct dedup_array *a, u64 bidx, struct dm_block **blk)
 {
-	struct dedup_meta *md = a->md;
+	struct dedup_array_env *env = a->env;
 	struct dedup_array_header h = {
 		.kind = a->kind, .index = bidx, .entry_size = a->entry_size,
 	};
 	dm_block_t loc;
 	int r;
 
-	r = dedup_meta_alloc_block(md, &loc);
+	r = dedup_space_alloc(env->space, &loc);
 	if (r)
 		return r;
-	mark_fresh(md, loc);
+	dedup_space_mark_fresh(env->space, loc);
 	r = insert_loc(a, bidx, loc);
 	if (r) {
-		dedup_meta_block_dec(md, loc);
+		dedup_space_dec(env->space, loc);
 		return r;
 	}
-	r = dm_bm_write_lock_zero(md->bm, loc, &array_validator, blk);
+	r = dm_bm_write_lock_zero(env->bm, loc, &array_validator, blk);
 	if (r)
 		return r;
 	h.blocknr = loc;
@@ -226,12 +217,12 @@ static int create_block(struct dedup_array *a, u64 bidx, struct dm_block **blk)
 static int shadow_block(struct dedup_array *a, u64 bidx, u64 old,
 			struct dm_block **blk)
 {
-	struct dedup_meta *md = a->md;
+	struct dedup_array_env *env = a->env;
 	struct dm_block *ob;
 	dm_block_t loc;
 	int r;
 
-	r = dm_bm_read_lock(md->bm, old, &array_validator, &ob);
+	r = dm_bm_read_lock(env->bm, old, &array_validator, &ob);
 	if (r)
 		return r;
 	r = check_header(a, dm_block_data(ob), bidx);
@@ -239,15 +230,15 @@ static int shadow_block(struct dedup_array *a, u64 bidx, u64 old,
 		dm_bm_unlock(ob);
 		return r;
 	}
-	r = dedup_meta_alloc_block(md, &loc);
+	r = dedup_space_alloc(env->space, &loc);
 	if (r) {
 		dm_bm_unlock(ob);
 		return r;
 	}
-	r = dm_bm_write_lock_zero(md->bm, loc, &array_validator, blk);
+	r = dm_bm_write_lock_zero(env->bm, loc, &array_validator, blk);
 	if (r) {
 		dm_bm_unlock(ob);
-		dedup_meta_block_dec(md, loc);
+		dedup_space_dec(env->space, loc);
 		return r;
 	}
 	memcpy(dm_block_data(*blk), dm_block_data(ob),
@@ -256,13 +247,13 @@ static int shadow_block(struct dedup_array *a, u64 bidx, u64 old,
 	dm_bm_unlock(*blk);
 
 	/* The btree releases old through value_dec. */
-	mark_fresh(md, loc);
+	dedup_space_mark_fresh(env->space, loc);
 	r = insert_loc(a, bidx, loc);
 	if (r)
 		return r;
 	a->last_index = bidx;
 	a->last_loc = loc;
-	return dm_bm_write_lock(md->bm, loc, &array_validator, blk);
+	return dm_bm_write_lock(env->bm, loc, &array_validator, blk);
 }
 
 /* Where block bidx of the working array is (0 if nowhere). */
@@ -302,7 +293,7 @@ static int working_copy_out(struct dedup_array *a, u64 bidx, size_t off,
 		memset(out, 0, len);
 		return 0;
 	}
-	r = dm_bm_read_lock(a->md->bm, loc, &array_validator, &b);
+	r = dm_bm_read_lock(a->env->bm, loc, &array_validator, &b);
 	if (r)
 		return r;
 	r = check_header(a, dm_block_data(b), bidx);
@@ -328,7 +319,7 @@ static int remove_block(struct dedup_array *a, u64 bidx)
 	a->last_loc = 0;
 	r = dm_btree_remove(&a->info, a->root, &bidx, &a->root);
 	if (!r)
-		r = a->md->cb_error;
+		r = dedup_space_take_error(a->env->space);
 	return r;
 }
 
@@ -377,8 +368,8 @@ int dedup_array_write_entry(struct dedup_array *a, u64 idx, bool create,
 		if (!create)
 			return -ENODATA;
 		r = create_block(a, bidx, b);
-	} else if (is_fresh(a->md, loc)) {
-		r = dm_bm_write_lock(a->md->bm, loc, &array_validator, b);
+	} else if (dedup_space_fresh(a->env->space, loc)) {
+		r = dm_bm_write_lock(a->env->bm, loc, &array_validator, b);
 		if (!r) {
 			r = check_header(a, dm_block_data(*b), bidx);
 			if (r)
@@ -455,7 +446,7 @@ int dedup_array_delete(struct dedup_array *a)
 	a->last_loc = 0;
 	r = dm_btree_del(&a->info, a->root);
 	if (!r)
-		r = a->md->cb_error;
+		r = dedup_space_take_error(a->env->space);
 	if (!r)
 		r = dm_btree_empty(&a->info, &a->root);
 	return r;
@@ -505,16 +496,16 @@ static void set_checked(struct dm_buffer *b)
  * Reads and checks node b.  On success the buffer is held (*bp) and must be
  * released with dm_bufio_release().
  */
-static int read_node(struct dedup_meta *md, u64 b, struct dm_buffer **bp,
+static int read_node(struct dedup_array_env *env, u64 b, struct dm_buffer **bp,
 		     struct btree_node **np)
 {
 	struct btree_node *n;
 	struct node_header *h;
 	u32 flags, nr, max, vsize;
 
-	if (b >= md->nr_blocks)
+	if (b >= READ_ONCE(env->nr_blocks))
 		return -EILSEQ;
-	n = dm_bufio_read(md->node_cache, b, bp);
+	n = dm_bufio_read(env->node_cache, b, bp);
 	if (IS_ERR(n))
 		return PTR_ERR(n);
 	*np = n;
@@ -567,7 +558,8 @@ static u64 node_value(struct btree_node *n, int i)
 }
 
 /* The value of key in the btree at root, or -ENODATA. */
-static int btree_find(struct dedup_meta *md, u64 root, u64 key, u64 *value)
+static int btree_find(struct dedup_array_env *env, u64 root, u64 key,
+		      u64 *value)
 {
 	u64 b = root;
 	int depth, i, r;
@@ -577,7 +569,7 @@ static int btree_find(struct dedup_meta *md, u64 root, u64 key, u64 *value)
 		struct dm_buffer *buf;
 		bool leaf;
 
-		r = read_node(md, b, &buf, &n);
+		r = read_node(env, b, &buf, &n);
 		if (r)
 			return r;
 		i = find_lower(n, key);
@@ -603,33 +595,33 @@ static int btree_find(struct dedup_meta *md, u64 root, u64 key, u64 *value)
 /* The per-CPU cached location of array block bidx in view v, or 0. */
 static u64 cached_loc(struct dedup_array *a, struct dedup_view v, u64 bidx)
 {
-	struct dedup_loc_cache *lc = get_cpu_ptr(a->md->loc_cache);
-	struct dedup_loc_entry *e = &lc->e[a - a->md->arrays]
+	struct dedup_loc_cache *lc = get_cpu_ptr(a->env->loc_cache);
+	struct dedup_loc_entry *e = &lc->e[a->id]
 		[hash_64(bidx, ilog2(DEDUP_LOC_CACHE))];
 	u64 loc = e->seq == v.seq && e->bidx == bidx ? e->loc : 0;
 
-	put_cpu_ptr(a->md->loc_cache);
+	put_cpu_ptr(a->env->loc_cache);
 	return loc;
 }
 
 static void cache_loc(struct dedup_array *a, struct dedup_view v, u64 bidx,
 		      u64 loc)
 {
-	struct dedup_loc_cache *lc = get_cpu_ptr(a->md->loc_cache);
-	struct dedup_loc_entry *e = &lc->e[a - a->md->arrays]
+	struct dedup_loc_cache *lc = get_cpu_ptr(a->env->loc_cache);
+	struct dedup_loc_entry *e = &lc->e[a->id]
 		[hash_64(bidx, ilog2(DEDUP_LOC_CACHE))];
 
 	e->seq = v.seq;
 	e->bidx = bidx;
 	e->loc = loc;
-	put_cpu_ptr(a->md->loc_cache);
+	put_cpu_ptr(a->env->loc_cache);
 }
 
 /* Reads array block bidx of a published view; NULL (no error) if absent. */
 static int read_array_block(struct dedup_array *a, struct dedup_view v,
 			    u64 bidx, struct dm_buffer **bp, void **data)
 {
-	struct dedup_meta *md = a->md;
+	struct dedup_array_env *env = a->env;
 	struct dedup_disk_array_header *h;
 	u64 loc;
 	int r;
@@ -639,20 +631,20 @@ static int read_array_block(struct dedup_array *a, struct dedup_view v,
 	if (loc == LOC_ABSENT)
 		return 0;
 	if (!loc) {
-		r = btree_find(md, v.root, bidx, &loc);
+		r = btree_find(env, v.root, bidx, &loc);
 		if (r == -ENODATA) {
 			cache_loc(a, v, bidx, LOC_ABSENT);
 			return 0;
 		}
 		if (r)
 			return r;
-		if (loc >= md->nr_blocks || !loc) {
+		if (loc >= READ_ONCE(env->nr_blocks) || !loc) {
 			DMERR_LIMIT("array block %llu beyond the metadata device",
 				    loc);
 			return -EILSEQ;
 		}
 	}
-	h = dm_bufio_read(md->array_cache, loc, bp);
+	h = dm_bufio_read(env->array_cache, loc, bp);
 	if (IS_ERR(h))
 		return PTR_ERR(h);
 	if (!checked(*bp) && (le64_to_cpu(h->blocknr) != loc ||

@@ -11,7 +11,7 @@
 #include <linux/module.h>
 #include <linux/string.h>
 
-#include "dm-dedup.h"
+#include "dm-dedup-fault.h"
 
 static unsigned int test_fail_alloc;
 module_param(test_fail_alloc, uint, 0644);

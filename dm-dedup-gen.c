@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Generations of uncommitted changes, and every lookup of the I/O path.
- *
+ */
+
+/**
  * DOC: generations
  *
  * Writers never change the persistent metadata.  Every change they make
  * (an LBN's new mapping, a data block's reference count delta, a new
  * fingerprint) goes into the *open generation*, a set of in-memory hash
- * tables.  The commit kthread (dm-dedup-commit.c) turns the open
+ * tables.  The commit kthread (dm-dedup-cow-commit.c) turns the open
  * generation into the *frozen* one and opens a fresh one (an O(1) pointer
  * swap under cow->lock), then applies the frozen changes to the metadata,
  * flushes the data device, and commits.  Writers go on filling the new
@@ -27,7 +29,9 @@
  * reaches zero the block is marked dead in the open generation; lookups
  * treat it as absent from then on, and it returns to the allocator only
  * after that generation is durable (no reuse before durability).
- *
+ */
+
+/**
  * DOC: back-pressure
  *
  * The open generation may hold max_open_mb / 2 of entries (the frozen one
@@ -41,15 +45,18 @@
  * record takes the three entries it may need all at once or none; only
  * one writer at a time waits for entries, so that no two writers each
  * hold part of what the other waits for.
- *
+ */
+
+/**
  * DOC: locking
  *
- * Lock order: commit_mutex -> the metadata's lock -> cow->lock -> the
- * metadata's pub_lock; frees_lock is a leaf.  cow->lock is a spinlock,
+ * Lock order: commit_mutex -> the metadata's lock -> cow->lock; frees_lock
+ * and spares_mutex's holders take nothing else.  cow->lock is a spinlock,
  * never held across I/O, allocation or sleep.  The I/O path takes
- * cow->lock and the metadata's reader side only; it never takes
- * commit_mutex or the metadata's lock, so nothing it waits for is held
- * across metadata I/O.
+ * cow->lock and the metadata's reader side (SRCU) only; it never takes
+ * commit_mutex, nor the metadata's lock but once, when the pool leaves rw
+ * (dedup_cow_set_read_only()), so nothing it waits for is held across
+ * metadata I/O.
  */
 #include <linux/blkdev.h>
 #include <linux/device-mapper.h>
@@ -60,10 +67,10 @@
 #include <linux/slab.h>
 #include <asm/unaligned.h>
 
-#include "dm-dedup-cow.h"
+#include "dm-dedup-fault.h"
+#include "dm-dedup-gen.h"
 
 #define DEDUP_GEN_POOL		64
-#define DEDUP_CLAIM_BITS	12
 
 static struct kmem_cache *gen_lbn_cache;
 static struct kmem_cache *gen_pbn_cache;
@@ -189,6 +196,7 @@ static struct gen_pbn *gen_get_pbn(struct dedup_cow *cow, u64 pbn,
 	struct dedup_gen *g = cow->open;
 	struct gen_pbn *p = gen_find_pbn(g, pbn);
 
+	lockdep_assert_held(&cow->lock);
 	if (p)
 		return p;
 	p = *spare;
@@ -209,6 +217,7 @@ static struct gen_lbn *mem_find_lbn(struct dedup_cow *cow, u64 lbn)
 {
 	struct gen_lbn *l = gen_find_lbn(cow->open, lbn);
 
+	lockdep_assert_held(&cow->lock);
 	if (!l && cow->frozen)
 		l = gen_find_lbn(cow->frozen, lbn);
 	return l;
@@ -219,6 +228,7 @@ static unsigned int mem_pbn_flags(struct dedup_cow *cow, u64 pbn, s64 *delta)
 	struct gen_pbn *p;
 	unsigned int flags = 0;
 
+	lockdep_assert_held(&cow->lock);
 	*delta = 0;
 	p = gen_find_pbn(cow->open, pbn);
 	if (p) {
@@ -249,6 +259,7 @@ static struct dedup_claim *claim_find(struct dedup_cow *cow, const u8 *fp)
 {
 	struct dedup_claim *c;
 
+	lockdep_assert_held(&cow->lock);
 	hlist_for_each_entry(c, &cow->claims[fp_hash(fp, cow->claim_bits)], node)
 		if (!memcmp(c->fp, fp, cow->p.fp_size))
 			return c;
@@ -260,7 +271,7 @@ static bool claim_gone(struct dedup_cow *cow, const u8 *fp)
 	bool gone;
 
 	spin_lock(&cow->lock);
-	gone = !claim_find(cow, fp) || cow->failed;
+	gone = !claim_find(cow, fp) || cow->read_only;
 	spin_unlock(&cow->lock);
 	return gone;
 }
@@ -327,6 +338,7 @@ static int mem_lookup_fp(struct dedup_cow *cow, const u8 *fp,
 {
 	struct gen_pbn *p = gen_find_fp(cow, cow->open, fp, skip);
 
+	lockdep_assert_held(&cow->lock);
 	if (!p && cow->frozen)
 		p = gen_find_fp(cow, cow->frozen, fp, skip);
 	if (!p)
@@ -346,7 +358,7 @@ int dedup_cow_lookup_fp(struct dedup_cow *cow, const u8 *fp,
 
 again:
 	spin_lock(&cow->lock);
-	if (cow->failed) {
+	if (cow->read_only) {
 		r = -EIO;
 		goto unlock;
 	}
@@ -418,7 +430,7 @@ static bool released_since(struct dedup_cow *cow, u64 seq)
 	bool r;
 
 	spin_lock(&cow->lock);
-	r = cow->release_seq != seq || cow->failed;
+	r = cow->release_seq != seq || cow->read_only;
 	spin_unlock(&cow->lock);
 	return r;
 }
@@ -443,15 +455,11 @@ int dedup_cow_alloc_block(struct dedup_cow *cow, u64 *pbn)
 		 * wait for the next release, unless told not to.
 		 */
 		if (r == -ENOSPC &&
-		    (!pending || READ_ONCE(cow->p.error_if_no_space))) {
-			spin_lock(&cow->lock);
-			cow->stats.no_space = true;
-			spin_unlock(&cow->lock);
+		    (!pending || READ_ONCE(cow->p.f.error_if_no_space)))
 			return r;
-		}
 		dedup_cow_request_commit(cow);
 		wait_event(cow->release_wait, released_since(cow, seq));
-		if (READ_ONCE(cow->failed))
+		if (READ_ONCE(cow->read_only))
 			return -EIO;
 	}
 }
@@ -491,6 +499,7 @@ static int __record(struct dedup_cow *cow, u64 lbn, u64 value, u64 old,
 	struct gen_pbn *p;
 	s64 eff = 0, delta;
 
+	lockdep_assert_held(&cow->lock);
 	if ((flags & DEDUP_REC_HIT) &&
 	    (sp->claim_seq != cow->publish_seq || mem_pbn_dead(cow, value)))
 		return -EAGAIN;
@@ -673,7 +682,7 @@ again:
 		spin_unlock(&cow->lock);
 		goto again;
 	}
-	if (cow->failed)
+	if (cow->read_only)
 		r = -EIO;
 	else
 		r = __record(cow, lbn, value, old, old_committed,
@@ -727,6 +736,7 @@ bool dedup_cow_meta_room(struct dedup_cow *cow)
 		WRITE_WORST_ARRAYS;
 	u64 in_a = 2 * arrays + 64 + cow->meta_reserve;
 
+	lockdep_assert_held(&cow->lock);
 	if (!c->has_bulk)
 		in_a += arrays;
 	else
@@ -737,13 +747,15 @@ bool dedup_cow_meta_room(struct dedup_cow *cow)
 
 static bool admit_blocked(struct dedup_cow *cow)
 {
-	if (cow->failed)
+	lockdep_assert_held(&cow->lock);
+
+	if (cow->read_only)
 		return false;
 	if (!dedup_cow_meta_room(cow))
 		return true;
-	if (cow->p.blocking_commit)
+	if (cow->p.f.blocking_commit)
 		return cow->commit_in_flight;
-	return cow->open->bytes >= cow->gen_cap;
+	return cow->open->bytes >= dedup_gen_cap(cow);
 }
 
 /*
@@ -785,7 +797,7 @@ int dedup_cow_admit(struct dedup_cow *cow)
 
 	/* The committer commits while there is no room for the metadata. */
 	start = ktime_get();
-	if (!cow->p.blocking_commit)
+	if (!cow->p.f.blocking_commit)
 		dedup_cow_request_commit(cow);
 	wait_event(cow->room_wait, (r = admit_check(cow)) <= 0);
 	us = ktime_us_delta(ktime_get(), start);
@@ -821,40 +833,6 @@ void dedup_cow_space_changed(struct dedup_cow *cow,
 				   DEDUP_METADATA_LOW : DEDUP_METADATA_OK);
 }
 
-int dedup_cow_grow_data(struct dedup_cow *cow, u64 data_nr_blocks)
-{
-	int r;
-
-	mutex_lock(&cow->commit_mutex);
-	r = dedup_meta_resize_data(cow->md, data_nr_blocks);
-	mutex_unlock(&cow->commit_mutex);
-	if (r)
-		return r;
-	spin_lock(&cow->lock);
-	cow->release_seq++;
-	cow->stats.no_space = false;
-	spin_unlock(&cow->lock);
-	wake_up_all(&cow->release_wait);
-	return 0;
-}
-
-int dedup_cow_grow_metadata(struct dedup_cow *cow, u64 nr_blocks)
-{
-	int r;
-
-	mutex_lock(&cow->commit_mutex);
-	r = dedup_meta_resize_metadata(cow->md, nr_blocks);
-	/*
-	 * The space maps count the new blocks free only from the next
-	 * commit on; commit the growth alone now (nothing else is applied
-	 * outside a commit), so that writes waiting for room can go on.
-	 */
-	if (!r)
-		r = dedup_cow_commit_alone(cow);
-	mutex_unlock(&cow->commit_mutex);
-	return r;
-}
-
 /*
  * Durability waits
  */
@@ -864,12 +842,6 @@ void dedup_cow_complete_when_durable(struct dedup_cow *cow, struct bio *bio,
 	struct dedup_gen *g = NULL;
 
 	spin_lock(&cow->lock);
-	if (cow->failed) {
-		spin_unlock(&cow->lock);
-		bio->bi_status = BLK_STS_IOERR;
-		bio_endio(bio);
-		return;
-	}
 	if (!gen) {
 		/* A flush: everything recorded so far. */
 		if (!dedup_gen_empty(cow->open))
@@ -883,6 +855,13 @@ void dedup_cow_complete_when_durable(struct dedup_cow *cow, struct bio *bio,
 		else if (cow->frozen && gen == cow->frozen->seq)
 			g = cow->frozen;
 	}
+	if (g && cow->read_only) {
+		/* Read-only: what is not durable yet never will be. */
+		spin_unlock(&cow->lock);
+		bio->bi_status = BLK_STS_IOERR;
+		bio_endio(bio);
+		return;
+	}
 	if (g) {
 		bio_list_add(&g->waiters, bio);
 		if (g == cow->open)
@@ -894,6 +873,34 @@ void dedup_cow_complete_when_durable(struct dedup_cow *cow, struct bio *bio,
 		wake_up(&cow->commit_wait);
 	else
 		bio_endio(bio);
+}
+
+void dedup_cow_set_read_only(struct dedup_cow *cow)
+{
+	struct bio_list bios;
+
+	bio_list_init(&bios);
+	spin_lock(&cow->lock);
+	if (cow->read_only) {
+		spin_unlock(&cow->lock);
+		return;
+	}
+	cow->read_only = true;
+	bio_list_merge(&bios, &cow->open->waiters);
+	bio_list_init(&cow->open->waiters);
+	if (cow->frozen) {
+		bio_list_merge(&bios, &cow->frozen->waiters);
+		bio_list_init(&cow->frozen->waiters);
+	}
+	spin_unlock(&cow->lock);
+
+	dedup_meta_set_read_only(cow->md);
+	dedup_cow_end_bios(&bios, BLK_STS_IOERR);
+	wake_up_all(&cow->room_wait);
+	wake_up_all(&cow->claim_wait);
+	wake_up_all(&cow->durable_wait);
+	wake_up_all(&cow->release_wait);
+	wake_up(&cow->commit_wait);
 }
 
 void dedup_cow_end_bios(struct bio_list *bios, blk_status_t status)
@@ -916,127 +923,19 @@ static void *gen_entry_alloc(gfp_t gfp, void *cache)
 	return kmem_cache_alloc(cache, gfp);
 }
 
-/* A reserve of at least the three entries of one record. */
-static mempool_t *gen_pool_create(struct kmem_cache *cache)
+mempool_t *dedup_gen_pool_create(bool pbn)
 {
+	/* A reserve of at least the three entries of one record. */
 	return mempool_create(dedup_fault_pool_size(DEDUP_GEN_POOL),
-			      gen_entry_alloc, mempool_free_slab, cache);
-}
-static unsigned int gen_bits(size_t gen_cap)
-{
-	unsigned long entries = gen_cap / sizeof(struct gen_lbn) / 4;
-
-	return clamp_t(unsigned int, ilog2(max(entries, 1UL)), 8, 22);
+			      gen_entry_alloc, mempool_free_slab,
+			      pbn ? gen_pbn_cache : gen_lbn_cache);
 }
 
-static size_t cap_of(unsigned int max_open_mb)
+void dedup_gen_init_space(struct dedup_cow *cow)
 {
-	/* Half of max_open_mb for each of the two generations. */
-	return (size_t)max_open_mb << 19;
-}
-
-struct dedup_cow *dedup_cow_create(const struct dedup_cow_params *p)
-{
-	struct dedup_cow *cow;
-	int r;
-
-	cow = kzalloc(sizeof(*cow), GFP_KERNEL);
-	if (!cow)
-		return ERR_PTR(-ENOMEM);
-	cow->p = *p;
-	cow->md = p->md;
-	cow->period_ms = p->commit_period_ms;
-	cow->gen_cap = cap_of(p->max_open_mb);
-	cow->want_bits = gen_bits(cow->gen_cap);
-	cow->claim_bits = DEDUP_CLAIM_BITS;
-	cow->publish_seq = dedup_meta_publish_seq(cow->md);
-
-	spin_lock_init(&cow->lock);
-	spin_lock_init(&cow->frees_lock);
-	INIT_LIST_HEAD(&cow->frees_list);
-	INIT_WORK(&cow->release_work, dedup_cow_release_work);
-	mutex_init(&cow->commit_mutex);
-	mutex_init(&cow->spares_mutex);
-	init_waitqueue_head(&cow->claim_wait);
-	init_waitqueue_head(&cow->room_wait);
-	init_waitqueue_head(&cow->commit_wait);
-	init_waitqueue_head(&cow->durable_wait);
-	init_waitqueue_head(&cow->release_wait);
-	cow->last_commit = jiffies;
-
-	r = -ENOMEM;
-	cow->lbn_pool = gen_pool_create(gen_lbn_cache);
-	cow->pbn_pool = gen_pool_create(gen_pbn_cache);
-	cow->release_wq = alloc_ordered_workqueue("dedup_release",
-						  WQ_MEM_RECLAIM);
-	if (!cow->lbn_pool || !cow->pbn_pool || !cow->release_wq ||
-	    dedup_gen_init(&cow->gens[0], cow->want_bits, 1) ||
-	    dedup_gen_init(&cow->gens[1], cow->want_bits, 0))
-		goto bad;
-	cow->open = &cow->gens[0];
-	cow->claims = kvcalloc(1UL << cow->claim_bits, sizeof(*cow->claims),
-			       GFP_KERNEL);
-	if (!cow->claims)
-		goto bad;
-
 	dedup_meta_counters(cow->md, &cow->space);
 	cow->meta_reserve = meta_reserve(cow->space.meta_total);
-	r = dedup_cow_start_committer(cow);
-	if (r)
-		goto bad;
-	return cow;
-
-bad:
-	kvfree(cow->claims);
-	dedup_gen_free(cow, &cow->gens[1]);
-	dedup_gen_free(cow, &cow->gens[0]);
-	if (cow->release_wq)
-		destroy_workqueue(cow->release_wq);
-	mempool_destroy(cow->pbn_pool);
-	mempool_destroy(cow->lbn_pool);
-	kfree(cow);
-	return ERR_PTR(r);
 }
-
-void dedup_cow_destroy(struct dedup_cow *cow)
-{
-	dedup_cow_stop_committer(cow);
-	dedup_cow_do_commit(cow);
-	flush_workqueue(cow->release_wq);
-	destroy_workqueue(cow->release_wq);
-	kvfree(cow->claims);
-	dedup_gen_free(cow, &cow->gens[1]);
-	dedup_gen_free(cow, &cow->gens[0]);
-	mempool_destroy(cow->pbn_pool);
-	mempool_destroy(cow->lbn_pool);
-	kfree(cow);
-}
-
-void dedup_cow_set_commit_period(struct dedup_cow *cow, unsigned int ms)
-{
-	spin_lock(&cow->lock);
-	cow->period_ms = ms;
-	cow->period_changed = true;
-	spin_unlock(&cow->lock);
-	wake_up(&cow->commit_wait);
-}
-
-void dedup_cow_set_features(struct dedup_cow *cow,
-			    const struct dedup_cow_params *p)
-{
-	spin_lock(&cow->lock);
-	cow->gen_cap = cap_of(p->max_open_mb);
-	/* Each generation's tables follow at its next commit. */
-	cow->want_bits = gen_bits(cow->gen_cap);
-	cow->p.max_open_mb = p->max_open_mb;
-	cow->p.blocking_commit = p->blocking_commit;
-	cow->p.discard_passdown = p->discard_passdown;
-	cow->p.error_if_no_space = p->error_if_no_space;
-	spin_unlock(&cow->lock);
-	dedup_cow_set_commit_period(cow, p->commit_period_ms);
-	wake_up_all(&cow->room_wait);
-}
-
 void dedup_cow_get_stats(struct dedup_cow *cow, struct dedup_cow_stats *s,
 			 struct dedup_counters *c)
 {

@@ -9,7 +9,7 @@
  * sha256 and blake2b-256 are trusted to be collision resistant: a matching
  * fingerprint is enough to share a block unless the table asks for
  * "verify".  xxhash64 is not, so every hit is byte-compared before it is
- * shared (dm-dedup-target.c).
+ * shared (dm-dedup-io.c).
  */
 #include <crypto/hash.h>
 #include <linux/device-mapper.h>
@@ -21,6 +21,8 @@
 #include <asm/unaligned.h>
 
 #include "dm-dedup.h"
+#include "dm-dedup-fault.h"
+#include "dm-dedup-hash.h"
 
 struct dedup_hash {
 	struct crypto_shash * __percpu *tfm;

@@ -2,7 +2,9 @@
 /*
  * The RAM fingerprint index: from a fingerprint to the fp-array blocks
  * that may hold it.
- *
+ */
+
+/**
  * DOC: fingerprint index
  *
  * The persistent fingerprints are in the fp array, indexed by PBN, written
@@ -50,18 +52,19 @@
 #include <linux/vmalloc.h>
 #include <asm/unaligned.h>
 
-#include "dm-dedup-meta-internal.h"
+#include "dm-dedup.h"
+#include "dm-dedup-fault.h"
+#include "dm-dedup-index.h"
 
 #define INDEX_LOCK_BITS		10
-#define INDEX_MIN_SHARD_BITS	6
-#define INDEX_FILTER_BITS	12
 /*
  * A shard grows by rehashing it under its lock, in the commit thread, and
  * a writer that looks the shard up meanwhile spins.  At most 2^11 buckets
  * (96 KiB, about 15,000 entries) keep that short: under emulation, shards
- * of 2^14 buckets (about 80,000 entries) took up to 65 ms to grow.
+ * of 2^14 buckets (about 80,000 entries) took up to 65 ms to grow.  That
+ * is DEDUP_INDEX_MAX_NB_BITS, part of the geometry the tools share
+ * (include/dm-dedup-format.h).
  */
-#define INDEX_MAX_NB_BITS	11
 #define BUCKET_SLOTS		DEDUP_INDEX_BUCKET_ENTRIES
 #define BUCKET_SIZE		DEDUP_INDEX_BUCKET_SIZE
 /*
@@ -150,25 +153,13 @@ struct dedup_index {
 /*
  * Geometry and hashing
  */
+/* The format header's rule, which the tools share (dedup_metadata_size). */
 void dedup_index_geometry(u64 data_nr_blocks, unsigned int fps_per_block,
 			  struct dedup_index_geometry *g)
 {
-	u64 nfp = div_u64(data_nr_blocks + fps_per_block - 1, fps_per_block);
-	u64 per_shard, shards;
-	unsigned int tag_bits, nb_bits;
-
 	g->fps_per_block = fps_per_block;
-	g->loc_bits = max_t(unsigned int, fls64(nfp + 1), 8);
-	/* Room for the data device to grow 16 times, if the tag can spare it. */
-	if (DEDUP_INDEX_ENTRY_BITS - g->loc_bits >= 28)
-		g->loc_bits += 4;
-	tag_bits = DEDUP_INDEX_ENTRY_BITS - g->loc_bits;
-	nb_bits = clamp_t(int, (int)tag_bits - INDEX_FILTER_BITS, 0,
-			  INDEX_MAX_NB_BITS);
-	per_shard = ((u64)BUCKET_SLOTS << nb_bits) * 17 / 20;
-	shards = max_t(u64, div64_u64(data_nr_blocks, per_shard) + 1,
-		       1ULL << INDEX_MIN_SHARD_BITS);
-	g->shard_bits = ilog2(roundup_pow_of_two(shards));
+	dedup_index_geometry_bits(data_nr_blocks, fps_per_block, &g->shard_bits,
+				  &g->loc_bits);
 }
 
 static u64 fp_h(const u8 *fp)
@@ -178,17 +169,17 @@ static u64 fp_h(const u8 *fp)
 
 static u64 shard_of(struct dedup_index *idx, u64 h)
 {
-	return h >> (64 - idx->g.shard_bits);
+	return dedup_index_shard_of(h, idx->g.shard_bits);
 }
 
 static u64 tag_of(struct dedup_index *idx, u64 h)
 {
-	return (h << idx->g.shard_bits) >> (64 - idx->tag_bits);
+	return dedup_index_tag_of(h, idx->g.shard_bits, idx->tag_bits);
 }
 
 static u32 home_of(struct dedup_index *idx, u64 tag, u32 nb)
 {
-	return (tag * nb) >> idx->tag_bits;
+	return dedup_index_home_of(tag, nb, idx->tag_bits);
 }
 
 static spinlock_t *lock_of(struct dedup_index *idx, u64 s)
@@ -244,9 +235,9 @@ static struct index_shard *shard_get(struct dedup_index *idx, u64 s,
 				     bool *loaded)
 {
 	struct index_dir *d = dir_of(idx, s);
-
 	bool saved = READ_ONCE(idx->saved);
 
+	lockdep_assert_held(lock_of(idx, s));
 	if (!d) {
 		*loaded = !saved;
 		return NULL;
@@ -596,6 +587,7 @@ static struct index_shard *prepare(struct dedup_index *idx, u64 s, bool room)
 	bool loaded;
 	int r;
 
+	lockdep_assert_held(lock_of(idx, s));
 	for (;;) {
 		sh = shard_get(idx, s, &loaded);
 		d = dir_of(idx, s);
@@ -802,6 +794,8 @@ void dedup_index_destroy(struct dedup_index *idx)
 	u64 d;
 	unsigned int i;
 
+	if (!idx)
+		return;
 	for (d = 0; d < idx->nr_dirs; d++) {
 		if (!idx->dirs[d])
 			continue;

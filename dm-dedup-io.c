@@ -21,7 +21,8 @@
  *
  * Errors: a failed metadata call fails the bio and, when it says the
  * metadata is broken, the pool (dedup_pool_metadata_failed()); a data
- * device error fails only its bio.
+ * device error fails only its bio.  The pool's mode (see "DOC: modes"
+ * below) picks the handler of each kind of bio.
  */
 #include <linux/bio.h>
 #include <linux/blkdev.h>
@@ -29,7 +30,10 @@
 #include <linux/mempool.h>
 #include <linux/workqueue.h>
 
-#include "dm-dedup-target.h"
+#include "dm-dedup-io.h"
+
+static void dedup_pool_metadata_failed(struct dedup_pool *pool,
+				       const char *op, int r);
 
 static struct bio *io_bio(struct dedup_io *io)
 {
@@ -311,17 +315,15 @@ static void data_write_endio(struct bio *bio)
  */
 
 /*
- * Whether the pool takes a change now: -EIO in ro and fail modes; -ENOSPC
- * when there is no room for its metadata (out_of_metadata_space); else
- * waits while the open generation is full.
+ * Whether the pool takes a change now: -ENOSPC when there is no room for
+ * its metadata (out_of_metadata_space); else waits while the open
+ * generation is full.  (In ro and fail modes changes fail before this.)
  */
 static int admit(struct dedup_c *dc)
 {
 	enum dedup_mode mode = dedup_pool_mode(dc->pool);
 	int r;
 
-	if (mode >= DEDUP_MODE_RO)
-		return -EIO;
 	r = dedup_cow_admit(dc->pool->cow);
 	if (r == -ENOSPC)
 		dedup_pool_set_mode(dc->pool, DEDUP_MODE_OUT_OF_METADATA_SPACE,
@@ -521,10 +523,6 @@ static void process_read(struct dedup_io *io, struct bio *bio)
 	u64 value;
 	int r;
 
-	if (dedup_pool_mode(dc->pool) == DEDUP_MODE_FAIL) {
-		finish_io(io, -EIO, 0);
-		return;
-	}
 	cell_lock(dc, io, sector >> dc->block_shift);
 	r = dedup_cow_find_lbn(dc->pool->cow, io->lbn, &value);
 	if (r == -ENODATA || (!r && value == DEDUP_ZERO_PBN)) {
@@ -542,16 +540,26 @@ static void process_read(struct dedup_io *io, struct bio *bio)
 	dm_submit_bio_remap(bio, NULL);
 }
 
+/*
+ * The whole blocks [*lbn, *last) of a discard; partial ones are left
+ * alone, so a discard may drop nothing.
+ */
+static void discard_blocks(struct dedup_c *dc, struct bio *bio, u64 *lbn,
+			   u64 *last)
+{
+	sector_t start = dm_target_offset(dc->ti, bio->bi_iter.bi_sector);
+
+	*lbn = (start + dc->block_sectors - 1) >> dc->block_shift;
+	*last = (start + bio_sectors(bio)) >> dc->block_shift;
+}
+
 static void process_discard(struct dedup_io *io, struct bio *bio)
 {
 	struct dedup_c *dc = io->dc;
-	sector_t start = dm_target_offset(dc->ti, bio->bi_iter.bi_sector);
-	sector_t end = start + bio_sectors(bio);
-	u64 lbn = (start + dc->block_sectors - 1) >> dc->block_shift;
-	u64 last = end >> dc->block_shift;
+	u64 lbn, last;
 	int r = 0;
 
-	/* Only whole blocks can be dropped; partial ones are left alone. */
+	discard_blocks(dc, bio, &lbn, &last);
 	for (; lbn < last && !r; lbn++) {
 		u64 gen;
 
@@ -572,19 +580,290 @@ static void process_discard(struct dedup_io *io, struct bio *bio)
 		finish_io(io, 0, 0);
 }
 
+/* A bio the pool's mode does not serve. */
+static void fail_bio(struct dedup_io *io, struct bio *bio)
+{
+	finish_io(io, -EIO, 0);
+}
+
+/* A discard in ro or fail mode: it fails if it would drop a block. */
+static void fail_discard(struct dedup_io *io, struct bio *bio)
+{
+	u64 lbn, last;
+
+	discard_blocks(io->dc, bio, &lbn, &last);
+	finish_io(io, lbn < last ? -EIO : 0, 0);
+}
+
+/*
+ * The pool's modes
+ */
+
+/**
+ * DOC: modes
+ *
+ * As dm-thin's pool: rw -> out_of_data_space / out_of_metadata_space ->
+ * ro -> fail, and dedup_pool_set_mode() is the one place that changes the
+ * mode and what it does: which bios are served, which fail (the per-mode
+ * handlers of process_bio()), and whether the commit pipeline may change
+ * anything (read-only from ro on: dedup_cow_set_read_only(), which also
+ * makes the metadata refuse every change).  A unique write that finds no
+ * free data block puts the pool in out_of_data_space (duplicate and zero
+ * writes go on); the release of freed blocks or a grown data device takes
+ * it back to rw.  A change that finds no room for its metadata (the commit
+ * in flight and the open generation could use the rest) puts it in
+ * out_of_metadata_space, where writes and discards fail with ENOSPC and
+ * reads go on; a metadata device grown by reload takes it back.  A failed
+ * metadata operation puts it in ro, and when the metadata itself is
+ * damaged (corrupt block, I/O error) sets needs_check on disk; if even
+ * that write fails, fail.  A failed flush of the data device puts it in ro
+ * without needs_check.  ro and fail are left only by loading the metadata
+ * anew, after dedup_check (and dedup_check --clear-needs-check-flag).
+ * Each change is logged once and raises a dm event, as does the metadata
+ * low-water mark.
+ */
+static const char *const mode_names[] = {
+	[DEDUP_MODE_RW] = "rw",
+	[DEDUP_MODE_OUT_OF_DATA_SPACE] = "out_of_data_space",
+	[DEDUP_MODE_OUT_OF_METADATA_SPACE] = "out_of_metadata_space",
+	[DEDUP_MODE_RO] = "ro",
+	[DEDUP_MODE_FAIL] = "fail",
+};
+
+const char *dedup_pool_mode_name(struct dedup_pool *pool)
+{
+	return mode_names[dedup_pool_mode(pool)];
+}
+
+static void event_worker(struct work_struct *w)
+{
+	struct dedup_pool *pool = container_of(w, struct dedup_pool,
+					       event_work);
+	struct dm_target *ti;
+
+	/* A table clears pool->ti and flushes this work before it goes. */
+	spin_lock(&pool->mode_lock);
+	ti = pool->ti;
+	spin_unlock(&pool->mode_lock);
+	if (ti)
+		dm_table_event(ti->table);
+}
+
+/* The handlers of each mode: what is served, what fails at once. */
+static const struct dedup_mode_ops rw_ops = {
+	.read = process_read, .write = process_write,
+	.discard = process_discard,
+};
+
+static const struct dedup_mode_ops ro_ops = {
+	.read = process_read, .write = fail_bio, .discard = fail_discard,
+};
+
+static const struct dedup_mode_ops fail_ops = {
+	.read = fail_bio, .write = fail_bio, .discard = fail_discard,
+};
+
+static const struct dedup_mode_ops *ops_of(enum dedup_mode mode)
+{
+	if (mode == DEDUP_MODE_FAIL)
+		return &fail_ops;
+	return mode == DEDUP_MODE_RO ? &ro_ops : &rw_ops;
+}
+
+/*
+ * Takes mode, unless that is a way back from ro or fail; true when it did.
+ * Only one caller can take a mode, so only one logs the change.
+ */
+static bool take_mode(struct dedup_pool *pool, enum dedup_mode mode)
+{
+	enum dedup_mode old;
+
+	spin_lock(&pool->mode_lock);
+	old = pool->mode;
+	/* ro and fail are left only by loading the metadata anew. */
+	if (old == mode || (old >= DEDUP_MODE_RO && mode < old)) {
+		spin_unlock(&pool->mode_lock);
+		return false;
+	}
+	WRITE_ONCE(pool->ops, ops_of(mode));
+	WRITE_ONCE(pool->mode, mode);
+	spin_unlock(&pool->mode_lock);
+
+	if (mode >= DEDUP_MODE_RO && pool->cow)
+		dedup_cow_set_read_only(pool->cow);
+	return true;
+}
+
+/* Logs a mode just taken and raises a dm event. */
+static void announce_mode(struct dedup_pool *pool, enum dedup_mode mode,
+			  const char *why)
+{
+	if (mode >= DEDUP_MODE_RO)
+		DMERR("%s: switching to %s mode: %s", pool->name,
+		      mode_names[mode], why);
+	else if (mode == DEDUP_MODE_RW)
+		DMINFO("%s: switching to rw mode: %s", pool->name, why);
+	else
+		DMWARN("%s: switching to %s mode: %s", pool->name,
+		       mode_names[mode], why);
+	queue_work(system_long_wq, &pool->event_work);
+}
+
+/*
+ * Switches to mode, unless that is a way back from ro or fail; true when
+ * it did.  why, NULL at construction, is logged with the change.
+ */
+static bool set_mode(struct dedup_pool *pool, enum dedup_mode mode,
+		     const char *why)
+{
+	if (!take_mode(pool, mode))
+		return false;
+	if (why)
+		announce_mode(pool, mode, why);
+	return true;
+}
+
+void dedup_pool_set_mode(struct dedup_pool *pool, enum dedup_mode mode,
+			 const char *why)
+{
+	set_mode(pool, mode, why);
+}
+
+static void needs_check_worker(struct work_struct *w)
+{
+	struct dedup_pool *pool = container_of(w, struct dedup_pool,
+					       needs_check_work);
+	int r = dedup_meta_set_needs_check(pool->md);
+
+	if (r) {
+		DMERR("%s: could not set needs_check on the metadata: %d",
+		      pool->name, r);
+		set_mode(pool, DEDUP_MODE_FAIL,
+			 "the metadata cannot be written");
+	}
+}
+
+/*
+ * The one way into ro mode after a metadata operation failed.  Metadata
+ * damage (a corrupt block, an I/O error of the metadata device) also sets
+ * needs_check on disk; running out of space or memory does not.  Only the
+ * failure that takes ro mode logs; in a pool already read-only (an earlier
+ * failure, or needs_check at activation) a failure fails its bio only.
+ */
+static void dedup_pool_metadata_failed(struct dedup_pool *pool,
+				       const char *op, int r)
+{
+	if (!take_mode(pool, DEDUP_MODE_RO))
+		return;
+	DMERR("%s: metadata operation '%s' failed: error = %d", pool->name,
+	      op, r);
+	announce_mode(pool, DEDUP_MODE_RO, "metadata operation failed");
+	if (r != -ENOSPC && r != -ENOMEM)
+		queue_work(system_long_wq, &pool->needs_check_work);
+}
+
+static void cow_metadata_failed(void *context, const char *op, int r)
+{
+	dedup_pool_metadata_failed(context, op, r);
+}
+
+/*
+ * The data device could not be flushed, so the writes of the generation
+ * being committed are not known to be durable: the commit is abandoned and
+ * the pool goes read-only, but the metadata on disk is intact (no
+ * needs_check).  Loading the table anew returns to rw.
+ */
+static void cow_data_failed(void *context, const char *op, int r)
+{
+	struct dedup_pool *pool = context;
+
+	if (!take_mode(pool, DEDUP_MODE_RO))
+		return;
+	DMERR("%s: %s failed: error = %d", pool->name, op, r);
+	announce_mode(pool, DEDUP_MODE_RO, "data device failed");
+}
+
+static void cow_space_event(void *context, enum dedup_space_event e)
+{
+	struct dedup_pool *pool = context;
+	bool send = false;
+
+	switch (e) {
+	case DEDUP_DATA_SPACE_FREED:
+		if (dedup_pool_mode(pool) == DEDUP_MODE_OUT_OF_DATA_SPACE)
+			set_mode(pool, DEDUP_MODE_RW, "data blocks freed");
+		break;
+	case DEDUP_METADATA_LOW:
+		spin_lock(&pool->mode_lock);
+		send = !pool->low_water_triggered;
+		pool->low_water_triggered = true;
+		spin_unlock(&pool->mode_lock);
+		if (send) {
+			DMWARN("%s: reached low water mark for metadata device: sending event.",
+			       pool->name);
+			queue_work(system_long_wq, &pool->event_work);
+		}
+		break;
+	case DEDUP_METADATA_OK:
+		spin_lock(&pool->mode_lock);
+		pool->low_water_triggered = false;
+		spin_unlock(&pool->mode_lock);
+		break;
+	}
+}
+
+void dedup_pool_init(struct dedup_pool *pool)
+{
+	spin_lock_init(&pool->mode_lock);
+	INIT_WORK(&pool->needs_check_work, needs_check_worker);
+	INIT_WORK(&pool->event_work, event_worker);
+	pool->mode = DEDUP_MODE_RW;
+	pool->ops = &rw_ops;
+}
+
+void dedup_pool_cow_callbacks(struct dedup_pool *pool,
+			      struct dedup_cow_params *cp)
+{
+	cp->metadata_failed = cow_metadata_failed;
+	cp->data_failed = cow_data_failed;
+	cp->space_event = cow_space_event;
+	cp->context = pool;
+}
+
+void dedup_pool_set_target(struct dedup_pool *pool, struct dm_target *ti,
+			   bool going)
+{
+	spin_lock(&pool->mode_lock);
+	if (!going)
+		pool->ti = ti;
+	else if (pool->ti == ti)
+		pool->ti = NULL;
+	spin_unlock(&pool->mode_lock);
+	if (going)
+		flush_work(&pool->event_work);
+}
+
+void dedup_pool_flush(struct dedup_pool *pool)
+{
+	flush_work(&pool->needs_check_work);
+	flush_work(&pool->event_work);
+}
+
+/* The stages' entry points: the mode's handler of each bio. */
 static void process_change(struct dedup_io *io)
 {
+	const struct dedup_mode_ops *ops = READ_ONCE(io->dc->pool->ops);
 	struct bio *bio = io_bio(io);
 
 	if (bio_op(bio) == REQ_OP_DISCARD)
-		process_discard(io, bio);
+		ops->discard(io, bio);
 	else
-		process_write(io, bio);
+		ops->write(io, bio);
 }
 
 static void process_read_io(struct dedup_io *io)
 {
-	process_read(io, io_bio(io));
+	READ_ONCE(io->dc->pool->ops)->read(io, io_bio(io));
 }
 
 int dedup_map(struct dm_target *ti, struct bio *bio)

@@ -1,21 +1,27 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The persistent metadata of dm-dedup: superblock, transaction, the
- * published (committed) view, and the verbs of include/dm-dedup.h.
- *
+ * The persistent metadata of dm-dedup behind an opaque handle: open and
+ * close, superblock, transaction, the published (committed) view, and the
+ * verbs of include/dm-dedup-meta.h.
+ */
+
+/**
  * DOC: metadata
  *
  * The on-disk layout is described in include/dm-dedup-format.h and the
- * reasons for it in doc/metadata.md: five sparse arrays (dm-dedup-array.c)
- * indexed by dm_btrees in a dm-persistent-data transaction, the metadata
- * space map for region A, and on devices larger than 15.875 GiB a
- * dm_sm_disk space map for the bulk region beyond it.  In RAM: the
- * fingerprint index (dm-dedup-index.c) and the data block allocator
- * (dm-dedup-alloc.c).
+ * reasons for it in doc/metadata.md: six sparse arrays (dm-dedup-array.c)
+ * indexed by dm_btrees in a dm-persistent-data transaction, whose blocks
+ * the space accounting (dm-dedup-space.c) counts in region A and, on
+ * devices larger than 15.875 GiB, a bulk region beyond it.  In RAM: the
+ * fingerprint index (dm-dedup-index.c), loaded from a saved copy
+ * (dm-dedup-index-save.c) or rebuilt here, and the data block allocator
+ * (dm-dedup-alloc.c), which reads the published refcount array through a
+ * callback of ours.
  *
  * Two kinds of caller use it at the same time.
  *
- * The committer (dm-dedup-commit.c) is the only one that changes anything.
+ * The committer (dm-dedup-cow-commit.c) is the only one that changes
+ * anything.
  * It applies a generation of changes to the working arrays, commits
  * (dedup_meta_commit), updates the RAM index, publishes the commit to
  * readers (dedup_meta_publish) and retires the previous one
@@ -49,13 +55,87 @@
 #include <linux/vmalloc.h>
 #include <asm/unaligned.h>
 
-#include "persistent-data/dm-space-map-disk.h"
+#include <linux/srcu.h>
 
-#include "dm-dedup-meta-internal.h"
+#include "dm-dedup-alloc.h"
+#include "dm-dedup-array.h"
+#include "dm-dedup-fault.h"
+#include "dm-dedup-index.h"
+#include "dm-dedup-index-save.h"
+#include "dm-dedup-meta.h"
+#include "dm-dedup-space.h"
 
 /* dm-persistent-data's own, and one held block per array (committer). */
 #define DEDUP_MAX_CONCURRENT_LOCKS	(5 + DEDUP_NR_ARRAYS)
 #define FP_CANDIDATES			8
+
+/*
+ * Published state: what readers see.  Immutable once published; two of
+ * them alternate (the one not published is rewritten only after readers
+ * of it have drained, at retire).
+ */
+struct dedup_pub {
+	u64 roots[DEDUP_NR_ARRAYS];
+	u64 seq;			/* publish sequence number */
+	struct dedup_counters c;
+};
+
+struct dedup_meta {
+	struct block_device *bdev;
+	unsigned int fp_size;
+	unsigned int fps_per_block;
+	u64 data_nr_blocks;
+
+	/*
+	 * Protects everything the committer changes: the persistent-data
+	 * objects, the space accounting, the arrays' working roots, sb and
+	 * wc.  Taken by every committer-side verb and by open/close; never
+	 * by readers.  Held across metadata I/O.
+	 */
+	struct mutex lock;
+	/*
+	 * Set by the pool's mode machine (dedup_meta_set_read_only()) when
+	 * the pool leaves rw for good: no committer verb changes anything
+	 * from then on, and the working transaction is never committed.
+	 */
+	bool read_only;
+
+	struct dm_block_manager *bm;
+	struct dm_transaction_manager *tm;
+	struct dedup_space *space;
+	struct dedup_array_env env;	/* what the arrays use of us */
+
+	struct dedup_array arrays[DEDUP_NR_ARRAYS];
+	struct dedup_sb sb;		/* last committed */
+	struct dedup_counters wc;	/* working counters */
+	u64 alloc_cursor;
+
+	/*
+	 * The published commit: pub points at one of pubs, under srcu
+	 * (readers: srcu_dereference); the committer changes it with
+	 * rcu_assign_pointer and rewrites the other one only after retire.
+	 */
+	struct dedup_pub pubs[2];
+	struct dedup_pub __rcu *pub;
+	/* Readers of published roots; drained at retire. */
+	struct srcu_struct srcu;
+
+	struct dedup_index *index;
+	struct dedup_alloc *alloc;
+
+	/*
+	 * The RAM index's origin: loading the saved one (save_* of sb, its
+	 * arrays still referenced by their published roots), rebuilding it
+	 * from the fp array (rebuild_next: next fp block to scan), or done.
+	 * Committer only, but for index_state, read by status, and saved,
+	 * the loader's.
+	 */
+	enum dedup_index_state index_state;
+	struct dedup_saved_index saved;
+	u64 rebuild_next;
+	bool drop_saved;		/* next commit frees the saved index */
+	bool index_incomplete;		/* loading/rebuilding failed */
+};
 
 /*
  * Superblock validator
@@ -94,104 +174,17 @@ static struct dm_block_validator sb_validator = {
 	.check = sb_check,
 };
 
-/*
- * Metadata block accounting: array blocks come from the bulk region when
- * it has room, else from region A.
- */
-static bool in_bulk(struct dedup_meta *md, dm_block_t b)
-{
-	return md->bulk_sm && b >= md->bulk_start;
-}
-
-int dedup_meta_alloc_block(struct dedup_meta *md, dm_block_t *b)
-{
-	dm_block_t free = 0;
-	int r;
-
-	if (md->bulk_sm && !dm_sm_get_nr_free(md->bulk_sm, &free) && free) {
-		r = dm_sm_new_block(md->bulk_sm, b);
-		if (!r) {
-			*b += md->bulk_start;
-			return 0;
-		}
-		if (r != -ENOSPC)
-			return r;
-	}
-	return dm_sm_new_block(md->metadata_sm, b);
-}
-
-void dedup_meta_block_inc(struct dedup_meta *md, dm_block_t b)
-{
-	int r;
-
-	if (in_bulk(md, b))
-		r = dm_sm_inc_block(md->bulk_sm, b - md->bulk_start);
-	else
-		r = dm_sm_inc_block(md->metadata_sm, b);
-	if (r && !md->cb_error)
-		md->cb_error = r;
-}
-
-/* Remembers a block freed in this transaction, for the readers' cache. */
-static void note_freed(struct dedup_meta *md, dm_block_t b)
-{
-	if (md->nr_freed == md->freed_cap) {
-		size_t cap = max_t(size_t, 256, md->freed_cap * 2);
-		unsigned int noio = memalloc_noio_save();
-		u64 *n = dedup_fault_alloc() ? NULL :
-			kvmalloc_array(cap, sizeof(*n), GFP_KERNEL | __GFP_NOWARN);
-
-		memalloc_noio_restore(noio);
-		if (!n) {
-			/* Retire will drop the whole array cache instead. */
-			md->freed_cap = 0;
-			md->nr_freed = SIZE_MAX;
-			return;
-		}
-		if (md->freed)
-			memcpy(n, md->freed, md->nr_freed * sizeof(*n));
-		kvfree(md->freed);
-		md->freed = n;
-		md->freed_cap = cap;
-	}
-	if (md->nr_freed != SIZE_MAX)
-		md->freed[md->nr_freed++] = b;
-}
-
-void dedup_meta_block_dec(struct dedup_meta *md, dm_block_t b)
-{
-	int r;
-
-	if (in_bulk(md, b))
-		r = dm_sm_dec_block(md->bulk_sm, b - md->bulk_start);
-	else
-		r = dm_sm_dec_block(md->metadata_sm, b);
-	if (r && !md->cb_error)
-		md->cb_error = r;
-	note_freed(md, b);
-}
-
+/* The space figures of the working transaction into c. */
 static void space(struct dedup_meta *md, struct dedup_counters *c)
 {
-	dm_block_t t = 0, f = 0;
+	struct dedup_space_counts sc;
 
-	c->meta_used = 0;
-	c->meta_total = 0;
-	c->meta_free_a = 0;
-	c->meta_free_bulk = 0;
-	c->has_bulk = md->bulk_sm;
-	if (!dm_sm_get_nr_blocks(md->metadata_sm, &t) &&
-	    !dm_sm_get_nr_free(md->metadata_sm, &f)) {
-		c->meta_total += t;
-		c->meta_used += t - f;
-		c->meta_free_a = f;
-	}
-	if (md->bulk_sm && !dm_sm_get_nr_blocks(md->bulk_sm, &t) &&
-	    !dm_sm_get_nr_free(md->bulk_sm, &f)) {
-		c->meta_total += t;
-		c->meta_used += t - f;
-		c->meta_free_bulk = f;
-	}
+	dedup_space_counts(md->space, &sc);
+	c->meta_used = sc.used;
+	c->meta_total = sc.total;
+	c->meta_free_a = sc.free_a;
+	c->meta_free_bulk = sc.free_bulk;
+	c->has_bulk = sc.has_bulk;
 }
 
 void dedup_meta_space(struct dedup_meta *md, struct dedup_counters *c)
@@ -201,46 +194,17 @@ void dedup_meta_space(struct dedup_meta *md, struct dedup_counters *c)
 	mutex_unlock(&md->lock);
 }
 
-/*
- * Growing the metadata: region A up to its cap, then a bulk region.
- */
+/* Region A up to its cap, then a bulk region (recorded in the superblock). */
 static int grow(struct dedup_meta *md, u64 nr_blocks)
 {
-	u64 a_target = min(nr_blocks, DEDUP_REGION_A_MAX_BLOCKS);
-	dm_block_t a_now;
+	bool bulk;
 	int r;
 
-	r = dm_sm_get_nr_blocks(md->metadata_sm, &a_now);
-	if (r)
-		return r;
-	if (a_target > a_now) {
-		r = dm_sm_extend(md->metadata_sm, a_target - a_now);
-		if (r)
-			return r;
-	}
-	if (nr_blocks <= DEDUP_REGION_A_MAX_BLOCKS)
-		return 0;
-	if (!md->bulk_sm) {
-		md->bulk_sm = dm_sm_disk_create(md->tm, nr_blocks -
-						DEDUP_REGION_A_MAX_BLOCKS);
-		if (IS_ERR(md->bulk_sm)) {
-			r = PTR_ERR(md->bulk_sm);
-			md->bulk_sm = NULL;
-			return r;
-		}
-		md->bulk_start = DEDUP_REGION_A_MAX_BLOCKS;
-		md->bulk_nr_blocks = nr_blocks - DEDUP_REGION_A_MAX_BLOCKS;
+	lockdep_assert_held(&md->lock);
+	r = dedup_space_grow(md->space, nr_blocks, &bulk);
+	if (bulk)
 		md->sb.incompat_flags |= DEDUP_INCOMPAT_BULK;
-		return 0;
-	}
-	if (nr_blocks - md->bulk_start > md->bulk_nr_blocks) {
-		r = dm_sm_extend(md->bulk_sm, nr_blocks - md->bulk_start -
-				 md->bulk_nr_blocks);
-		if (r)
-			return r;
-		md->bulk_nr_blocks = nr_blocks - md->bulk_start;
-	}
-	return 0;
+	return r;
 }
 
 /*
@@ -282,14 +246,24 @@ static u64 *sb_root(struct dedup_sb *sb, enum dedup_array_id id)
 	}
 }
 
-static void init_arrays(struct dedup_meta *md)
+/* The space accounting and the arrays, on md->tm made with region A's sm. */
+static int init_arrays(struct dedup_meta *md, struct dm_space_map *sm)
 {
 	int i;
 
+	md->space = dedup_space_create(md->tm, sm);
+	if (!md->space) {
+		dm_sm_destroy(sm);
+		return -ENOMEM;
+	}
+	md->env.bm = md->bm;
+	md->env.tm = md->tm;
+	md->env.space = md->space;
 	for (i = 0; i < DEDUP_NR_ARRAYS; i++)
-		dedup_array_init(md, &md->arrays[i], kinds[i],
+		dedup_array_init(&md->env, &md->arrays[i], i, kinds[i],
 				 entry_sizes[i] ?: md->fp_size,
 				 *sb_root(&md->sb, i));
+	return 0;
 }
 
 static int superblock_all_zeroes(struct dm_block_manager *bm, bool *result)
@@ -325,19 +299,23 @@ static int __commit(struct dedup_meta *md, u64 hits, u64 zero_writes);
 static int format_metadata(struct dedup_meta *md,
 			   const struct dedup_meta_geometry *geo)
 {
+	struct dm_transaction_manager *tm;
+	struct dm_space_map *sm;
 	int i, r;
 
-	r = dm_tm_create_with_sm(md->bm, DEDUP_SUPERBLOCK_LOCATION,
-				 &md->tm, &md->metadata_sm);
+	/* On failure it has destroyed tm, but left the pointer set. */
+	r = dm_tm_create_with_sm(md->bm, DEDUP_SUPERBLOCK_LOCATION, &tm, &sm);
 	if (r)
 		return r;
+	md->tm = tm;
 	memset(&md->sb, 0, sizeof(md->sb));
 	generate_random_uuid(md->sb.uuid);
 	fill_geometry(md, geo);
-	r = grow(md, md->nr_blocks);
+	r = init_arrays(md, sm);
+	if (!r)
+		r = grow(md, md->env.nr_blocks);
 	if (r)
 		return r;
-	init_arrays(md);
 	for (i = 0; i < DEDUP_NR_ARRAYS; i++) {
 		r = dedup_array_empty(&md->arrays[i]);
 		if (r)
@@ -364,16 +342,16 @@ static bool sm_root_fits(const u8 *root, u64 max_blocks, u64 a_blocks)
 		a_blocks;
 }
 
-/* The roots of sb, on a device of md->nr_blocks. */
+/* The roots of sb, on a device of md->env.nr_blocks. */
 static bool sm_roots_fit(struct dedup_meta *md, struct dedup_sb *sb)
 {
-	u64 a = min(md->nr_blocks, DEDUP_REGION_A_MAX_BLOCKS);
+	u64 a = min(md->env.nr_blocks, DEDUP_REGION_A_MAX_BLOCKS);
 
 	if (!sm_root_fits(sb->metadata_space_map_root, a, a))
 		return false;
 	return !(sb->incompat_flags & DEDUP_INCOMPAT_BULK) ||
 		sm_root_fits(sb->bulk_space_map_root,
-			     md->nr_blocks - DEDUP_REGION_A_MAX_BLOCKS, a);
+			     md->env.nr_blocks - DEDUP_REGION_A_MAX_BLOCKS, a);
 }
 
 /* Checks a superblock that is not all zeroes; sets *error on a mismatch. */
@@ -412,7 +390,7 @@ static int check_superblock(struct dedup_meta *md,
 		*error = "Hash differs from metadata";
 	else if (sb->data_nr_blocks > geo->data_nr_blocks)
 		*error = "Data device smaller than recorded";
-	else if (sb->metadata_nr_blocks > md->nr_blocks)
+	else if (sb->metadata_nr_blocks > md->env.nr_blocks)
 		*error = "Metadata device smaller than recorded";
 	else if ((sb->incompat_flags & DEDUP_INCOMPAT_BULK) &&
 		 (sb->bulk_start != DEDUP_REGION_A_MAX_BLOCKS ||
@@ -444,41 +422,39 @@ static int open_metadata(struct dedup_meta *md,
 			 const struct dedup_meta_geometry *geo)
 {
 	struct dedup_sb *sb = &md->sb;
+	struct dm_transaction_manager *tm;
+	struct dm_space_map *sm;
 	int r;
 
+	/* As in format_metadata(): md->tm only once it exists. */
 	r = dm_tm_open_with_sm(md->bm, DEDUP_SUPERBLOCK_LOCATION,
 			       sb->metadata_space_map_root,
-			       sizeof(sb->metadata_space_map_root),
-			       &md->tm, &md->metadata_sm);
+			       sizeof(sb->metadata_space_map_root), &tm, &sm);
 	if (r)
 		return r;
-	if (sb->incompat_flags & DEDUP_INCOMPAT_BULK) {
-		md->bulk_sm = dm_sm_disk_open(md->tm, sb->bulk_space_map_root,
-					      sizeof(sb->bulk_space_map_root));
-		if (IS_ERR(md->bulk_sm)) {
-			r = PTR_ERR(md->bulk_sm);
-			md->bulk_sm = NULL;
-			return r;
-		}
-		md->bulk_start = sb->bulk_start;
-		md->bulk_nr_blocks = sb->bulk_nr_blocks;
-	}
-	init_arrays(md);
+	md->tm = tm;
+	r = init_arrays(md, sm);
+	if (!r && (sb->incompat_flags & DEDUP_INCOMPAT_BULK))
+		r = dedup_space_open_bulk(md->space, sb->bulk_space_map_root,
+					  sizeof(sb->bulk_space_map_root),
+					  sb->bulk_start, sb->bulk_nr_blocks);
+	if (r)
+		return r;
 	counters_from_sb(md);
 	md->alloc_cursor = sb->alloc_cursor;
 	sb->data_nr_blocks = geo->data_nr_blocks;
-	if (md->nr_blocks == sb->metadata_nr_blocks)
+	if (md->env.nr_blocks == sb->metadata_nr_blocks)
 		return 0;
 	/* Metadata to be checked is not written: the growth waits. */
 	if (sb->flags & DEDUP_SB_NEEDS_CHECK) {
-		md->nr_blocks = sb->metadata_nr_blocks;
+		md->env.nr_blocks = sb->metadata_nr_blocks;
 		return 0;
 	}
 	/*
 	 * The metadata device grew while the pool was down: the space maps
 	 * count the new blocks free only once that is committed.
 	 */
-	r = grow(md, md->nr_blocks);
+	r = grow(md, md->env.nr_blocks);
 	return r ?: __commit(md, 0, 0);
 }
 
@@ -507,8 +483,8 @@ static void publish(struct dedup_meta *md)
 /*
  * The RAM index at open: the saved one, a rebuild, or empty.
  */
-static int load_saved_shard(void *context, u64 shard, u8 **buckets, u32 *nb,
-			    u64 *entries);
+static int read_published(void *context, enum dedup_array_id id, u64 bidx,
+			  void *buf);
 
 /*
  * The geometry of a saved index that can be loaded, into g: saved by the
@@ -553,7 +529,8 @@ static int open_index(struct dedup_meta *md)
 	if (!saved)
 		dedup_index_geometry(md->data_nr_blocks, md->fps_per_block,
 				     &g);
-	md->index = dedup_index_create(&g, load_saved_shard, md);
+	dedup_saved_init(&md->saved, read_published, md);
+	md->index = dedup_index_create(&g, dedup_saved_load_shard, &md->saved);
 	if (IS_ERR(md->index)) {
 		int r = PTR_ERR(md->index);
 
@@ -574,6 +551,12 @@ static int open_index(struct dedup_meta *md)
 }
 
 /* The allocator at open: in-use counts from the summary array. */
+/* The allocator's way to the published refcount array. */
+static int read_refcounts(void *context, u64 rc_block, void *buf)
+{
+	return read_published(context, DEDUP_A_REFCOUNT, rc_block, buf);
+}
+
 static int open_alloc(struct dedup_meta *md)
 {
 	struct dedup_array *a = &md->arrays[DEDUP_A_SUMMARY];
@@ -582,13 +565,15 @@ static int open_alloc(struct dedup_meta *md)
 	u32 i;
 	int r;
 
-	md->alloc = dedup_alloc_create(md, md->data_nr_blocks,
-				       md->alloc_cursor);
+	md->alloc = dedup_alloc_create(md->data_nr_blocks, md->alloc_cursor,
+				       read_refcounts, md);
 	if (!md->alloc)
 		return -ENOMEM;
 	used = kmalloc(DEDUP_ARRAY_PAYLOAD, GFP_KERNEL);
-	if (!used)
-		return -ENOMEM;
+	if (!used) {
+		r = -ENOMEM;
+		goto bad;
+	}
 	for (;; bidx++) {
 		r = dedup_array_next_block(a, &bidx);
 		if (r == -ENODATA) {
@@ -606,10 +591,16 @@ static int open_alloc(struct dedup_meta *md)
 						     le32_to_cpu(used[i]));
 	}
 	kfree(used);
+	if (!r)
+		return 0;
+bad:
+	dedup_alloc_destroy(md->alloc);
+	md->alloc = NULL;
 	return r;
 }
 
-static void free_meta(struct dedup_meta *md)
+/* The transaction manager and what hangs on it (NULL-safe). */
+static void close_transaction(struct dedup_meta *md)
 {
 	int i;
 
@@ -619,28 +610,66 @@ static void free_meta(struct dedup_meta *md)
 			dm_bm_unlock(md->arrays[i].held);
 			md->arrays[i].held = NULL;
 		}
-	if (md->array_cache)
-		dm_bufio_client_destroy(md->array_cache);
-	if (md->node_cache)
-		dm_bufio_client_destroy(md->node_cache);
-	if (md->alloc)
-		dedup_alloc_destroy(md->alloc);
-	if (md->index)
-		dedup_index_destroy(md->index);
-	if (md->tm) {
+	if (md->tm)
 		dm_tm_destroy(md->tm);
-		if (md->bulk_sm)
-			dm_sm_destroy(md->bulk_sm);
-		dm_sm_destroy(md->metadata_sm);
+	dedup_space_destroy(md->space);
+	md->tm = NULL;
+	md->space = NULL;
+}
+
+/* The readers' block caches: btree nodes, and array blocks. */
+static int open_caches(struct dedup_meta *md)
+{
+	struct dm_bufio_client *c;
+
+	c = dm_bufio_client_create(md->bdev, DEDUP_METADATA_BLOCK_SIZE, 1,
+				   sizeof(bool), dedup_array_reader_buffer_new,
+				   NULL, 0);
+	if (IS_ERR(c))
+		return PTR_ERR(c);
+	md->env.node_cache = c;
+	c = dm_bufio_client_create(md->bdev, DEDUP_METADATA_BLOCK_SIZE, 1,
+				   sizeof(bool), dedup_array_reader_buffer_new,
+				   NULL, 0);
+	if (IS_ERR(c)) {
+		dm_bufio_client_destroy(md->env.node_cache);
+		return PTR_ERR(c);
 	}
-	if (md->bm)
-		dm_block_manager_destroy(md->bm);
-	xa_destroy(&md->fresh);
-	kvfree(md->freed);
-	kvfree(md->retired);
-	free_percpu(md->loc_cache);
-	cleanup_srcu_struct(&md->srcu);
-	kfree(md);
+	md->env.array_cache = c;
+	return 0;
+}
+
+static void close_caches(struct dedup_meta *md)
+{
+	dm_bufio_client_destroy(md->env.array_cache);
+	dm_bufio_client_destroy(md->env.node_cache);
+}
+
+/* Formats the metadata, or opens and checks what is there. */
+static int open_or_format(struct dedup_meta *md,
+			  const struct dedup_meta_geometry *geo, char **error)
+{
+	bool zeroes;
+	int r;
+
+	r = superblock_all_zeroes(md->bm, &zeroes);
+	if (r) {
+		*error = "Error reading superblock";
+		return r;
+	}
+	if (zeroes) {
+		r = format_metadata(md, geo);
+		if (r)
+			*error = "Error formatting metadata";
+		return r;
+	}
+	r = check_superblock(md, geo, error);
+	if (r)
+		return r;
+	r = open_metadata(md, geo);
+	if (r)
+		*error = "Error opening metadata";
+	return r;
 }
 
 struct dedup_meta *dedup_meta_open(struct block_device *bdev,
@@ -648,102 +677,75 @@ struct dedup_meta *dedup_meta_open(struct block_device *bdev,
 				   char **error)
 {
 	struct dedup_meta *md;
-	bool zeroes;
 	int r;
 
+	*error = "Cannot allocate metadata";
 	md = kzalloc(sizeof(*md), GFP_KERNEL);
-	if (!md) {
-		*error = "Cannot allocate metadata";
+	if (!md)
 		return ERR_PTR(-ENOMEM);
-	}
 	mutex_init(&md->lock);
-	xa_init(&md->fresh);
-	r = init_srcu_struct(&md->srcu);
-	if (r) {
-		kfree(md);
-		*error = "Cannot allocate metadata";
-		return ERR_PTR(r);
-	}
-	/* From here on, free_meta() undoes everything. */
-	md->loc_cache = dedup_fault_fail(DEDUP_FAULT_OPEN_ALLOC) ? NULL :
-		alloc_percpu(struct dedup_loc_cache);
-	if (!md->loc_cache) {
-		r = -ENOMEM;
-		*error = "Cannot allocate metadata";
-		goto bad;
-	}
 	md->bdev = bdev;
 	md->fp_size = geo->fp_size;
 	md->fps_per_block = dedup_array_entries_per_block(geo->fp_size);
 	md->data_nr_blocks = geo->data_nr_blocks;
-	md->nr_blocks = bdev_nr_bytes(bdev) / DEDUP_METADATA_BLOCK_SIZE;
-
+	md->env.nr_blocks = bdev_nr_bytes(bdev) / DEDUP_METADATA_BLOCK_SIZE;
+	r = init_srcu_struct(&md->srcu);
+	if (r)
+		goto bad_md;
+	r = -ENOMEM;
+	md->env.loc_cache = dedup_fault_fail(DEDUP_FAULT_OPEN_ALLOC) ? NULL :
+		alloc_percpu(struct dedup_loc_cache);
+	if (!md->env.loc_cache)
+		goto bad_srcu;
+	if (md->env.nr_blocks < DEDUP_MIN_METADATA_BLOCKS) {
+		r = -EINVAL;
+		*error = "Metadata device too small";
+		goto bad_loc_cache;
+	}
 	md->bm = dm_block_manager_create(bdev, DEDUP_METADATA_BLOCK_SIZE,
 					 DEDUP_MAX_CONCURRENT_LOCKS);
 	if (IS_ERR(md->bm)) {
 		r = PTR_ERR(md->bm);
-		md->bm = NULL;
 		*error = "Cannot create block manager";
-		goto bad;
+		goto bad_loc_cache;
 	}
-	if (md->nr_blocks < DEDUP_MIN_METADATA_BLOCKS) {
-		r = -EINVAL;
-		*error = "Metadata device too small";
-		goto bad;
-	}
-
-	r = superblock_all_zeroes(md->bm, &zeroes);
+	r = open_caches(md);
 	if (r) {
-		*error = "Error reading superblock";
-		goto bad;
-	}
-	if (zeroes) {
-		r = format_metadata(md, geo);
-		if (r)
-			*error = "Error formatting metadata";
-	} else {
-		r = check_superblock(md, geo, error);
-		if (!r) {
-			r = open_metadata(md, geo);
-			if (r)
-				*error = "Error opening metadata";
-		}
-	}
-	if (r)
-		goto bad;
-	publish(md);
-
-	r = open_index(md);
-	if (!r)
-		r = open_alloc(md);
-	if (r) {
-		*error = r == -EFBIG ? "Data device too large" :
-			"Cannot build in-memory metadata";
-		goto bad;
-	}
-
-	md->node_cache = dm_bufio_client_create(bdev, DEDUP_METADATA_BLOCK_SIZE,
-						1, sizeof(bool),
-						dedup_array_reader_buffer_new,
-						NULL, 0);
-	md->array_cache = IS_ERR(md->node_cache) ? NULL :
-		dm_bufio_client_create(bdev, DEDUP_METADATA_BLOCK_SIZE, 1,
-				       sizeof(bool),
-				       dedup_array_reader_buffer_new, NULL, 0);
-	if (IS_ERR_OR_NULL(md->node_cache) || IS_ERR(md->array_cache)) {
-		r = IS_ERR(md->node_cache) ? PTR_ERR(md->node_cache) :
-			PTR_ERR(md->array_cache);
-		if (IS_ERR(md->node_cache))
-			md->node_cache = NULL;
-		if (IS_ERR_OR_NULL(md->array_cache))
-			md->array_cache = NULL;
 		*error = "Cannot create reader cache";
-		goto bad;
+		goto bad_bm;
 	}
+	/* Nobody else knows md yet: the lock is for the helpers' checks. */
+	mutex_lock(&md->lock);
+	r = open_or_format(md, geo, error);
+	if (!r)
+		publish(md);
+	mutex_unlock(&md->lock);
+	if (r)
+		goto bad_transaction;
+	r = open_index(md);
+	if (r)
+		goto bad_index;
+	r = open_alloc(md);
+	if (r)
+		goto bad_alloc;
 	return md;
 
-bad:
-	free_meta(md);
+bad_alloc:
+	dedup_index_destroy(md->index);
+bad_index:
+	*error = r == -EFBIG ? "Data device too large" :
+		"Cannot build in-memory metadata";
+bad_transaction:
+	close_transaction(md);
+	close_caches(md);
+bad_bm:
+	dm_block_manager_destroy(md->bm);
+bad_loc_cache:
+	free_percpu(md->env.loc_cache);
+bad_srcu:
+	cleanup_srcu_struct(&md->srcu);
+bad_md:
+	kfree(md);
 	return ERR_PTR(r);
 }
 
@@ -767,7 +769,7 @@ void dedup_meta_get_stats(struct dedup_meta *md, struct dedup_meta_stats *s)
 	s->index_entries = dedup_index_entries(md->index);
 	s->index_ram_bytes = dedup_index_ram(md->index);
 	if (s->index_state == DEDUP_INDEX_LOADING) {
-		s->index_progress = READ_ONCE(md->loaded_entries);
+		s->index_progress = READ_ONCE(md->saved.loaded_entries);
 		s->index_total = md->sb.save_entries;
 	} else if (s->index_state == DEDUP_INDEX_REBUILDING) {
 		s->index_progress = READ_ONCE(md->rebuild_next);
@@ -878,9 +880,15 @@ int dedup_meta_find_fp(struct dedup_meta *md, const u8 *fp,
 	return r;
 }
 
-int dedup_meta_read_published(struct dedup_meta *md, enum dedup_array_id id,
-			      u64 bidx, void *buf)
+/*
+ * The payload of block bidx of array id in the published commit (zero if
+ * absent), under md->srcu taken inside: how the allocator and the saved
+ * index's loader read.
+ */
+static int read_published(void *context, enum dedup_array_id id, u64 bidx,
+			  void *buf)
 {
+	struct dedup_meta *md = context;
 	int idx, r;
 
 	idx = srcu_read_lock(&md->srcu);
@@ -925,35 +933,27 @@ u64 dedup_meta_data_blocks(struct dedup_meta *md)
 
 u64 dedup_meta_metadata_blocks(struct dedup_meta *md)
 {
-	return READ_ONCE(md->nr_blocks);
+	return READ_ONCE(md->env.nr_blocks);
 }
 
 int dedup_meta_resize_metadata(struct dedup_meta *md, u64 nr_blocks)
 {
+	struct dedup_pub *next;
 	int r = -EINVAL;
 
-	struct dedup_counters c;
-
 	mutex_lock(&md->lock);
-	if (!md->fail_io && nr_blocks >= md->nr_blocks) {
+	if (!md->read_only && nr_blocks >= md->env.nr_blocks) {
 		r = grow(md, nr_blocks);
 		if (!r) {
-			WRITE_ONCE(md->nr_blocks, nr_blocks);
+			WRITE_ONCE(md->env.nr_blocks, nr_blocks);
 			/*
 			 * The space is usable now: status says so at once.
 			 * The same roots, republished with the new space (the
 			 * caller excludes commits, so the spare is free).
 			 */
-			struct dedup_pub *cur, *next = spare_pub(md);
-
-			cur = rcu_dereference_protected(md->pub, true);
-			*next = *cur;
-			space(md, &c);
-			next->c.meta_used = c.meta_used;
-			next->c.meta_total = c.meta_total;
-			next->c.meta_free_a = c.meta_free_a;
-			next->c.meta_free_bulk = c.meta_free_bulk;
-			next->c.has_bulk = c.has_bulk;
+			next = spare_pub(md);
+			*next = *rcu_dereference_protected(md->pub, true);
+			space(md, &next->c);
 			rcu_assign_pointer(md->pub, next);
 			synchronize_srcu(&md->srcu);
 		}
@@ -994,6 +994,7 @@ static int __set_lbn(struct dedup_meta *md, u64 lbn, u64 value)
 	u64 old;
 	int r;
 
+	lockdep_assert_held(&md->lock);
 	r = dedup_array_update_entry(&md->arrays[DEDUP_A_LBN], lbn, &new,
 				     &old_le);
 	if (r)
@@ -1059,6 +1060,7 @@ static int __new_block(struct dedup_meta *md, u64 pbn, u32 count,
 	u8 old_fp[DEDUP_MAX_FP_SIZE];
 	int r;
 
+	lockdep_assert_held(&md->lock);
 	if (!count || pbn >= md->data_nr_blocks)
 		return -EINVAL;
 	r = add32(md, DEDUP_A_REFCOUNT, pbn, count, &old, &now);
@@ -1088,6 +1090,7 @@ static int __adjust_block(struct dedup_meta *md, u64 pbn, s64 delta,
 	u32 old;
 	int r;
 
+	lockdep_assert_held(&md->lock);
 	r = add32(md, DEDUP_A_REFCOUNT, pbn, delta, &old, new_count);
 	if (r == -ERANGE) {
 		DMERR("reference count of block %llu (%u) cannot change by %lld",
@@ -1111,19 +1114,23 @@ static int __adjust_block(struct dedup_meta *md, u64 pbn, s64 delta,
 	return r;
 }
 
-#define COMMITTER_VERB(call)			\
-({						\
-	int __r = -EINVAL;			\
-						\
-	mutex_lock(&md->lock);			\
-	if (!md->fail_io) {			\
-		md->cb_error = 0;		\
-		__r = (call);			\
-		if (!__r)			\
-			__r = md->cb_error;	\
-	}					\
-	mutex_unlock(&md->lock);		\
-	__r;					\
+/*
+ * A committer verb: under md->lock, refused once read-only, and failing
+ * with the first error a btree value callback met meanwhile.
+ */
+#define COMMITTER_VERB(call)					\
+({								\
+	int __r = -EINVAL;					\
+								\
+	mutex_lock(&md->lock);					\
+	if (!md->read_only) {					\
+		dedup_space_take_error(md->space);		\
+		__r = (call);					\
+		if (!__r)					\
+			__r = dedup_space_take_error(md->space);\
+	}							\
+	mutex_unlock(&md->lock);				\
+	__r;							\
 })
 
 int dedup_meta_set_lbn(struct dedup_meta *md, u64 lbn, u64 value)
@@ -1150,9 +1157,9 @@ static int drop_saved_index(struct dedup_meta *md)
 {
 	int r;
 
-	r = dedup_array_delete(&md->arrays[DEDUP_A_SAVE]);
-	if (!r)
-		r = dedup_array_delete(&md->arrays[DEDUP_A_SAVE_DIR]);
+	lockdep_assert_held(&md->lock);
+	r = dedup_saved_delete(&md->arrays[DEDUP_A_SAVE],
+			       &md->arrays[DEDUP_A_SAVE_DIR]);
 	if (!r) {
 		md->sb.compat_flags &= ~DEDUP_COMPAT_SAVED_INDEX;
 		md->sb.save_transaction_id = 0;
@@ -1167,9 +1174,9 @@ static int __commit(struct dedup_meta *md, u64 hits, u64 zero_writes)
 	struct dedup_disk_superblock *d;
 	struct dedup_sb sb;
 	struct dm_block *sblock;
-	size_t len;
 	int i, r;
 
+	lockdep_assert_held(&md->lock);
 	if (md->drop_saved && md->index_state != DEDUP_INDEX_LOADING) {
 		r = drop_saved_index(md);
 		/* Out of memory before it changed anything: next commit. */
@@ -1182,11 +1189,9 @@ static int __commit(struct dedup_meta *md, u64 hits, u64 zero_writes)
 		if (r)
 			return r;
 	}
-	if (md->bulk_sm) {
-		r = dm_sm_commit(md->bulk_sm);
-		if (r)
-			return r;
-	}
+	r = dedup_space_pre_commit(md->space);
+	if (r)
+		return r;
 	r = dm_tm_pre_commit(md->tm);
 	if (r)
 		return r;
@@ -1204,25 +1209,16 @@ static int __commit(struct dedup_meta *md, u64 hits, u64 zero_writes)
 	sb.dedup_hits = md->wc.dedup_hits;
 	sb.zero_writes = md->wc.zero_writes;
 	sb.commits = md->wc.commits;
-	sb.metadata_nr_blocks = md->nr_blocks;
-	sb.bulk_start = md->bulk_start;
-	sb.bulk_nr_blocks = md->bulk_nr_blocks;
+	sb.metadata_nr_blocks = md->env.nr_blocks;
+	sb.bulk_start = dedup_space_bulk_start(md->space);
+	sb.bulk_nr_blocks = dedup_space_bulk_blocks(md->space);
 	sb.alloc_cursor = md->alloc ? dedup_alloc_cursor(md->alloc) :
 		md->alloc_cursor;
 	for (i = 0; i < DEDUP_NR_ARRAYS; i++)
 		*sb_root(&sb, i) = md->arrays[i].root;
-	memset(sb.metadata_space_map_root, 0, sizeof(sb.metadata_space_map_root));
-	memset(sb.bulk_space_map_root, 0, sizeof(sb.bulk_space_map_root));
-	r = dm_sm_root_size(md->metadata_sm, &len);
-	if (!r)
-		r = dm_sm_copy_root(md->metadata_sm, sb.metadata_space_map_root,
-				    len);
-	if (!r && md->bulk_sm) {
-		r = dm_sm_root_size(md->bulk_sm, &len);
-		if (!r)
-			r = dm_sm_copy_root(md->bulk_sm, sb.bulk_space_map_root,
-					    len);
-	}
+	r = dedup_space_copy_roots(md->space, sb.metadata_space_map_root,
+				   sb.bulk_space_map_root,
+				   sizeof(sb.metadata_space_map_root));
 	if (r)
 		return r;
 
@@ -1240,11 +1236,7 @@ static int __commit(struct dedup_meta *md, u64 hits, u64 zero_writes)
 	/* The blocks this transaction freed may be reused by the next. */
 	for (i = 0; i < DEDUP_NR_ARRAYS; i++)
 		dedup_array_end_transaction(&md->arrays[i]);
-	xa_destroy(&md->fresh);
-	swap(md->freed, md->retired);
-	swap(md->nr_freed, md->nr_retired);
-	swap(md->freed_cap, md->retired_cap);
-	md->nr_freed = 0;
+	dedup_space_end_transaction(md->space);
 	return 0;
 }
 
@@ -1253,11 +1245,9 @@ int dedup_meta_commit(struct dedup_meta *md, u64 hits, u64 zero_writes)
 	int r = -EINVAL;
 
 	mutex_lock(&md->lock);
-	if (!md->fail_io) {
-		md->cb_error = 0;
+	if (!md->read_only) {
+		dedup_space_take_error(md->space);
 		r = __commit(md, hits, zero_writes);
-		if (r)
-			md->fail_io = true;
 	}
 	mutex_unlock(&md->lock);
 	return r;
@@ -1280,18 +1270,18 @@ void dedup_meta_publish(struct dedup_meta *md)
 
 void dedup_meta_retire(struct dedup_meta *md)
 {
-	size_t i;
-
 	synchronize_srcu(&md->srcu);
-	dm_bufio_forget_buffers(md->node_cache, 0, md->nr_blocks);
+	dm_bufio_forget_buffers(md->env.node_cache, 0, md->env.nr_blocks);
 	mutex_lock(&md->lock);
-	if (md->nr_retired == SIZE_MAX) {
-		dm_bufio_forget_buffers(md->array_cache, 0, md->nr_blocks);
-	} else {
-		for (i = 0; i < md->nr_retired; i++)
-			dm_bufio_forget(md->array_cache, md->retired[i]);
-	}
-	md->nr_retired = 0;
+	dedup_space_forget_freed(md->space, md->env.array_cache,
+				 md->env.nr_blocks);
+	mutex_unlock(&md->lock);
+}
+
+void dedup_meta_set_read_only(struct dedup_meta *md)
+{
+	mutex_lock(&md->lock);
+	md->read_only = true;
 	mutex_unlock(&md->lock);
 }
 
@@ -1302,7 +1292,7 @@ int dedup_meta_set_needs_check(struct dedup_meta *md)
 
 	mutex_lock(&md->lock);
 	/* No more changes to the working arrays: they are abandoned. */
-	md->fail_io = true;
+	md->read_only = true;
 	md->sb.flags |= DEDUP_SB_NEEDS_CHECK;
 	/*
 	 * The last committed superblock, plus the flag.  Flushing writes the
@@ -1323,142 +1313,6 @@ int dedup_meta_set_needs_check(struct dedup_meta *md)
 /*
  * The RAM index: loading a saved one, rebuilding, saving
  */
-
-/* Reads n saved buckets from position pos of the published save array. */
-static int read_buckets(struct dedup_meta *md, u64 pos, u64 n, u8 *out,
-			u8 *blk)
-{
-	struct dedup_array *a = &md->arrays[DEDUP_A_SAVE];
-	u64 bidx;
-	u32 off, take;
-	int r;
-
-	while (n) {
-		bidx = div_u64_rem(pos, a->per_block, &off);
-		r = dedup_meta_read_published(md, DEDUP_A_SAVE, bidx, blk);
-		if (r)
-			return r;
-		take = min_t(u64, n, a->per_block - off);
-		memcpy(out, blk + off * DEDUP_INDEX_BUCKET_SIZE,
-		       (size_t)take * DEDUP_INDEX_BUCKET_SIZE);
-		out += (size_t)take * DEDUP_INDEX_BUCKET_SIZE;
-		pos += take;
-		n -= take;
-	}
-	return 0;
-}
-
-static int load_saved_shard(void *context, u64 shard, u8 **buckets, u32 *nb,
-			    u64 *entries)
-{
-	struct dedup_meta *md = context;
-	struct dedup_disk_save_shard h;
-	unsigned int noio;
-	__le64 dir;
-	u64 pos;
-	u8 *blk;
-	int r;
-
-	*buckets = NULL;
-	*nb = 0;
-	*entries = 0;
-	r = find_entry(md, DEDUP_A_SAVE_DIR, div_u64(shard, DEDUP_SAVE_GROUP),
-		       &dir, NULL);
-	if (r || !dir)
-		return r;
-	blk = kmalloc(DEDUP_ARRAY_PAYLOAD, GFP_NOIO);
-	if (!blk)
-		return -ENOMEM;
-	for (pos = le64_to_cpu(dir) - 1; ; pos += 1 + le32_to_cpu(h.nr_buckets)) {
-		r = read_buckets(md, pos, 1, (u8 *)&h, blk);
-		if (r)
-			break;
-		if (le32_to_cpu(h.magic) != DEDUP_SAVE_SHARD_MAGIC) {
-			DMERR_LIMIT("saved index: no shard record at bucket %llu",
-				    pos);
-			r = -EILSEQ;
-			break;
-		}
-		if (le64_to_cpu(h.shard) > shard ||
-		    div_u64(le64_to_cpu(h.shard), DEDUP_SAVE_GROUP) !=
-		    div_u64(shard, DEDUP_SAVE_GROUP))
-			break;
-		if (le64_to_cpu(h.shard) < shard)
-			continue;
-		*nb = le32_to_cpu(h.nr_buckets);
-		*entries = le64_to_cpu(h.nr_entries);
-		noio = memalloc_noio_save();
-		*buckets = dedup_fault_alloc() ? NULL :
-			kvmalloc_array(*nb, DEDUP_INDEX_BUCKET_SIZE,
-				       GFP_KERNEL | __GFP_NOWARN);
-		memalloc_noio_restore(noio);
-		r = *buckets ? read_buckets(md, pos + 1, *nb, *buckets, blk) :
-			-ENOMEM;
-		break;
-	}
-	kfree(blk);
-	if (r) {
-		kvfree(*buckets);
-		*buckets = NULL;
-		*nb = 0;
-	}
-	return r;
-}
-
-/*
- * Loads up to budget saved shards, in the order they were saved, from
- * md->load_pos on; *more is false after the last one.
- */
-static int load_step(struct dedup_meta *md, unsigned int budget, bool *more)
-{
-	struct dedup_disk_save_shard h;
-	unsigned int noio;
-	u8 *blk, *buckets;
-	u32 nb;
-	int r = 0;
-
-	blk = kmalloc(DEDUP_ARRAY_PAYLOAD, GFP_NOIO);
-	if (!blk)
-		return -ENOMEM;
-	*more = true;
-	while (budget-- && !r) {
-		r = read_buckets(md, md->load_pos, 1, (u8 *)&h, blk);
-		if (r)
-			break;
-		if (!h.magic) {
-			*more = false;
-			break;
-		}
-		nb = le32_to_cpu(h.nr_buckets);
-		if (le32_to_cpu(h.magic) != DEDUP_SAVE_SHARD_MAGIC) {
-			DMERR_LIMIT("saved index: no shard record at bucket %llu",
-				    md->load_pos);
-			r = -EILSEQ;
-			break;
-		}
-		noio = memalloc_noio_save();
-		buckets = kvmalloc_array(max(nb, 1U), DEDUP_INDEX_BUCKET_SIZE,
-					 GFP_KERNEL | __GFP_NOWARN);
-		memalloc_noio_restore(noio);
-		if (!buckets) {
-			r = -ENOMEM;
-			break;
-		}
-		r = read_buckets(md, md->load_pos + 1, nb, buckets, blk);
-		if (!r)
-			r = dedup_index_install(md->index, le64_to_cpu(h.shard),
-						buckets, nb,
-						le64_to_cpu(h.nr_entries));
-		kvfree(buckets);
-		if (!r) {
-			md->load_pos += 1 + nb;
-			WRITE_ONCE(md->loaded_entries, md->loaded_entries +
-				   le64_to_cpu(h.nr_entries));
-		}
-	}
-	kfree(blk);
-	return r;
-}
 
 /*
  * Scans fp blocks of the working fp array into the index for up to
@@ -1533,7 +1387,7 @@ bool dedup_meta_index_load(struct dedup_meta *md, unsigned int budget)
 
 	if (READ_ONCE(md->index_state) != DEDUP_INDEX_LOADING)
 		return false;
-	r = load_step(md, budget, &more);
+	r = dedup_saved_load_step(&md->saved, md->index, budget, &more);
 	if (r || !more)
 		end_loading(md, r);
 	return !r && more;
@@ -1551,7 +1405,7 @@ bool dedup_meta_index_rebuild(struct dedup_meta *md, unsigned int max_ms)
 	if (READ_ONCE(md->index_state) != DEDUP_INDEX_REBUILDING)
 		return false;
 	mutex_lock(&md->lock);
-	r = md->fail_io ? 0 : rebuild_step(md, max_ms);
+	r = md->read_only ? 0 : rebuild_step(md, max_ms);
 	if (r) {
 		DMERR_LIMIT("fingerprint index: rebuilding failed: %d; duplicates are stored again until reload",
 			    r);
@@ -1563,72 +1417,14 @@ bool dedup_meta_index_rebuild(struct dedup_meta *md, unsigned int max_ms)
 	return READ_ONCE(md->index_state) == DEDUP_INDEX_REBUILDING;
 }
 
-struct save_state {
-	struct dedup_meta *md;
-	u8 *blk;		/* staging block of buckets */
-	u64 pos;		/* next bucket position */
-	u64 last_group;
-	u64 entries;
-};
-
-static int save_bucket(struct save_state *st, const void *bucket)
-{
-	struct dedup_array *a = &st->md->arrays[DEDUP_A_SAVE];
-	u64 bidx;
-	u32 off;
-	int r = 0;
-
-	bidx = div_u64_rem(st->pos, a->per_block, &off);
-	memcpy(st->blk + off * DEDUP_INDEX_BUCKET_SIZE, bucket,
-	       DEDUP_INDEX_BUCKET_SIZE);
-	st->pos++;
-	if (off + 1 == a->per_block) {
-		r = dedup_array_write_block(a, bidx, st->blk);
-		memset(st->blk, 0, DEDUP_ARRAY_PAYLOAD);
-	}
-	return r;
-}
-
-static int save_shard(void *context, u64 shard, const u8 *buckets, u32 nb,
-		      u64 entries)
-{
-	struct save_state *st = context;
-	struct dedup_disk_save_shard h;
-	u64 group = div_u64(shard, DEDUP_SAVE_GROUP);
-	u32 i;
-	int r = 0;
-
-	if (group != st->last_group) {
-		__le64 dir = cpu_to_le64(st->pos + 1);
-
-		r = dedup_array_update_entry(&st->md->arrays[DEDUP_A_SAVE_DIR],
-					     group, &dir, NULL);
-		st->last_group = group;
-	}
-	memset(&h, 0, sizeof(h));
-	h.magic = cpu_to_le32(DEDUP_SAVE_SHARD_MAGIC);
-	h.nr_buckets = cpu_to_le32(nb);
-	h.shard = cpu_to_le64(shard);
-	h.nr_entries = cpu_to_le64(entries);
-	if (!r)
-		r = save_bucket(st, &h);
-	for (i = 0; !r && i < nb; i++)
-		r = save_bucket(st, buckets + (size_t)i * DEDUP_INDEX_BUCKET_SIZE);
-	st->entries += entries;
-	return r;
-}
-
-/* Writes the RAM index into the save arrays and commits; md->lock held. */
+/* Writes the RAM index into the save arrays and commits. */
 static int save_index(struct dedup_meta *md)
 {
 	struct dedup_index_geometry g;
-	struct save_state st = { .md = md, .last_group = ~0ULL };
-	struct dedup_array *a = &md->arrays[DEDUP_A_SAVE];
+	u64 entries;
 	int r;
 
-	st.blk = kzalloc(DEDUP_ARRAY_PAYLOAD, GFP_KERNEL);
-	if (!st.blk)
-		return -ENOMEM;
+	lockdep_assert_held(&md->lock);
 	/*
 	 * A previous saved index still there (no commit since it was
 	 * loaded) goes in a commit of its own: blocks freed in a transaction
@@ -1639,16 +1435,11 @@ static int save_index(struct dedup_meta *md)
 		r = drop_saved_index(md);
 		if (!r)
 			r = __commit(md, 0, 0);
-		if (r) {
-			kfree(st.blk);
+		if (r)
 			return r;
-		}
 	}
-	r = dedup_index_save(md->index, save_shard, &st);
-	if (!r && st.pos % a->per_block)
-		r = dedup_array_write_block(a, div_u64(st.pos, a->per_block),
-					    st.blk);
-	kfree(st.blk);
+	r = dedup_saved_write(&md->arrays[DEDUP_A_SAVE],
+			      &md->arrays[DEDUP_A_SAVE_DIR], md->index, &entries);
 	if (r)
 		return r;
 	/*
@@ -1659,7 +1450,7 @@ static int save_index(struct dedup_meta *md)
 	dedup_index_get_geometry(md->index, &g);
 	md->sb.compat_flags |= DEDUP_COMPAT_SAVED_INDEX;
 	md->sb.save_transaction_id = md->wc.transaction_id + 1;
-	md->sb.save_entries = st.entries;
+	md->sb.save_entries = entries;
 	md->sb.save_shard_bits = g.shard_bits;
 	md->sb.save_loc_bits = g.loc_bits;
 	return __commit(md, 0, 0);
@@ -1670,7 +1461,7 @@ void dedup_meta_close(struct dedup_meta *md, bool save)
 	int r;
 
 	mutex_lock(&md->lock);
-	if (save && !md->fail_io) {
+	if (save && !md->read_only) {
 		/* A saved index still loading is finished first. */
 		while (md->index_state == DEDUP_INDEX_LOADING) {
 			mutex_unlock(&md->lock);
@@ -1682,7 +1473,7 @@ void dedup_meta_close(struct dedup_meta *md, bool save)
 		    !md->index_incomplete &&
 		    !((md->sb.compat_flags & DEDUP_COMPAT_SAVED_INDEX) &&
 		      md->sb.save_transaction_id == md->sb.transaction_id)) {
-			md->cb_error = 0;
+			dedup_space_take_error(md->space);
 			r = save_index(md);
 			if (r)
 				DMERR("could not save the fingerprint index (%d); the next load rebuilds it",
@@ -1690,5 +1481,12 @@ void dedup_meta_close(struct dedup_meta *md, bool save)
 		}
 	}
 	mutex_unlock(&md->lock);
-	free_meta(md);
+	dedup_alloc_destroy(md->alloc);
+	dedup_index_destroy(md->index);
+	close_transaction(md);
+	close_caches(md);
+	dm_block_manager_destroy(md->bm);
+	free_percpu(md->env.loc_cache);
+	cleanup_srcu_struct(&md->srcu);
+	kfree(md);
 }

@@ -2,27 +2,10 @@
 /*
  * The "dedup" device-mapper target: its face.
  *
- * This file owns the constructor and destructor, the pool shared by the
- * tables of one dm device, the pool's modes (one state machine,
- * dedup_pool_set_mode()), suspend and resume (with online growth of both
- * devices), status, table and messages.  The path of a bio is in
- * dm-dedup-io.c.
- *
- * DOC: modes
- *
- * As dm-thin's pool: rw -> out_of_data_space / out_of_metadata_space ->
- * ro -> fail.  A unique write that finds no free data block puts the pool
- * in out_of_data_space (duplicate and zero writes go on); the release of
- * freed blocks or a grown data device takes it back to rw.  A change that
- * finds no room for its metadata (the commit in flight and the open
- * generation could use the rest) puts it in out_of_metadata_space, where
- * writes and discards fail with ENOSPC and reads go on; a metadata device
- * grown by reload takes it back.  A failed metadata operation puts it in
- * ro, and when the metadata itself is damaged (corrupt block, I/O error)
- * sets needs_check on disk; if even that write fails, fail.  ro and fail
- * are left only by loading the metadata anew, after dedup_check (and
- * dedup_check --clear-needs-check-flag).  Each change is logged once and
- * raises a dm event, as does the metadata low-water mark.
+ * This file owns the constructor and destructor, the pools (one per
+ * metadata device, shared by the tables of a dm device), suspend and
+ * resume (with online growth of both devices), status, table and messages.
+ * The path of a bio and the pool's modes are in dm-dedup-io.c.
  */
 #include <linux/bio.h>
 #include <linux/blkdev.h>
@@ -30,146 +13,23 @@
 #include <linux/module.h>
 #include <linux/workqueue.h>
 
-#include "dm-dedup-target.h"
+#include "dm-dedup-io.h"
+
+/*
+ * The most data blocks one discard bio covers (the table line's limits and
+ * defaults are in dm-dedup-format.h, shared with the tools).
+ */
+#define DEDUP_DISCARD_BLOCKS		1024
 
 /* Protects dedup_pools, and the ref and closing of each pool on it. */
 static DEFINE_MUTEX(dedup_pools_lock);
 static LIST_HEAD(dedup_pools);
-/* A pool left the list: a table waiting for its metadata device may go. */
+/*
+ * A closing pool left the list (dedup_pools_closed counts them): a table
+ * waiting for its metadata device may go.
+ */
 static DECLARE_WAIT_QUEUE_HEAD(dedup_pools_wait);
-
-/*
- * Modes
- */
-static const char *const mode_names[] = {
-	[DEDUP_MODE_RW] = "rw",
-	[DEDUP_MODE_OUT_OF_DATA_SPACE] = "out_of_data_space",
-	[DEDUP_MODE_OUT_OF_METADATA_SPACE] = "out_of_metadata_space",
-	[DEDUP_MODE_RO] = "ro",
-	[DEDUP_MODE_FAIL] = "fail",
-};
-
-static void event_worker(struct work_struct *w)
-{
-	struct dedup_pool *pool = container_of(w, struct dedup_pool,
-					       event_work);
-	struct dm_target *ti;
-
-	/* A table clears pool->ti and flushes this work before it goes. */
-	spin_lock(&pool->mode_lock);
-	ti = pool->ti;
-	spin_unlock(&pool->mode_lock);
-	if (ti)
-		dm_table_event(ti->table);
-}
-
-void dedup_pool_set_mode(struct dedup_pool *pool, enum dedup_mode mode,
-			 const char *why)
-{
-	enum dedup_mode old;
-
-	spin_lock(&pool->mode_lock);
-	old = pool->mode;
-	/* ro and fail are left only by loading the metadata anew. */
-	if (old == mode || (old >= DEDUP_MODE_RO && mode < old)) {
-		spin_unlock(&pool->mode_lock);
-		return;
-	}
-	WRITE_ONCE(pool->mode, mode);
-	spin_unlock(&pool->mode_lock);
-
-	if (mode >= DEDUP_MODE_RO)
-		DMERR("%s: switching to %s mode: %s", pool->name,
-		      mode_names[mode], why);
-	else if (mode == DEDUP_MODE_RW)
-		DMINFO("%s: switching to rw mode: %s", pool->name, why);
-	else
-		DMWARN("%s: switching to %s mode: %s", pool->name,
-		       mode_names[mode], why);
-	queue_work(system_long_wq, &pool->event_work);
-}
-
-static void needs_check_worker(struct work_struct *w)
-{
-	struct dedup_pool *pool = container_of(w, struct dedup_pool,
-					       needs_check_work);
-	int r = dedup_meta_set_needs_check(pool->md);
-
-	if (r) {
-		DMERR("%s: could not set needs_check on the metadata: %d",
-		      pool->name, r);
-		dedup_pool_set_mode(pool, DEDUP_MODE_FAIL,
-				    "the metadata cannot be written");
-	}
-}
-
-/*
- * The one way into ro mode after a metadata operation failed.  Metadata
- * damage (a corrupt block, an I/O error of the metadata device) also sets
- * needs_check on disk; running out of space or memory does not.
- */
-void dedup_pool_metadata_failed(struct dedup_pool *pool, const char *op,
-				int r)
-{
-	if (atomic_xchg(&pool->failed_once, 1))
-		return;
-	DMERR("%s: metadata operation '%s' failed: error = %d", pool->name,
-	      op, r);
-	dedup_pool_set_mode(pool, DEDUP_MODE_RO, "metadata operation failed");
-	if (r != -ENOSPC && r != -ENOMEM)
-		queue_work(system_long_wq, &pool->needs_check_work);
-}
-
-static void cow_metadata_failed(void *context, const char *op, int r)
-{
-	dedup_pool_metadata_failed(context, op, r);
-}
-
-/*
- * The data device could not be flushed, so the writes of the generation
- * being committed are not known to be durable: the commit is abandoned and
- * the pool goes read-only, but the metadata on disk is intact (no
- * needs_check).  Loading the table anew returns to rw.
- */
-static void cow_data_failed(void *context, const char *op, int r)
-{
-	struct dedup_pool *pool = context;
-
-	if (atomic_xchg(&pool->failed_once, 1))
-		return;
-	DMERR("%s: %s failed: error = %d", pool->name, op, r);
-	dedup_pool_set_mode(pool, DEDUP_MODE_RO, "data device failed");
-}
-
-static void cow_space_event(void *context, enum dedup_space_event e)
-{
-	struct dedup_pool *pool = context;
-	bool send = false;
-
-	switch (e) {
-	case DEDUP_DATA_SPACE_FREED:
-		if (dedup_pool_mode(pool) == DEDUP_MODE_OUT_OF_DATA_SPACE)
-			dedup_pool_set_mode(pool, DEDUP_MODE_RW,
-					    "data blocks freed");
-		break;
-	case DEDUP_METADATA_LOW:
-		spin_lock(&pool->mode_lock);
-		send = !pool->low_water_triggered;
-		pool->low_water_triggered = true;
-		spin_unlock(&pool->mode_lock);
-		if (send) {
-			DMWARN("%s: reached low water mark for metadata device: sending event.",
-			       pool->name);
-			queue_work(system_long_wq, &pool->event_work);
-		}
-		break;
-	case DEDUP_METADATA_OK:
-		spin_lock(&pool->mode_lock);
-		pool->low_water_triggered = false;
-		spin_unlock(&pool->mode_lock);
-		break;
-	}
-}
+static atomic_t dedup_pools_closed = ATOMIC_INIT(0);
 
 /*
  * Pools
@@ -179,13 +39,11 @@ static void close_pool(struct dedup_pool *pool)
 {
 	if (pool->cow)
 		dedup_cow_destroy(pool->cow);
-	if (pool->md) {
-		flush_work(&pool->needs_check_work);
-		/* A clean shutdown saves the fingerprint index. */
+	dedup_pool_flush(pool);
+	/* A clean shutdown saves the fingerprint index. */
+	if (pool->md)
 		dedup_meta_close(pool->md, pool->cow &&
 				 dedup_pool_mode(pool) < DEDUP_MODE_RO);
-	}
-	flush_work(&pool->event_work);
 }
 
 /*
@@ -199,12 +57,7 @@ static void put_pool(struct dedup_pool *pool, struct dm_target *ti)
 {
 	bool last;
 
-	spin_lock(&pool->mode_lock);
-	if (pool->ti == ti)
-		pool->ti = NULL;
-	spin_unlock(&pool->mode_lock);
-	flush_work(&pool->event_work);
-
+	dedup_pool_set_target(pool, ti, true);
 	mutex_lock(&dedup_pools_lock);
 	last = !--pool->ref;
 	pool->closing = last;
@@ -214,23 +67,10 @@ static void put_pool(struct dedup_pool *pool, struct dm_target *ti)
 	close_pool(pool);
 	mutex_lock(&dedup_pools_lock);
 	list_del(&pool->list);
+	atomic_inc(&dedup_pools_closed);
 	mutex_unlock(&dedup_pools_lock);
 	wake_up_all(&dedup_pools_wait);
 	kfree(pool);
-}
-
-/* Whether no pool of meta is closing; takes dedup_pools_lock. */
-static bool no_pool_closing(dev_t meta)
-{
-	struct dedup_pool *pool;
-	bool none = true;
-
-	mutex_lock(&dedup_pools_lock);
-	list_for_each_entry(pool, &dedup_pools, list)
-		if (pool->meta_dev == meta && pool->closing)
-			none = false;
-	mutex_unlock(&dedup_pools_lock);
-	return none;
 }
 
 static void cow_params(struct dedup_c *dc, struct dedup_pool *pool,
@@ -240,16 +80,9 @@ static void cow_params(struct dedup_c *dc, struct dedup_pool *pool,
 	cp->data_bdev = dc->data_dev->bdev;
 	cp->data_block_size = dc->block_size;
 	cp->fp_size = dedup_hash_size(dc->hash);
-	cp->commit_period_ms = dc->commit_period_ms;
-	cp->max_open_mb = dc->max_open_mb;
-	cp->blocking_commit = dc->blocking_commit;
-	cp->discard_passdown = dc->discard_passdown;
-	cp->error_if_no_space = dc->error_if_no_space;
+	cp->f = dc->f;
 	cp->md = pool->md;
-	cp->metadata_failed = cow_metadata_failed;
-	cp->data_failed = cow_data_failed;
-	cp->space_event = cow_space_event;
-	cp->context = pool;
+	dedup_pool_cow_callbacks(pool, cp);
 }
 
 static int create_pool(struct dedup_c *dc, char **error)
@@ -271,9 +104,7 @@ static int create_pool(struct dedup_c *dc, char **error)
 	pool->block_size = dc->block_size;
 	strscpy(pool->hash_name, dc->hash_name, sizeof(pool->hash_name));
 	strscpy(pool->name, dm_device_name(pool->dm_md), sizeof(pool->name));
-	INIT_WORK(&pool->needs_check_work, needs_check_worker);
-	INIT_WORK(&pool->event_work, event_worker);
-	spin_lock_init(&pool->mode_lock);
+	dedup_pool_init(pool);
 
 	geo.data_block_size = dc->block_size;
 	geo.hash_name = dc->hash_name;
@@ -285,12 +116,6 @@ static int create_pool(struct dedup_c *dc, char **error)
 		pool->md = NULL;
 		goto bad;
 	}
-	if (dedup_meta_needs_check(pool->md)) {
-		DMWARN("%s: metadata needs checking (dedup_check); read-only",
-		       pool->name);
-		pool->mode = DEDUP_MODE_RO;
-	}
-
 	cow_params(dc, pool, &cp);
 	pool->cow = dedup_cow_create(&cp);
 	if (IS_ERR(pool->cow)) {
@@ -298,6 +123,11 @@ static int create_pool(struct dedup_c *dc, char **error)
 		pool->cow = NULL;
 		*error = "Cannot start commit pipeline";
 		goto bad;
+	}
+	if (dedup_meta_needs_check(pool->md)) {
+		DMWARN("%s: metadata needs checking (dedup_check); read-only",
+		       pool->name);
+		dedup_pool_set_mode(pool, DEDUP_MODE_RO, NULL);
 	}
 	list_add(&pool->list, &dedup_pools);
 	dc->pool = pool;
@@ -314,7 +144,7 @@ static int bind_pool(struct dedup_c *dc, char **error)
 {
 	dev_t meta = dc->meta_dev->bdev->bd_dev;
 	struct dedup_pool *pool;
-	int r = 0;
+	int closed, r = 0;
 
 again:
 	mutex_lock(&dedup_pools_lock);
@@ -323,8 +153,10 @@ again:
 			continue;
 		if (pool->closing) {
 			/* Its last table is going: open it when it is gone. */
+			closed = atomic_read(&dedup_pools_closed);
 			mutex_unlock(&dedup_pools_lock);
-			wait_event(dedup_pools_wait, no_pool_closing(meta));
+			wait_event(dedup_pools_wait,
+				   atomic_read(&dedup_pools_closed) != closed);
 			goto again;
 		}
 		if (pool->dm_md != dm_table_get_md(dc->ti->table)) {
@@ -405,24 +237,24 @@ static int parse_features(struct dedup_c *dc, unsigned int argc, char **argv,
 			i++;
 			if (period && parse_uint(argv[i], 1,
 						 DEDUP_MAX_COMMIT_PERIOD_MS,
-						 &dc->commit_period_ms)) {
+						 &dc->f.commit_period_ms)) {
 				*error = "Invalid commit period";
 				return -EINVAL;
 			}
 			if (!period && parse_uint(argv[i], 1,
 						  DEDUP_MAX_MAX_OPEN_MB,
-						  &dc->max_open_mb)) {
+						  &dc->f.max_open_mb)) {
 				*error = "Invalid max_open_mb";
 				return -EINVAL;
 			}
 		} else if (!strcasecmp(f, "verify")) {
 			dc->verify = true;
 		} else if (!strcasecmp(f, "blocking_commit")) {
-			dc->blocking_commit = true;
+			dc->f.blocking_commit = true;
 		} else if (!strcasecmp(f, "no_discard_passdown")) {
-			dc->discard_passdown = false;
+			dc->f.discard_passdown = false;
 		} else if (!strcasecmp(f, "error_if_no_space")) {
-			dc->error_if_no_space = true;
+			dc->f.error_if_no_space = true;
 		} else {
 			*error = "Unknown feature";
 			return -EINVAL;
@@ -490,9 +322,9 @@ static int dedup_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		return -ENOMEM;
 	}
 	dc->ti = ti;
-	dc->commit_period_ms = DEDUP_DEFAULT_COMMIT_PERIOD_MS;
-	dc->max_open_mb = DEDUP_DEFAULT_MAX_OPEN_MB;
-	dc->discard_passdown = true;
+	dc->f.commit_period_ms = DEDUP_DEFAULT_COMMIT_PERIOD_MS;
+	dc->f.max_open_mb = DEDUP_DEFAULT_MAX_OPEN_MB;
+	dc->f.discard_passdown = true;
 	spin_lock_init(&dc->cell_lock);
 	init_waitqueue_head(&dc->cell_wait);
 
@@ -505,7 +337,7 @@ static int dedup_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		ti->error = "Block size not a power of two";
 		goto bad;
 	}
-	if (bs < DEDUP_MIN_BLOCK_SIZE || bs > DEDUP_MAX_BLOCK_SIZE) {
+	if (bs < DEDUP_MIN_DATA_BLOCK_SIZE || bs > DEDUP_MAX_DATA_BLOCK_SIZE) {
 		ti->error = "Block size out of range";
 		goto bad;
 	}
@@ -615,14 +447,10 @@ static int dedup_preresume(struct dm_target *ti)
 static void dedup_resume(struct dm_target *ti)
 {
 	struct dedup_c *dc = ti->private;
-	struct dedup_cow_params cp;
 
 	/* A reloaded table may change the features. */
-	cow_params(dc, dc->pool, &cp);
-	dedup_cow_set_features(dc->pool->cow, &cp);
-	spin_lock(&dc->pool->mode_lock);
-	dc->pool->ti = ti;
-	spin_unlock(&dc->pool->mode_lock);
+	dedup_cow_set_features(dc->pool->cow, &dc->f);
+	dedup_pool_set_target(dc->pool, ti, false);
 }
 
 static void dedup_postsuspend(struct dm_target *ti)
@@ -638,34 +466,34 @@ static void dedup_postsuspend(struct dm_target *ti)
  */
 static const char *mode_name(struct dedup_c *dc)
 {
-	return mode_names[dedup_pool_mode(dc->pool)];
+	return dedup_pool_mode_name(dc->pool);
 }
 
 static void emit_table(struct dedup_c *dc, char *result, unsigned int maxlen)
 {
 	unsigned int sz = 0, n = 0;
 
-	n += dc->commit_period_ms != DEDUP_DEFAULT_COMMIT_PERIOD_MS ? 2 : 0;
-	n += dc->max_open_mb != DEDUP_DEFAULT_MAX_OPEN_MB ? 2 : 0;
-	n += dc->verify + dc->blocking_commit + !dc->discard_passdown +
-		dc->error_if_no_space;
+	n += dc->f.commit_period_ms != DEDUP_DEFAULT_COMMIT_PERIOD_MS ? 2 : 0;
+	n += dc->f.max_open_mb != DEDUP_DEFAULT_MAX_OPEN_MB ? 2 : 0;
+	n += dc->verify + dc->f.blocking_commit + !dc->f.discard_passdown +
+		dc->f.error_if_no_space;
 
 	DMEMIT("%s %s %u %s", dc->meta_dev->name, dc->data_dev->name,
 	       dc->block_size, dc->hash_name);
 	if (!n)
 		return;
 	DMEMIT(" %u", n);
-	if (dc->commit_period_ms != DEDUP_DEFAULT_COMMIT_PERIOD_MS)
-		DMEMIT(" commit_period_ms %u", dc->commit_period_ms);
-	if (dc->max_open_mb != DEDUP_DEFAULT_MAX_OPEN_MB)
-		DMEMIT(" max_open_mb %u", dc->max_open_mb);
+	if (dc->f.commit_period_ms != DEDUP_DEFAULT_COMMIT_PERIOD_MS)
+		DMEMIT(" commit_period_ms %u", dc->f.commit_period_ms);
+	if (dc->f.max_open_mb != DEDUP_DEFAULT_MAX_OPEN_MB)
+		DMEMIT(" max_open_mb %u", dc->f.max_open_mb);
 	if (dc->verify)
 		DMEMIT(" verify");
-	if (dc->blocking_commit)
+	if (dc->f.blocking_commit)
 		DMEMIT(" blocking_commit");
-	if (!dc->discard_passdown)
+	if (!dc->f.discard_passdown)
 		DMEMIT(" no_discard_passdown");
-	if (dc->error_if_no_space)
+	if (dc->f.error_if_no_space)
 		DMEMIT(" error_if_no_space");
 }
 
@@ -785,8 +613,8 @@ static int dedup_message(struct dm_target *ti, unsigned int argc,
 			      dc->pool->name, argv[1]);
 			return -EINVAL;
 		}
-		dc->commit_period_ms = ms;
-		dedup_cow_set_commit_period(dc->pool->cow, ms);
+		dc->f.commit_period_ms = ms;
+		dedup_cow_set_features(dc->pool->cow, &dc->f);
 		return 0;
 	}
 	DMERR("%s: unknown message '%s' with %u argument(s)",

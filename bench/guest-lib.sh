@@ -106,7 +106,7 @@ TR=/sys/kernel/tracing
 [ -n "${BENCH_PROBES:-}" ] || BENCH_PROBES="commit:dm_dedup:dedup_cow_do_commit
 meta_commit:dm_dedup:dedup_meta_commit flush:blkdev_issue_flush
 srcu_wait:synchronize_srcu thin_commit:dm_thin_pool:dm_pool_commit_metadata
-alloc_read:dm_dedup:dedup_meta_read_published index_grow:dm_dedup:shard_alloc
+alloc_read:dm_dedup:read_refcounts index_grow:dm_dedup:shard_alloc
 gen_clear:dm_dedup:dedup_gen_clear retire:dm_dedup:dedup_meta_retire
 forget:dm_bufio:dm_bufio_forget_buffers"
 

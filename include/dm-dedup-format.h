@@ -422,4 +422,129 @@ static inline void dedup_index_entry_put(__u8 *e, __u64 v)
 		e[i] = (__u8)(v >> (8 * i));
 }
 
+/* ==================================================================== */
+/* Geometry shared by the module and the tools                          */
+/* ==================================================================== */
+/*
+ * What the module decides from the sizes it is given, and the tools must
+ * decide alike: the data block sizes it accepts, and the shape of the RAM
+ * fingerprint index (saved as save_shard_bits and save_loc_bits).  The
+ * module uses these; dedup_check, dedup_restore, ddgen and
+ * dedup_metadata_size use them rather than copies.
+ */
+#ifdef __KERNEL__
+#include <linux/math64.h>
+#define dedup_div64(a, b)		div64_u64(a, b)
+#else
+#define dedup_div64(a, b)		((a) / (b))
+#endif
+
+/* data_block_size: a power of two in this range, in bytes */
+#define DEDUP_MIN_DATA_BLOCK_SIZE	4096U
+#define DEDUP_MAX_DATA_BLOCK_SIZE	65536U
+
+/* A data device holds at least this many data blocks. */
+#define DEDUP_MIN_DATA_BLOCKS		16
+
+/*
+ * The table line's settings (doc/dm-dedup.rst "Table line"): defaults
+ * and most, for the module and for the tools that write table lines.
+ */
+#define DEDUP_DEFAULT_COMMIT_PERIOD_MS	1000
+#define DEDUP_MAX_COMMIT_PERIOD_MS	60000
+#define DEDUP_DEFAULT_MAX_OPEN_MB	64
+#define DEDUP_MAX_MAX_OPEN_MB		4096
+
+static inline int dedup_data_block_size_ok(__u64 bytes)
+{
+	return bytes >= DEDUP_MIN_DATA_BLOCK_SIZE &&
+	       bytes <= DEDUP_MAX_DATA_BLOCK_SIZE && !(bytes & (bytes - 1));
+}
+
+/*
+ * The RAM index has at least 2^DEDUP_INDEX_MIN_SHARD_BITS shards, enough
+ * that a full device leaves DEDUP_INDEX_FILTER_BITS bits of tag beyond a
+ * shard's bucket number and that no shard needs more than about
+ * 2^DEDUP_INDEX_MAX_NB_BITS buckets, 17/20 full (dm-dedup-index.c says
+ * why).
+ */
+#define DEDUP_INDEX_MIN_SHARD_BITS	6
+#define DEDUP_INDEX_FILTER_BITS		12
+#define DEDUP_INDEX_MAX_NB_BITS		11
+
+/* The position of the highest bit set, from 1; 0 for 0 (as fls64()). */
+static inline unsigned int dedup_fls64(__u64 x)
+{
+	unsigned int n = 0;
+
+	while (x) {
+		n++;
+		x >>= 1;
+	}
+	return n;
+}
+
+/*
+ * The shard and loc bits of the RAM index of a data device of
+ * data_nr_blocks blocks whose fp array holds fps_per_block fingerprints a
+ * block: loc is the fp array block + 1, with room for the device to grow
+ * 16 times if the tag can spare 4 bits; the shards are a power of two,
+ * enough for every block at the fill a shard is sized for.  The module's
+ * dedup_index_geometry() computes this.
+ */
+static inline void dedup_index_geometry_bits(__u64 data_nr_blocks,
+					     unsigned int fps_per_block,
+					     unsigned int *shard_bits,
+					     unsigned int *loc_bits)
+{
+	__u64 nfp = dedup_div64(data_nr_blocks + fps_per_block - 1,
+				(__u64)fps_per_block);
+	__u64 per_shard, shards;
+	int nb_bits;
+
+	*loc_bits = dedup_fls64(nfp + 1);
+	if (*loc_bits < 8)
+		*loc_bits = 8;
+	if (DEDUP_INDEX_ENTRY_BITS - *loc_bits >= 28)
+		*loc_bits += 4;
+	nb_bits = (int)(DEDUP_INDEX_ENTRY_BITS - *loc_bits) -
+		DEDUP_INDEX_FILTER_BITS;
+	if (nb_bits < 0)
+		nb_bits = 0;
+	if (nb_bits > DEDUP_INDEX_MAX_NB_BITS)
+		nb_bits = DEDUP_INDEX_MAX_NB_BITS;
+	per_shard = ((__u64)DEDUP_INDEX_BUCKET_ENTRIES << nb_bits) * 17 / 20;
+	shards = dedup_div64(data_nr_blocks, per_shard) + 1;
+	if (shards < 1ULL << DEDUP_INDEX_MIN_SHARD_BITS)
+		shards = 1ULL << DEDUP_INDEX_MIN_SHARD_BITS;
+	/* ilog2(roundup_pow_of_two(shards)) */
+	*shard_bits = dedup_fls64(shards - 1);
+}
+
+/*
+ * Where fingerprint hash h (its first 8 bytes, little endian) lives: its
+ * shard, its tag, and the home bucket of that tag in a shard of nb
+ * buckets (the format comment above the save arrays).
+ */
+static inline __u64 dedup_index_shard_of(__u64 h, unsigned int shard_bits)
+{
+	return h >> (64 - shard_bits);
+}
+
+static inline __u64 dedup_index_tag_of(__u64 h, unsigned int shard_bits,
+				       unsigned int tag_bits)
+{
+	return (h << shard_bits) >> (64 - tag_bits);
+}
+
+static inline __u32 dedup_index_home_of(__u64 tag, __u32 nb,
+					unsigned int tag_bits)
+{
+	return (__u32)((tag * nb) >> tag_bits);
+}
+
+/* ==================================================================== */
+/* End of the geometry shared by the module and the tools               */
+/* ==================================================================== */
+
 #endif /* DM_DEDUP_FORMAT_H */

@@ -27,6 +27,7 @@ for f in dm-dedup-alloc.c dm-dedup-index.c; do
 	[ -f "$SRC/$f" ] || fail "no $f in $SRC"
 done
 defs=()
+[ ! -f "$SRC/include/dm-dedup-meta-internal.h" ] || defs+=(-DUNIT_OLD_TREE)
 grep -q '^void dedup_alloc_dying(' "$SRC/dm-dedup-alloc.c" ||
 	defs+=(-DUNIT_COMPAT_NO_DYING)
 grep -q '^u64 dedup_index_bad_shards(' "$SRC/dm-dedup-index.c" ||

@@ -62,8 +62,7 @@ void unit_view_free(struct unit_view *v)
  * array, from unit_published (after the hook had its say); of the other
  * arrays, zeroes.
  */
-int dedup_meta_read_published(struct dedup_meta *md, enum dedup_array_id id,
-			      u64 bidx, void *buf)
+static int read_published(enum dedup_array_id id, u64 bidx, void *buf)
 {
 	__le32 *counts = buf;
 	const struct unit_view *v;
@@ -86,6 +85,23 @@ int dedup_meta_read_published(struct dedup_meta *md, enum dedup_array_id id,
 		counts[i] = cpu_to_le32(v->count[first + i]);
 	return 0;
 }
+
+int unit_read_refcounts(void *context, u64 rc_block, void *buf)
+{
+	return read_published(DEDUP_A_REFCOUNT, rc_block, buf);
+}
+
+#ifdef UNIT_OLD_TREE
+int dedup_meta_read_published(struct dedup_meta *md, enum dedup_array_id id,
+			      u64 bidx, void *buf)
+{
+	return read_published(id, bidx, buf);
+}
+#else
+void dedup_fault_delay(enum dedup_fault_point point)
+{
+}
+#endif
 
 bool dedup_fault_alloc(void)
 {

@@ -47,7 +47,7 @@ static struct dedup_alloc *alloc_new(const struct unit_view *v,
 
 	unit_published = v;
 	holder_init(h, v->nr);
-	al = dedup_alloc_create(NULL, v->nr, 0);
+	al = unit_alloc_create(v->nr, 0);
 	if (!CHECK(al, "dedup_alloc_create failed"))
 		return NULL;
 	for (c = 0; c * DEDUP_CHUNK_BLOCKS < v->nr; c++) {

@@ -11,7 +11,21 @@
 #ifndef UNIT_H
 #define UNIT_H
 
+#ifdef UNIT_OLD_TREE
+/* 85dc70f: one internal header; the allocator read through the metadata. */
 #include "dm-dedup-meta-internal.h"
+#define unit_alloc_create(nr, cursor)	dedup_alloc_create(NULL, nr, cursor)
+#else
+#include "dm-dedup-alloc.h"
+#include "dm-dedup-array.h"
+#include "dm-dedup-fault.h"
+#include "dm-dedup-index.h"
+#define unit_alloc_create(nr, cursor) \
+	dedup_alloc_create(nr, cursor, unit_read_refcounts, NULL)
+#endif
+
+/* The allocator's read callback (fakes.c): the fake published view. */
+int unit_read_refcounts(void *context, u64 rc_block, void *buf);
 
 /*
  * The old sources (before dedup_alloc_dying() and dedup_index_bad_shards()
@@ -43,8 +57,8 @@ const char *unit_result(int r, u64 pbn);
 		      #got " == " #want)
 
 /*
- * The fake published refcount array that dedup_meta_read_published()
- * (fakes.c) reads: count[pbn] for pbn < nr, zero beyond.  NULL: all zero.
+ * The fake published refcount array that unit_read_refcounts() (fakes.c)
+ * reads: count[pbn] for pbn < nr, zero beyond.  NULL: all zero.
  */
 struct unit_view {
 	u32 *count;

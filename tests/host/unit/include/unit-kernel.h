@@ -473,7 +473,7 @@ void bitmap_free(const unsigned long *map);
 #define bitmap_full(map, n)		(bitmap_weight(map, n) == (n))
 #define bitmap_empty(map, n)		(bitmap_weight(map, n) == 0)
 
-/* What include/dm-dedup-meta-internal.h embeds or points to */
+/* What the allocator and index headers embed or point to */
 struct srcu_struct {
 	int unused;
 };

@@ -1,30 +1,23 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * dm-dedup-target.h - what dm-dedup-target.c (the target's face: tables,
- * pools, modes, status, messages) and dm-dedup-io.c (the path of every
- * bio) share.  Nothing else includes it.
+ * dm-dedup-io.h - the bio path and the pool's modes (dm-dedup-io.c), for
+ * the dm face (dm-dedup-target.c): the per-table context, the pool shared
+ * by a dm device's tables, and the per-bio state.
  */
-#ifndef DM_DEDUP_TARGET_H
-#define DM_DEDUP_TARGET_H
+#ifndef DM_DEDUP_IO_H
+#define DM_DEDUP_IO_H
 
 #include <linux/bio.h>
 #include <linux/device-mapper.h>
 #include <linux/mempool.h>
 #include <linux/workqueue.h>
 
-#include "dm-dedup.h"
+#include "dm-dedup-cow-commit.h"
+#include "dm-dedup-hash.h"
 
-#define DEDUP_DEFAULT_COMMIT_PERIOD_MS	1000
-#define DEDUP_MAX_COMMIT_PERIOD_MS	60000
-#define DEDUP_DEFAULT_MAX_OPEN_MB	64
-#define DEDUP_MAX_MAX_OPEN_MB		4096
-#define DEDUP_MIN_DATA_BLOCKS		16
-#define DEDUP_MIN_BLOCK_SIZE		4096
-#define DEDUP_MAX_BLOCK_SIZE		65536
 #define DEDUP_POOL_SIZE			16
 #define DEDUP_BUF_RESERVE		(1U << 20)	/* bytes of block buffers kept */
 #define DEDUP_CELL_BITS			10
-#define DEDUP_DISCARD_BLOCKS		1024
 
 /*
  * The pool's modes, in degrading order (dm-thin's pool modes).  The
@@ -59,17 +52,18 @@ struct dedup_pool {
 
 	struct dedup_meta *md;
 	struct dedup_cow *cow;
-	atomic_t failed_once;
 	struct work_struct needs_check_work;
 	struct work_struct event_work;
 
 	/*
-	 * Protects mode, low_water_triggered and ti: the state machine of
-	 * dedup_pool_set_mode().  A leaf lock; mode is also read without it
-	 * (READ_ONCE) by the I/O path.
+	 * Protects mode, ops, low_water_triggered and ti: the state machine
+	 * of dedup_pool_set_mode(), the only failure state of the pool.  A
+	 * leaf lock; mode and ops are also read without it (READ_ONCE) by
+	 * the I/O path.
 	 */
 	spinlock_t mode_lock;
 	enum dedup_mode mode;
+	const struct dedup_mode_ops *ops;	/* the mode's bio handlers */
 	bool low_water_triggered;	/* metadata low-water event sent */
 	struct dm_target *ti;		/* the live table's, for events */
 };
@@ -120,12 +114,8 @@ struct dedup_c {
 
 	/* table features */
 	char hash_name[DEDUP_HASH_NAME_LEN];
-	unsigned int commit_period_ms;
-	unsigned int max_open_mb;
+	struct dedup_features f;	/* asked for by this table's line */
 	bool verify;
-	bool blocking_commit;
-	bool discard_passdown;
-	bool error_if_no_space;
 
 	struct dedup_pool *pool;
 	struct dedup_hash *hash;
@@ -171,21 +161,39 @@ struct dedup_io {
 	u8 fp[DEDUP_MAX_FP_SIZE];
 };
 
-/* dm-dedup-target.c */
+/* The handlers of one mode (dedup_pool_set_mode() switches them). */
+struct dedup_mode_ops {
+	void (*read)(struct dedup_io *io, struct bio *bio);
+	void (*write)(struct dedup_io *io, struct bio *bio);
+	void (*discard)(struct dedup_io *io, struct bio *bio);
+};
+
+/*
+ * The pool's modes: init (rw) before the pipeline exists, then the
+ * pipeline's callbacks into the mode machine (cow_callbacks); set_mode
+ * (why: logged, or NULL at construction) switches what the mode does;
+ * set_target is the live table, for events (going: that table leaves);
+ * flush waits for the pool's work before it goes.
+ */
+void dedup_pool_init(struct dedup_pool *pool);
+void dedup_pool_cow_callbacks(struct dedup_pool *pool,
+			      struct dedup_cow_params *cp);
 void dedup_pool_set_mode(struct dedup_pool *pool, enum dedup_mode mode,
 			 const char *why);
-void dedup_pool_metadata_failed(struct dedup_pool *pool, const char *op,
-				int r);
+const char *dedup_pool_mode_name(struct dedup_pool *pool);
+void dedup_pool_set_target(struct dedup_pool *pool, struct dm_target *ti,
+			   bool going);
+void dedup_pool_flush(struct dedup_pool *pool);
 
 static inline enum dedup_mode dedup_pool_mode(struct dedup_pool *pool)
 {
 	return READ_ONCE(pool->mode);
 }
 
-/* dm-dedup-io.c */
+/* The bio path: its resources per table, and the target's map/end_io. */
 int dedup_io_create(struct dedup_c *dc);
 void dedup_io_destroy(struct dedup_c *dc);
 int dedup_map(struct dm_target *ti, struct bio *bio);
 int dedup_end_io(struct dm_target *ti, struct bio *bio, blk_status_t *error);
 
-#endif /* DM_DEDUP_TARGET_H */
+#endif /* DM_DEDUP_IO_H */

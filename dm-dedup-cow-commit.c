@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The commit kthread: freeze, apply, flush, commit, publish, release.
- *
+ */
+
+/**
  * DOC: commit
  *
  * One commit, with the commit mutex held throughout:
@@ -35,7 +37,9 @@
 #include <linux/slab.h>
 #include <linux/sort.h>
 
-#include "dm-dedup-cow.h"
+#include "dm-dedup-cow-commit.h"
+#include "dm-dedup-fault.h"
+#include "dm-dedup-gen.h"
 
 #define INDEX_STEP_MS		10
 #define INDEX_LOAD_BUDGET	16
@@ -247,7 +251,7 @@ static void discard_run(struct dedup_cow *cow, u64 start, u64 len)
 static void release(struct dedup_cow *cow, const struct dedup_free *blocks,
 		    unsigned long nr)
 {
-	bool passdown = READ_ONCE(cow->p.discard_passdown) &&
+	bool passdown = READ_ONCE(cow->p.f.discard_passdown) &&
 		bdev_max_discard_sectors(cow->p.data_bdev);
 	u64 run_start = 0, run_len = 0;
 	unsigned long i;
@@ -275,14 +279,13 @@ static void release(struct dedup_cow *cow, const struct dedup_free *blocks,
 	spin_lock(&cow->lock);
 	cow->pending_frees -= nr;
 	cow->release_seq++;
-	cow->stats.no_space = false;
 	spin_unlock(&cow->lock);
 	wake_up_all(&cow->release_wait);
 	if (nr && cow->p.space_event)
 		cow->p.space_event(cow->p.context, DEDUP_DATA_SPACE_FREED);
 }
 
-void dedup_cow_release_work(struct work_struct *w)
+static void release_work(struct work_struct *w)
 {
 	struct dedup_cow *cow = container_of(w, struct dedup_cow, release_work);
 	struct dedup_frees *f;
@@ -339,33 +342,21 @@ static void queue_frees(struct dedup_cow *cow, struct dedup_gen *g)
 	queue_work(cow->release_wq, &cow->release_work);
 }
 
-/* data: the data device failed, the metadata is intact. */
+/*
+ * A commit failed (data: the data device did, the metadata is intact).
+ * The owner's mode machine, told here, makes the pipeline read-only
+ * (dedup_cow_set_read_only()) before this returns.
+ */
 static void commit_failed(struct dedup_cow *cow, const char *op, int r,
 			  bool data)
 {
-	struct bio_list bios;
-
-	bio_list_init(&bios);
 	spin_lock(&cow->lock);
-	cow->failed = true;
 	cow->commit_in_flight = false;
-	bio_list_merge(&bios, &cow->open->waiters);
-	bio_list_init(&cow->open->waiters);
-	if (cow->frozen) {
-		bio_list_merge(&bios, &cow->frozen->waiters);
-		bio_list_init(&cow->frozen->waiters);
-	}
 	spin_unlock(&cow->lock);
-
 	if (data)
 		cow->p.data_failed(cow->p.context, op, r);
 	else
 		cow->p.metadata_failed(cow->p.context, op, r);
-	dedup_cow_end_bios(&bios, BLK_STS_IOERR);
-	wake_up_all(&cow->room_wait);
-	wake_up_all(&cow->claim_wait);
-	wake_up_all(&cow->durable_wait);
-	wake_up_all(&cow->release_wait);
 }
 
 /*
@@ -395,7 +386,12 @@ static int write_generation(struct dedup_cow *cow, struct dedup_gen *f,
 	return r;
 }
 
-int dedup_cow_do_commit(struct dedup_cow *cow)
+static int commit_alone(struct dedup_cow *cow);
+
+/*
+ * One commit (noinline: bench/guest-lib.sh traces it by this name).
+ */
+static noinline int dedup_cow_do_commit(struct dedup_cow *cow)
 {
 	struct dedup_counters space;
 	struct dedup_gen *f;
@@ -408,7 +404,7 @@ int dedup_cow_do_commit(struct dedup_cow *cow)
 
 	mutex_lock(&cow->commit_mutex);
 	spin_lock(&cow->lock);
-	if (cow->failed) {
+	if (cow->read_only) {
 		spin_unlock(&cow->lock);
 		mutex_unlock(&cow->commit_mutex);
 		return -EIO;
@@ -422,7 +418,7 @@ int dedup_cow_do_commit(struct dedup_cow *cow)
 		cow->drop_requested = false;
 		spin_unlock(&cow->lock);
 		if (r)
-			r = dedup_cow_commit_alone(cow);
+			r = commit_alone(cow);
 		mutex_unlock(&cow->commit_mutex);
 		return r;
 	}
@@ -482,20 +478,20 @@ int dedup_cow_do_commit(struct dedup_cow *cow)
 	free_sorted(cow);
 	dedup_gen_clear(cow, f);
 	/* A reload changed max_open_mb: this generation follows now. */
-	if (f->bits != READ_ONCE(cow->want_bits))
-		dedup_gen_init(f, READ_ONCE(cow->want_bits), f->seq);
+	if (f->bits != dedup_gen_bits(cow))
+		dedup_gen_init(f, dedup_gen_bits(cow), f->seq);
 	wake_up_all(&cow->durable_wait);
 	mutex_unlock(&cow->commit_mutex);
 	return 0;
 }
 
-int dedup_cow_commit_alone(struct dedup_cow *cow)
+static int commit_alone(struct dedup_cow *cow)
 {
 	struct dedup_counters space;
 	int r;
 
 	lockdep_assert_held(&cow->commit_mutex);
-	if (READ_ONCE(cow->failed))
+	if (READ_ONCE(cow->read_only))
 		return -EIO;
 	r = dedup_meta_commit(cow->md, 0, 0);
 	if (r) {
@@ -526,13 +522,13 @@ static bool commit_due(struct dedup_cow *cow)
 	bool due;
 
 	spin_lock(&cow->lock);
-	due = !cow->failed &&
+	due = !cow->read_only &&
 		(cow->commit_requested || cow->drop_requested ||
-		 cow->open->bytes >= cow->gen_cap ||
+		 cow->open->bytes >= dedup_gen_cap(cow) ||
 		 (!dedup_gen_empty(cow->open) && !dedup_cow_meta_room(cow)) ||
 		 (!dedup_gen_empty(cow->open) &&
 		  time_after_eq(jiffies, cow->last_commit +
-				msecs_to_jiffies(cow->period_ms))));
+				msecs_to_jiffies(cow->p.f.commit_period_ms))));
 	spin_unlock(&cow->lock);
 	return due;
 }
@@ -554,7 +550,7 @@ static bool index_work(struct dedup_cow *cow)
 	bool more;
 
 	mutex_lock(&cow->commit_mutex);
-	more = !READ_ONCE(cow->failed) &&
+	more = !READ_ONCE(cow->read_only) &&
 		dedup_meta_index_rebuild(cow->md, INDEX_STEP_MS);
 	mutex_unlock(&cow->commit_mutex);
 	return more;
@@ -567,7 +563,7 @@ static int committer(void *context)
 
 	while (!kthread_should_stop()) {
 		long timeout = more_index_work ? 0 :
-			msecs_to_jiffies(READ_ONCE(cow->period_ms));
+			msecs_to_jiffies(READ_ONCE(cow->p.f.commit_period_ms));
 
 		/* Sleeps at most one period; a new period cuts it short. */
 		wait_event_interruptible_timeout(cow->commit_wait,
@@ -600,14 +596,14 @@ static void index_load_work(struct work_struct *w)
 {
 	struct dedup_cow *cow = container_of(w, struct dedup_cow, load_work);
 
-	while (!READ_ONCE(cow->stop_loading) && !READ_ONCE(cow->failed) &&
+	while (!READ_ONCE(cow->stop_loading) && !READ_ONCE(cow->read_only) &&
 	       dedup_meta_index_load(cow->md, INDEX_LOAD_BUDGET))
 		cond_resched();
 	WRITE_ONCE(cow->index_kick, true);
 	wake_up(&cow->commit_wait);
 }
 
-int dedup_cow_start_committer(struct dedup_cow *cow)
+static int start_committer(struct dedup_cow *cow)
 {
 	cow->committer = kthread_run(committer, cow, "dedup_commit");
 	if (IS_ERR(cow->committer)) {
@@ -621,10 +617,132 @@ int dedup_cow_start_committer(struct dedup_cow *cow)
 	return 0;
 }
 
-void dedup_cow_stop_committer(struct dedup_cow *cow)
+static void stop_committer(struct dedup_cow *cow)
 {
 	/* What is left of a saved index is loaded by the close. */
 	WRITE_ONCE(cow->stop_loading, true);
 	cancel_work_sync(&cow->load_work);
 	kthread_stop(cow->committer);
+}
+
+/*
+ * Creation, teardown, settings, growth
+ */
+struct dedup_cow *dedup_cow_create(const struct dedup_cow_params *p)
+{
+	struct dedup_cow *cow;
+	int r;
+
+	cow = kzalloc(sizeof(*cow), GFP_KERNEL);
+	if (!cow)
+		return ERR_PTR(-ENOMEM);
+	cow->p = *p;
+	cow->md = p->md;
+	cow->claim_bits = DEDUP_CLAIM_BITS;
+	cow->publish_seq = dedup_meta_publish_seq(cow->md);
+
+	spin_lock_init(&cow->lock);
+	spin_lock_init(&cow->frees_lock);
+	INIT_LIST_HEAD(&cow->frees_list);
+	INIT_WORK(&cow->release_work, release_work);
+	mutex_init(&cow->commit_mutex);
+	mutex_init(&cow->spares_mutex);
+	init_waitqueue_head(&cow->claim_wait);
+	init_waitqueue_head(&cow->room_wait);
+	init_waitqueue_head(&cow->commit_wait);
+	init_waitqueue_head(&cow->durable_wait);
+	init_waitqueue_head(&cow->release_wait);
+	cow->last_commit = jiffies;
+
+	r = -ENOMEM;
+	cow->lbn_pool = dedup_gen_pool_create(false);
+	cow->pbn_pool = dedup_gen_pool_create(true);
+	cow->release_wq = alloc_ordered_workqueue("dedup_release",
+						  WQ_MEM_RECLAIM);
+	if (!cow->lbn_pool || !cow->pbn_pool || !cow->release_wq ||
+	    dedup_gen_init(&cow->gens[0], dedup_gen_bits(cow), 1) ||
+	    dedup_gen_init(&cow->gens[1], dedup_gen_bits(cow), 0))
+		goto bad;
+	cow->open = &cow->gens[0];
+	cow->claims = kvcalloc(1UL << cow->claim_bits, sizeof(*cow->claims),
+			       GFP_KERNEL);
+	if (!cow->claims)
+		goto bad;
+
+	dedup_gen_init_space(cow);
+	r = start_committer(cow);
+	if (r)
+		goto bad;
+	return cow;
+
+bad:
+	kvfree(cow->claims);
+	dedup_gen_free(cow, &cow->gens[1]);
+	dedup_gen_free(cow, &cow->gens[0]);
+	if (cow->release_wq)
+		destroy_workqueue(cow->release_wq);
+	mempool_destroy(cow->pbn_pool);
+	mempool_destroy(cow->lbn_pool);
+	kfree(cow);
+	return ERR_PTR(r);
+}
+
+void dedup_cow_destroy(struct dedup_cow *cow)
+{
+	stop_committer(cow);
+	dedup_cow_do_commit(cow);
+	flush_workqueue(cow->release_wq);
+	destroy_workqueue(cow->release_wq);
+	kvfree(cow->claims);
+	dedup_gen_free(cow, &cow->gens[1]);
+	dedup_gen_free(cow, &cow->gens[0]);
+	mempool_destroy(cow->pbn_pool);
+	mempool_destroy(cow->lbn_pool);
+	kfree(cow);
+}
+
+void dedup_cow_set_features(struct dedup_cow *cow,
+			    const struct dedup_features *f)
+{
+	spin_lock(&cow->lock);
+	/* Each generation's tables follow max_open_mb at its next commit. */
+	cow->p.f = *f;
+	cow->period_changed = true;
+	spin_unlock(&cow->lock);
+	wake_up(&cow->commit_wait);
+	wake_up_all(&cow->room_wait);
+}
+
+
+int dedup_cow_grow_data(struct dedup_cow *cow, u64 data_nr_blocks)
+{
+	int r;
+
+	mutex_lock(&cow->commit_mutex);
+	r = dedup_meta_resize_data(cow->md, data_nr_blocks);
+	mutex_unlock(&cow->commit_mutex);
+	if (r)
+		return r;
+	spin_lock(&cow->lock);
+	cow->release_seq++;
+	spin_unlock(&cow->lock);
+	wake_up_all(&cow->release_wait);
+	return 0;
+}
+
+int dedup_cow_grow_metadata(struct dedup_cow *cow, u64 nr_blocks)
+{
+	int r;
+
+	mutex_lock(&cow->commit_mutex);
+	r = dedup_meta_resize_metadata(cow->md, nr_blocks);
+	/*
+	 * The space maps count the new blocks free only from the next
+	 * commit on; commit the growth alone now (nothing else is applied
+	 * outside a commit), so that writes waiting for room can go on.
+	 */
+	if (!r)
+		r = commit_alone(cow);
+	mutex_unlock(&cow->commit_mutex);
+	return r;
 }

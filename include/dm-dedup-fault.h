@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * dm-dedup-fault.h - test-only fault injection (dm-dedup-fault.c): module
+ * parameters, all off by default, read by every floor of the module.
+ */
+#ifndef DM_DEDUP_FAULT_H
+#define DM_DEDUP_FAULT_H
+
+#include <linux/types.h>
+
+enum dedup_fault_point {
+	DEDUP_FAULT_RELEASE,		/* before freed blocks are released */
+	DEDUP_FAULT_PUBLISH,		/* between a commit and its publish */
+	DEDUP_FAULT_GEN_ALLOC,		/* a generation entry's allocation */
+	DEDUP_FAULT_OPEN_ALLOC,		/* the first allocation of an open */
+	DEDUP_FAULT_ALLOC_READ,		/* between a window's refcount reads */
+};
+
+/* True when this allocation, one that has a fallback, must fail. */
+bool dedup_fault_alloc(void);
+void dedup_fault_delay(enum dedup_fault_point point);
+/* True when the allocation at point must fail. */
+bool dedup_fault_fail(enum dedup_fault_point point);
+/* The reserve of a pool that would have size entries. */
+unsigned int dedup_fault_pool_size(unsigned int size);
+/* True when the block at data must hash to all zeroes. */
+bool dedup_fault_zero_fp(const void *data);
+/* The most times a block may be shared. */
+u32 dedup_fault_refcount_limit(void);
+
+#endif /* DM_DEDUP_FAULT_H */
