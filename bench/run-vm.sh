@@ -47,7 +47,7 @@
 #                     command run as `$PREFILL_CMD OUT_IMAGE` that builds one.
 #                     PREFILL_DATA_MB: the data blocks that image references
 #                     (default 98304: a dm-zero prefix in the guest)
-#   PREFILL_ENTRIES   sustained: build that image with tools/dedup_restore:
+#   PREFILL_ENTRIES   sustained: build that image with tools/ddgen:
 #                     this many unique blocks mapped once (e.g. 20000000);
 #                     activation: the same (default 20000000)
 #   BENCH_GUEST       guest script (default bench/NAME-guest.sh; another
@@ -148,7 +148,7 @@ overlay_bins() {
 
 # build_prefill: $out/prefill.img with PREFILL_ENTRIES unique blocks, each
 # mapped once, at PBNs and LBNs 0.., for a data device of the
-# PREFILL_DATA_MB prefix plus the RAM disk (tools/dedup_restore); sets prefill.
+# PREFILL_DATA_MB prefix plus the RAM disk (tools/ddgen); sets prefill.
 build_prefill() {
 	local start
 	[ "$PREFILL_ENTRIES" -le $((PREFILL_DATA_MB * 256)) ] ||
@@ -156,12 +156,12 @@ build_prefill() {
 	echo "bench: building a pre-filled image of $PREFILL_ENTRIES fingerprints"
 	start=$(date +%s)
 	rm -f "$out/prefill.img"
-	"$top/tools/dedup_restore" --generate --hash sha256 \
+	"$top/tools/ddgen" --hash sha256 \
 		--unique "$PREFILL_ENTRIES" --logical "$PREFILL_ENTRIES" \
 		--data-blocks $(((PREFILL_DATA_MB + BENCH_DATA_MB) * 256)) \
 		--metadata-size "$((BENCH_META_MB + PREFILL_ENTRIES * 64 / 1048576))M" \
 		-o "$out/prefill.img" ||
-		{ echo "bench: dedup_restore failed" >&2; exit 1; }
+		{ echo "bench: ddgen failed" >&2; exit 1; }
 	echo "bench: image built in $(($(date +%s) - start)) s"
 	prefill=$out/prefill.img
 }

@@ -4,7 +4,7 @@
  * dm-dedup tools, written from the published specifications (FIPS 180-4,
  * RFC 7693, the xxHash specification, RFC 3720 for crc32c).  One-shot
  * digests of whole blocks held in memory, and digests of many blocks that
- * share a prefix (dedup_restore --generate), whose state is kept.
+ * share a prefix (ddgen), whose state is kept.
  */
 #include <string.h>
 

@@ -26,7 +26,7 @@
 
 #include "dedup/dedup.h"
 #include "dedup/saveidx.h"
-#include "pdata/endian.h"
+#include "pdata/le.h"
 #include "pdata/log.h"
 
 #define EXIT_CLEAN	0
@@ -50,14 +50,8 @@ struct check {
 	bool sb_only;
 	bool clear_needs_check;
 
-	struct pd_dev dev;
+	struct dd_meta m;
 	struct pd_dev data;
-	struct dd_super s;
-	struct dd_layout lay;
-	struct pd_ctx c;
-	struct pd_sm msm;
-	struct pd_sm bsm;
-	struct dd_array a[DD_NR_ARRAYS];
 	struct dd_saveidx si;
 	bool si_valid;
 
@@ -75,14 +69,14 @@ struct check {
 
 static bool array_whole(struct check *c, enum dd_array_id id)
 {
-	return !c->a[id].tree.damaged && !c->a[id].bad_blocks;
+	return !c->m.a[id].tree.damaged && !c->m.a[id].bad_blocks;
 }
 
 /* The refcount block holding pbn, or NULL if it does not exist. */
 static struct rcb *find_rcb(struct check *c, uint64_t pbn, uint32_t *off,
 			    uint64_t *loc)
 {
-	struct dd_array *a = &c->a[DD_A_REFCOUNT];
+	struct dd_array *a = &c->m.a[DD_A_REFCOUNT];
 	uint64_t bidx = pbn / RC_PER;
 	size_t lo = 0, hi = a->nr_blocks;
 	static size_t last;
@@ -113,8 +107,8 @@ static struct rcb *find_rcb(struct check *c, uint64_t pbn, uint32_t *off,
 
 static void read_refcounts(struct check *c)
 {
-	struct dd_array *a = &c->a[DD_A_REFCOUNT];
-	uint64_t dnb = c->s.sb.data_nr_blocks;
+	struct dd_array *a = &c->m.a[DD_A_REFCOUNT];
+	uint64_t dnb = c->m.s.sb.data_nr_blocks;
 	uint8_t *blk = pd_malloc(DD_BLOCK_SIZE);
 	size_t i;
 	uint32_t j;
@@ -125,7 +119,7 @@ static void read_refcounts(struct check *c)
 		uint64_t first = a->blocks[i].bidx * RC_PER;
 		bool beyond = false;
 
-		if (dd_array_read(&c->c, a, i, blk))
+		if (dd_array_read(&c->m.c, a, i, blk))
 			continue;
 		r->ok = true;
 		for (j = 0; j < RC_PER; j++) {
@@ -133,7 +127,7 @@ static void read_refcounts(struct check *c)
 					      4 * j);
 			if (!r->count[j])
 				continue;
-			if (c->s.data_ok && first + j >= dnb) {
+			if (c->m.s.data_ok && first + j >= dnb) {
 				if (!beyond)
 					pd_error(a->blocks[i].loc, a->block_what, "PBN %llu beyond the data device (%llu blocks) has count %u",
 						 (unsigned long long)(first + j),
@@ -156,13 +150,13 @@ static void read_refcounts(struct check *c)
 
 static void scan_lbns(struct check *c)
 {
-	struct dd_array *a = &c->a[DD_A_LBN];
+	struct dd_array *a = &c->m.a[DD_A_LBN];
 	bool rc_whole = array_whole(c, DD_A_REFCOUNT);
-	uint64_t dnb = c->s.sb.data_nr_blocks, lbn, from = 0;
+	uint64_t dnb = c->m.s.sb.data_nr_blocks, lbn, from = 0;
 	struct dd_cursor *cur = pd_malloc(sizeof(*cur));
 	const uint8_t *e;
 
-	dd_cursor_init(cur, &c->c, a);
+	dd_cursor_init(cur, &c->m.c, a);
 	while (dd_cursor_next(cur, from, &lbn, &e)) {
 		uint64_t v = pd_le64(e), pbn;
 		struct rcb *r;
@@ -175,7 +169,7 @@ static void scan_lbns(struct check *c)
 		}
 		c->lbn_mapped++;
 		pbn = v - DEDUP_LBN_PBN_BASE;
-		if (c->s.data_ok && pbn >= dnb) {
+		if (c->m.s.data_ok && pbn >= dnb) {
 			pd_error(cur->block, a->block_what, "LBN %llu maps to PBN %llu beyond the data device (%llu blocks)",
 				 (unsigned long long)lbn,
 				 (unsigned long long)pbn,
@@ -197,7 +191,7 @@ static void scan_lbns(struct check *c)
 
 static void compare_refcounts(struct check *c)
 {
-	struct dd_array *a = &c->a[DD_A_REFCOUNT];
+	struct dd_array *a = &c->m.a[DD_A_REFCOUNT];
 	size_t i;
 	uint32_t j;
 
@@ -222,7 +216,7 @@ static void compare_refcounts(struct check *c)
 static void verify_data(struct check *c, uint64_t pbn, const uint8_t *fp,
 			uint64_t block, uint8_t *buf)
 {
-	uint64_t dbs = c->s.sb.data_block_size;
+	uint64_t dbs = c->m.s.sb.data_block_size;
 	uint8_t digest[DD_HASH_MAX_DIGEST];
 	char where[160], have[2 * DD_HASH_MAX_DIGEST + 1];
 	char want[2 * DD_HASH_MAX_DIGEST + 1];
@@ -245,34 +239,34 @@ static void verify_data(struct check *c, uint64_t pbn, const uint8_t *fp,
 		return;
 	}
 	c->data_checked++;
-	dd_hash(c->s.alg, buf, dbs, digest);
-	if (!memcmp(digest, fp, c->s.sb.fp_size))
+	dd_hash(c->m.s.alg, buf, dbs, digest);
+	if (!memcmp(digest, fp, c->m.s.sb.fp_size))
 		return;
-	dd_hex(have, digest, c->s.sb.fp_size);
-	dd_hex(want, fp, c->s.sb.fp_size);
+	dd_hex(have, digest, c->m.s.sb.fp_size);
+	dd_hex(want, fp, c->m.s.sb.fp_size);
 	pd_error_at(where, "%s fingerprint mismatch: data hashes to %s, the fp array has %s",
-		    c->s.hash, have, want);
+		    c->m.s.hash, have, want);
 }
 
 static void scan_fps(struct check *c)
 {
-	struct dd_array *a = &c->a[DD_A_FP];
+	struct dd_array *a = &c->m.a[DD_A_FP];
 	bool rc_whole = array_whole(c, DD_A_REFCOUNT);
-	uint64_t dnb = c->s.sb.data_nr_blocks, pbn, from = 0;
+	uint64_t dnb = c->m.s.sb.data_nr_blocks, pbn, from = 0;
 	struct dd_cursor *cur = pd_malloc(sizeof(*cur));
-	uint8_t *buf = c->data_path ? pd_malloc(c->s.sb.data_block_size) :
+	uint8_t *buf = c->data_path ? pd_malloc(c->m.s.sb.data_block_size) :
 		NULL;
 	const uint8_t *e;
 	size_t i;
 
-	dd_cursor_init(cur, &c->c, a);
+	dd_cursor_init(cur, &c->m.c, a);
 	while (dd_cursor_next(cur, from, &pbn, &e)) {
 		struct rcb *r;
 		uint32_t off;
 
 		from = pbn + 1;
 		c->fp_set++;
-		if (c->s.data_ok && pbn >= dnb) {
+		if (c->m.s.data_ok && pbn >= dnb) {
 			pd_error(cur->block, a->block_what, "PBN %llu beyond the data device (%llu blocks) has a fingerprint",
 				 (unsigned long long)pbn,
 				 (unsigned long long)dnb);
@@ -304,14 +298,14 @@ static void scan_fps(struct check *c)
 		pd_info("note: blocks in use not matched to fingerprints: the fp array is damaged");
 		return;
 	}
-	for (i = 0; i < c->a[DD_A_REFCOUNT].nr_blocks; i++) {
-		struct dd_ablock *ab = &c->a[DD_A_REFCOUNT].blocks[i];
+	for (i = 0; i < c->m.a[DD_A_REFCOUNT].nr_blocks; i++) {
+		struct dd_ablock *ab = &c->m.a[DD_A_REFCOUNT].blocks[i];
 		struct rcb *r = &c->rc[i];
 		uint32_t j;
 
 		for (j = 0; r->ok && j < RC_PER; j++)
 			if (r->count[j] && !(r->has_fp[j / 8] & (1 << (j % 8))))
-				pd_error(ab->loc, c->a[DD_A_REFCOUNT].block_what, "PBN %llu has count %u but no fingerprint",
+				pd_error(ab->loc, c->m.a[DD_A_REFCOUNT].block_what, "PBN %llu has count %u but no fingerprint",
 					 (unsigned long long)(ab->bidx * RC_PER + j),
 					 r->count[j]);
 	}
@@ -319,14 +313,14 @@ static void scan_fps(struct check *c)
 
 static void check_saved_index(struct check *c)
 {
-	const struct dedup_sb *sb = &c->s.sb;
+	const struct dedup_sb *sb = &c->m.s.sb;
 	uint64_t fp_blocks;
 
 	if (!(sb->compat_flags & DEDUP_COMPAT_SAVED_INDEX)) {
-		if (c->a[DD_A_SAVE].nr_blocks || c->a[DD_A_SAVE_DIR].nr_blocks)
+		if (c->m.a[DD_A_SAVE].nr_blocks || c->m.a[DD_A_SAVE_DIR].nr_blocks)
 			pd_warning(0, "superblock", "the saved index flag is clear, but the save arrays have %zu and %zu blocks",
-				   c->a[DD_A_SAVE].nr_blocks,
-				   c->a[DD_A_SAVE_DIR].nr_blocks);
+				   c->m.a[DD_A_SAVE].nr_blocks,
+				   c->m.a[DD_A_SAVE_DIR].nr_blocks);
 		return;
 	}
 	if (sb->save_transaction_id != sb->transaction_id) {
@@ -335,12 +329,12 @@ static void check_saved_index(struct check *c)
 			(unsigned long long)sb->transaction_id);
 		return;
 	}
-	if (!c->s.data_ok || !c->s.fp_ok)
+	if (!c->m.s.data_ok || !c->m.s.fp_ok)
 		return;
-	fp_blocks = (sb->data_nr_blocks + c->a[DD_A_FP].per_block - 1) /
-		c->a[DD_A_FP].per_block;
-	dd_saveidx_load(&c->c, &c->a[DD_A_SAVE], &c->a[DD_A_SAVE_DIR], &c->s,
-			fp_blocks, &c->si);
+	fp_blocks = (sb->data_nr_blocks + c->m.a[DD_A_FP].per_block - 1) /
+		c->m.a[DD_A_FP].per_block;
+	dd_saveidx_load(&c->m.c, &c->m.a[DD_A_SAVE], &c->m.a[DD_A_SAVE_DIR],
+			&c->m.s, fp_blocks, &c->si);
 	c->si_valid = true;
 }
 
@@ -350,8 +344,8 @@ static void read_all(struct check *c, enum dd_array_id id)
 	uint8_t *blk = pd_malloc(DD_BLOCK_SIZE);
 	size_t i;
 
-	for (i = 0; i < c->a[id].nr_blocks; i++)
-		dd_array_read(&c->c, &c->a[id], i, blk);
+	for (i = 0; i < c->m.a[id].nr_blocks; i++)
+		dd_array_read(&c->m.c, &c->m.a[id], i, blk);
 	free(blk);
 }
 
@@ -366,7 +360,7 @@ static uint64_t chunk_of(const struct dd_array *ra, size_t i)
 /* Blocks in use in the chunk of refcount block *i and those after it. */
 static uint64_t chunk_in_use(struct check *c, size_t *i)
 {
-	const struct dd_array *ra = &c->a[DD_A_REFCOUNT];
+	const struct dd_array *ra = &c->m.a[DD_A_REFCOUNT];
 	uint64_t ch = chunk_of(ra, *i), n = 0;
 	uint32_t j;
 
@@ -379,9 +373,9 @@ static uint64_t chunk_in_use(struct check *c, size_t *i)
 /* The summary array against the counts, chunk by chunk in order. */
 static void check_summary(struct check *c)
 {
-	struct dd_array *a = &c->a[DD_A_SUMMARY];
-	struct dd_array *ra = &c->a[DD_A_REFCOUNT];
-	uint64_t dnb = c->s.sb.data_nr_blocks;
+	struct dd_array *a = &c->m.a[DD_A_SUMMARY];
+	struct dd_array *ra = &c->m.a[DD_A_REFCOUNT];
+	uint64_t dnb = c->m.s.sb.data_nr_blocks;
 	uint64_t nr_chunks = (dnb + DEDUP_CHUNK_BLOCKS - 1) / DEDUP_CHUNK_BLOCKS;
 	struct dd_cursor *cur = pd_malloc(sizeof(*cur));
 	uint64_t chunk, from = 0, want;
@@ -389,7 +383,7 @@ static void check_summary(struct check *c)
 	size_t i = 0;
 	bool whole = array_whole(c, DD_A_REFCOUNT);
 
-	dd_cursor_init(cur, &c->c, a);
+	dd_cursor_init(cur, &c->m.c, a);
 	for (;;) {
 		bool have = dd_cursor_next(cur, from, &chunk, &e);
 		uint64_t upto = have ? chunk : UINT64_MAX;
@@ -407,7 +401,7 @@ static void check_summary(struct check *c)
 		if (!have)
 			break;
 		from = chunk + 1;
-		if (c->s.data_ok && chunk >= nr_chunks) {
+		if (c->m.s.data_ok && chunk >= nr_chunks) {
 			pd_error(cur->block, a->block_what, "entry for chunk %llu beyond the %llu chunks of the data device",
 				 (unsigned long long)chunk,
 				 (unsigned long long)nr_chunks);
@@ -436,7 +430,7 @@ static void check_counter(const char *name, uint64_t stored, uint64_t found,
 
 static void check_counters(struct check *c)
 {
-	const struct dedup_sb *sb = &c->s.sb;
+	const struct dedup_sb *sb = &c->m.s.sb;
 
 	check_counter("nr_mapped", sb->nr_mapped, c->lbn_mapped, "lbn",
 		      "mapped LBNs", array_whole(c, DD_A_LBN));
@@ -451,11 +445,11 @@ static bool walks_complete(struct check *c)
 	int i;
 
 	for (i = 0; i < DD_NR_ARRAYS; i++)
-		if (c->a[i].tree.damaged)
+		if (c->m.a[i].tree.damaged)
 			return false;
-	if (!c->msm.complete || c->msm.index_tree.damaged)
+	if (!c->m.msm.complete || c->m.msm.index_tree.damaged)
 		return false;
-	if (c->s.bulk && (!c->bsm.complete || c->bsm.index_tree.damaged))
+	if (c->m.s.bulk && (!c->m.bsm.complete || c->m.bsm.index_tree.damaged))
 		return false;
 	return true;
 }
@@ -467,12 +461,12 @@ static int clear_needs_check(struct check *c)
 	uint8_t blk[DD_BLOCK_SIZE];
 	struct dd_super s;
 
-	if (pd_dev_read(&c->dev, 0, blk, sizeof(blk)))
+	if (pd_dev_read(&c->m.dev, 0, blk, sizeof(blk)))
 		return -1;
 	dd_super_decode(blk, &s);
 	s.sb.flags &= ~DEDUP_SB_NEEDS_CHECK;
 	dd_super_encode(&s.sb, blk);
-	if (pd_dev_write(&c->dev, 0, blk, sizeof(blk)) || pd_dev_sync(&c->dev))
+	if (pd_dev_write(&c->m.dev, 0, blk, sizeof(blk)) || pd_dev_sync(&c->m.dev))
 		return -1;
 	return 0;
 }
@@ -566,56 +560,28 @@ static int parse_args(struct check *c, int argc, char **argv)
 	return 0;
 }
 
-static void load_maps(struct check *c)
-{
-	struct pd_ctx *x = &c->c;
-	int i;
-
-	x->dev = &c->dev;
-	x->dev_blocks = c->dev.size / DD_BLOCK_SIZE;
-	pd_refs_init(&x->refs, x->dev_blocks);
-	x->node_limit = c->lay.a_blocks;
-	x->limit_what = "the metadata space map";
-	x->expected = c->s.msm.nr_allocated + c->s.bsm.nr_allocated;
-	pd_ref(x, 0, pd_kind("superblock"), x->refs.nr_blocks,
-	       "the metadata device", 0, "superblock");
-	pd_sm_load(x, &c->msm, "space map", false, &c->s.msm, 0, 0,
-		   "superblock");
-	if (c->s.bulk)
-		pd_sm_load(x, &c->bsm, "bulk space map", true, &c->s.bsm,
-			   c->s.sb.bulk_start, 0, "superblock");
-	for (i = 0; i < DD_NR_ARRAYS; i++)
-		dd_array_load(x, &c->a[i], i, c->s.fp_ok ? c->s.sb.fp_size : 32,
-			      *dd_array_root(&c->s.sb, i), &c->lay);
-}
-
 static int run(struct check *c)
 {
-	uint8_t blk[DD_BLOCK_SIZE];
-	enum dd_sb_status st;
 	bool leaks;
-	int r;
 
-	r = pd_dev_read(&c->dev, 0, blk, sizeof(blk));
-	if (r < 0)
-		return EXIT_USAGE;
-	if (r > 0) {
+	switch (dd_meta_read_super(&c->m)) {
+	case DD_META_OK:
+		break;
+	case DD_META_SHORT:
 		pd_error(0, "superblock", "device is smaller than one %u-byte block (%llu bytes)",
-			 DD_BLOCK_SIZE, (unsigned long long)c->dev.size);
+			 DD_BLOCK_SIZE, (unsigned long long)c->m.dev.size);
 		return EXIT_ERRORS;
-	}
-	st = dd_super_check(blk, &c->s, c->dev.size / DD_BLOCK_SIZE);
-	if (st == DD_SB_REFUSE)
+	case DD_META_BAD:
+		return EXIT_ERRORS;
+	default:
 		return EXIT_USAGE;
-	if (st == DD_SB_BAD)
-		return EXIT_ERRORS;
-	if (c->s.sb.flags & DEDUP_SB_NEEDS_CHECK)
+	}
+	if (c->m.s.sb.flags & DEDUP_SB_NEEDS_CHECK)
 		pd_info("note: the needs_check flag is set");
 	if (c->sb_only)
 		return pd_log.errors ? EXIT_ERRORS : EXIT_CLEAN;
 
-	dd_layout_from_super(&c->s, c->dev.size / DD_BLOCK_SIZE, &c->lay);
-	load_maps(c);
+	dd_meta_load(&c->m);
 	read_refcounts(c);
 	scan_lbns(c);
 	compare_refcounts(c);
@@ -636,15 +602,15 @@ static int run(struct check *c)
 	leaks = walks_complete(c);
 	if (!leaks)
 		pd_info("note: metadata leaks not checked: some metadata could not be walked");
-	pd_sm_compare(&c->c, &c->msm, leaks, 0, "superblock");
-	if (c->s.bulk)
-		pd_sm_compare(&c->c, &c->bsm, leaks, 0, "superblock");
+	pd_sm_compare(&c->m.c, &c->m.msm, leaks, 0, "superblock");
+	if (c->m.s.bulk)
+		pd_sm_compare(&c->m.c, &c->m.bsm, leaks, 0, "superblock");
 	pd_progress_done();
 	if (c->data_path)
 		pd_info("data: verified %llu of %llu blocks in use",
 			(unsigned long long)c->data_checked,
 			(unsigned long long)c->in_use);
-	if (c->dev.io_error || c->io_error)
+	if (c->m.dev.io_error || c->io_error)
 		return EXIT_USAGE;
 	return pd_log.errors ? EXIT_ERRORS : EXIT_CLEAN;
 }
@@ -652,16 +618,17 @@ static int run(struct check *c)
 int main(int argc, char **argv)
 {
 	struct check *c = pd_calloc(1, sizeof(*c));
+	const struct dd_super *s = &c->m.s;
 	uint64_t used;
-	int status, i;
+	int status;
 
 	pd_prog = "dedup_check";
-	c->dev.fd = -1;
+	dd_meta_init(&c->m);
 	c->data.fd = -1;
 	if (parse_args(c, argc, argv) ||
-	    pd_dev_open(&c->dev, c->path, c->clear_needs_check) ||
+	    dd_meta_open(&c->m, c->path, c->clear_needs_check) ||
 	    (c->data_path && pd_dev_open(&c->data, c->data_path, false))) {
-		pd_dev_close(&c->dev);
+		dd_meta_free(&c->m);
 		free(c);
 		return EXIT_USAGE;
 	}
@@ -678,19 +645,19 @@ int main(int argc, char **argv)
 			(unsigned long long)pd_log.errors,
 			(unsigned long long)pd_log.warnings,
 			c->sb_only ? " (superblock only)" : "");
-	used = c->s.msm.nr_allocated + (c->s.bulk ? c->s.bsm.nr_allocated : 0);
+	used = s->msm.nr_allocated + (s->bulk ? s->bsm.nr_allocated : 0);
 	if (!c->sb_only && status == EXIT_CLEAN)
 		pd_info("%llu mapped, %llu zero, %llu unique; metadata %llu of %llu blocks in use%s",
 			(unsigned long long)c->lbn_mapped,
 			(unsigned long long)c->lbn_zero,
 			(unsigned long long)c->in_use, (unsigned long long)used,
-			(unsigned long long)c->s.sb.metadata_nr_blocks,
-			c->s.bulk ? " (bulk region in use)" : "");
+			(unsigned long long)s->sb.metadata_nr_blocks,
+			s->bulk ? " (bulk region in use)" : "");
 
 	if (c->clear_needs_check) {
 		if (status != EXIT_CLEAN)
 			pd_info("needs_check left as it is: the check was not clean");
-		else if (!(c->s.sb.flags & DEDUP_SB_NEEDS_CHECK))
+		else if (!(s->sb.flags & DEDUP_SB_NEEDS_CHECK))
 			pd_info("needs_check is not set");
 		else if (clear_needs_check(c))
 			status = EXIT_USAGE;
@@ -698,15 +665,10 @@ int main(int argc, char **argv)
 			pd_info("needs_check cleared");
 	}
 
-	for (i = 0; i < DD_NR_ARRAYS; i++)
-		dd_array_free(&c->a[i]);
 	dd_saveidx_free(&c->si);
 	free(c->rc);
-	pd_sm_free(&c->msm);
-	pd_sm_free(&c->bsm);
-	pd_refs_free(&c->c.refs);
 	pd_dev_close(&c->data);
-	pd_dev_close(&c->dev);
+	dd_meta_free(&c->m);
 	free(c);
 	return status;
 }

@@ -3,7 +3,8 @@
  * dedup_dump - print the state of dm-dedup metadata (version 2), for
  * people (default) or for scripts and dedup_restore (--format json).
  * --mappings adds every mapped LBN and every PBN in use with its count
- * and fingerprint; dedup_restore --input reads that back.
+ * and fingerprint; dedup_restore --input reads that back (the JSON form
+ * both use is dedup/form.h).
  *
  * Damage found on the way is reported on stderr (the JSON document on
  * stdout stays well formed) and makes the exit status 1.  Exit status 2:
@@ -15,7 +16,8 @@
 #include <unistd.h>
 
 #include "dedup/dedup.h"
-#include "pdata/endian.h"
+#include "dedup/form.h"
+#include "pdata/le.h"
 #include "pdata/log.h"
 
 #define NR_BUCKETS 33
@@ -25,19 +27,13 @@ struct dump {
 	bool json;
 	bool mappings;
 
-	struct pd_dev dev;
-	struct dd_super s;
-	struct dd_layout lay;
-	struct pd_ctx c;
-	struct pd_sm msm;
-	struct pd_sm bsm;
-	struct dd_array a[DD_NR_ARRAYS];
+	struct dd_meta m;
+	struct dd_jw w;
 	uint64_t hist[NR_BUCKETS];
 	uint64_t lbn_mapped;
 	uint64_t lbn_zero;
 	uint64_t msm_used;
 	uint64_t bsm_used;
-	bool first;
 };
 
 static unsigned int bucket(uint32_t count)
@@ -68,10 +64,10 @@ static void count_entries(struct dump *d, enum dd_array_id id)
 	uint64_t idx, from = 0;
 	const uint8_t *e;
 
-	dd_cursor_init(cur, &d->c, &d->a[id]);
+	dd_cursor_init(cur, &d->m.c, &d->m.a[id]);
 	while (dd_cursor_next(cur, from, &idx, &e)) {
 		from = idx + 1;
-		d->a[id].nonzero++;
+		d->m.a[id].nonzero++;
 		if (id == DD_A_LBN) {
 			if (pd_le64(e) == DEDUP_LBN_ZERO)
 				d->lbn_zero++;
@@ -86,44 +82,21 @@ static void count_entries(struct dump *d, enum dd_array_id id)
 
 static void load(struct dump *d)
 {
-	struct pd_ctx *c = &d->c;
+	struct pd_ctx *c = &d->m.c;
 	int i;
 
-	dd_layout_from_super(&d->s, d->dev.size / DD_BLOCK_SIZE, &d->lay);
-	c->dev = &d->dev;
-	c->dev_blocks = d->dev.size / DD_BLOCK_SIZE;
-	pd_refs_init(&c->refs, c->dev_blocks);
-	c->node_limit = d->lay.a_blocks;
-	c->limit_what = "the metadata space map";
-	pd_ref(c, 0, pd_kind("superblock"), c->refs.nr_blocks,
-	       "the metadata device", 0, "superblock");
-	pd_sm_load(c, &d->msm, "space map", false, &d->s.msm, 0, 0,
-		   "superblock");
-	if (d->s.bulk)
-		pd_sm_load(c, &d->bsm, "bulk space map", true, &d->s.bsm,
-			   d->s.sb.bulk_start, 0, "superblock");
-	for (i = 0; i < DD_NR_ARRAYS; i++)
-		dd_array_load(c, &d->a[i], i, d->s.fp_ok ? d->s.sb.fp_size : 32,
-			      *dd_array_root(&d->s.sb, i), &d->lay);
+	dd_meta_load(&d->m);
 	for (i = 0; i < DD_NR_ARRAYS; i++)
 		count_entries(d, i);
 	/* used blocks as the bitmaps say, quietly: dedup_check compares */
-	d->msm_used = pd_sm_compare(c, &d->msm, false, 0, "superblock");
-	if (d->s.bulk)
-		d->bsm_used = pd_sm_compare(c, &d->bsm, false, 0,
+	d->msm_used = pd_sm_compare(c, &d->m.msm, false, 0, "superblock");
+	if (d->m.s.bulk)
+		d->bsm_used = pd_sm_compare(c, &d->m.bsm, false, 0,
 					    "superblock");
 }
 
 /* ------------------------------------------------------------------ */
 /* --mappings */
-
-static void sep(struct dump *d)
-{
-	if (d->json) {
-		fputs(d->first ? "\n    " : ",\n    ", stdout);
-		d->first = false;
-	}
-}
 
 static void print_lbns(struct dump *d)
 {
@@ -131,22 +104,15 @@ static void print_lbns(struct dump *d)
 	uint64_t lbn, from = 0;
 	const uint8_t *e;
 
-	dd_cursor_init(cur, &d->c, &d->a[DD_A_LBN]);
-	d->first = true;
+	dd_cursor_init(cur, &d->m.c, &d->m.a[DD_A_LBN]);
 	if (d->json)
-		printf(",\n  \"lbns\": [");
+		dd_jw_open(&d->w, DD_FORM_LBNS, '[', false);
 	while (dd_cursor_next(cur, from, &lbn, &e)) {
 		uint64_t v = pd_le64(e);
 
 		from = lbn + 1;
-		sep(d);
-		if (d->json && v == DEDUP_LBN_ZERO)
-			printf("{\"lbn\": %llu, \"pbn\": null}",
-			       (unsigned long long)lbn);
-		else if (d->json)
-			printf("{\"lbn\": %llu, \"pbn\": %llu}",
-			       (unsigned long long)lbn,
-			       (unsigned long long)(v - DEDUP_LBN_PBN_BASE));
+		if (d->json)
+			dd_form_write_lbn(&d->w, lbn, v);
 		else if (v == DEDUP_LBN_ZERO)
 			printf("lbn %llu zero\n", (unsigned long long)lbn);
 		else
@@ -154,7 +120,7 @@ static void print_lbns(struct dump *d)
 			       (unsigned long long)(v - DEDUP_LBN_PBN_BASE));
 	}
 	if (d->json)
-		printf("%s]", d->first ? "" : "\n  ");
+		dd_jw_close(&d->w);
 	free(cur);
 }
 
@@ -163,19 +129,18 @@ static void print_pbns(struct dump *d)
 {
 	struct dd_cursor *rc = pd_malloc(sizeof(*rc));
 	struct dd_cursor *fp = pd_malloc(sizeof(*fp));
-	uint32_t fps = d->a[DD_A_FP].entry_size;
+	uint32_t fps = d->m.a[DD_A_FP].entry_size;
 	uint64_t rp = 0, fpp = 0, p;
 	const uint8_t *re = NULL, *fe = NULL;
 	bool rh, fh;
 	char hex[2 * 64 + 1];
 
-	dd_cursor_init(rc, &d->c, &d->a[DD_A_REFCOUNT]);
-	dd_cursor_init(fp, &d->c, &d->a[DD_A_FP]);
+	dd_cursor_init(rc, &d->m.c, &d->m.a[DD_A_REFCOUNT]);
+	dd_cursor_init(fp, &d->m.c, &d->m.a[DD_A_FP]);
 	rh = dd_cursor_next(rc, 0, &rp, &re);
 	fh = dd_cursor_next(fp, 0, &fpp, &fe);
-	d->first = true;
 	if (d->json)
-		printf(",\n  \"pbns\": [");
+		dd_jw_open(&d->w, DD_FORM_PBNS, '[', false);
 	while (rh || fh) {
 		uint32_t count = 0;
 
@@ -186,10 +151,8 @@ static void print_pbns(struct dump *d)
 			dd_hex(hex, fe, fps);
 		else
 			strcpy(hex, "");
-		sep(d);
 		if (d->json)
-			printf("{\"pbn\": %llu, \"count\": %u, \"fp\": \"%s\"}",
-			       (unsigned long long)p, count, hex);
+			dd_form_write_pbn(&d->w, p, count, hex);
 		else
 			printf("pbn %llu count %u fp %s\n",
 			       (unsigned long long)p, count,
@@ -200,7 +163,7 @@ static void print_pbns(struct dump *d)
 			fh = dd_cursor_next(fp, p + 1, &fpp, &fe);
 	}
 	if (d->json)
-		printf("%s]", d->first ? "" : "\n  ");
+		dd_jw_close(&d->w);
 	free(rc);
 	free(fp);
 }
@@ -208,115 +171,78 @@ static void print_pbns(struct dump *d)
 /* ------------------------------------------------------------------ */
 /* summary */
 
-static void json_sm(const char *name, const struct pd_sm_root *r,
-		    uint64_t used, bool last)
+static void json_sm(struct dd_jw *w, const char *name,
+		    const struct pd_sm_root *r, uint64_t used)
 {
-	printf("    \"%s\": {\"nr_blocks\": %llu, \"nr_allocated\": %llu, \"used\": %llu, \"bitmap_root\": %llu, \"ref_count_root\": %llu}%s\n",
-	       name, (unsigned long long)r->nr_blocks,
-	       (unsigned long long)r->nr_allocated, (unsigned long long)used,
-	       (unsigned long long)r->bitmap_root,
-	       (unsigned long long)r->ref_count_root, last ? "" : ",");
+	dd_jw_open(w, name, '{', true);
+	dd_jw_u64(w, "nr_blocks", r->nr_blocks);
+	dd_jw_u64(w, "nr_allocated", r->nr_allocated);
+	dd_jw_u64(w, "used", used);
+	dd_jw_u64(w, "bitmap_root", r->bitmap_root);
+	dd_jw_u64(w, "ref_count_root", r->ref_count_root);
+	dd_jw_close(w);
 }
 
 static void print_json(struct dump *d)
 {
-	const struct dedup_sb *sb = &d->s.sb;
-	char uuid[37];
-	bool first = true;
+	const struct dd_super *s = &d->m.s;
+	struct dd_jw *w = &d->w;
 	unsigned int k;
 	int id;
 
-	dd_uuid_str(uuid, sb->uuid);
-	printf("{\n  \"superblock\": {\n");
-	printf("    \"csum\": \"0x%08x\",\n", d->s.csum);
-	printf("    \"flags\": %u,\n", sb->flags);
-	printf("    \"needs_check\": %s,\n",
-	       sb->flags & DEDUP_SB_NEEDS_CHECK ? "true" : "false");
-	printf("    \"uuid\": \"%s\",\n", uuid);
-	printf("    \"magic\": \"0x%016llx\",\n", (unsigned long long)sb->magic);
-	printf("    \"version\": %u,\n", sb->version);
-	printf("    \"incompat_flags\": %u,\n", sb->incompat_flags);
-	printf("    \"compat_flags\": %u,\n", sb->compat_flags);
-	printf("    \"compat_ro_flags\": %u,\n", sb->compat_ro_flags);
-	printf("    \"metadata_block_size\": %u,\n", sb->metadata_block_size);
-	printf("    \"data_block_size\": %u,\n", sb->data_block_size);
-	printf("    \"fp_size\": %u,\n", sb->fp_size);
-	printf("    \"hash\": \"%s\",\n",
-	       d->s.alg != DD_HASH_NONE ? dd_hash_name(d->s.alg) : "unknown");
-	printf("    \"data_nr_blocks\": %llu,\n",
-	       (unsigned long long)sb->data_nr_blocks);
-	printf("    \"metadata_nr_blocks\": %llu,\n",
-	       (unsigned long long)sb->metadata_nr_blocks);
-	printf("    \"transaction_id\": %llu,\n",
-	       (unsigned long long)sb->transaction_id);
-	printf("    \"bulk_start\": %llu,\n", (unsigned long long)sb->bulk_start);
-	printf("    \"bulk_nr_blocks\": %llu,\n",
-	       (unsigned long long)sb->bulk_nr_blocks);
-	printf("    \"alloc_cursor\": %llu,\n",
-	       (unsigned long long)sb->alloc_cursor);
-	printf("    \"save_transaction_id\": %llu,\n",
-	       (unsigned long long)sb->save_transaction_id);
-	printf("    \"save_entries\": %llu,\n",
-	       (unsigned long long)sb->save_entries);
-	printf("    \"save_shard_bits\": %u,\n", sb->save_shard_bits);
-	printf("    \"save_loc_bits\": %u\n  },\n", sb->save_loc_bits);
+	dd_jw_open(w, NULL, '{', false);
+	dd_form_write_super(w, s);
 
-	printf("  \"counters\": {\n");
-	printf("    \"nr_mapped\": %llu,\n", (unsigned long long)sb->nr_mapped);
-	printf("    \"nr_zero\": %llu,\n", (unsigned long long)sb->nr_zero);
-	printf("    \"nr_unique\": %llu,\n", (unsigned long long)sb->nr_unique);
-	printf("    \"dedup_hits\": %llu,\n", (unsigned long long)sb->dedup_hits);
-	printf("    \"zero_writes\": %llu,\n",
-	       (unsigned long long)sb->zero_writes);
-	printf("    \"commits\": %llu\n  },\n", (unsigned long long)sb->commits);
+	dd_jw_open(w, "space_maps", '{', false);
+	json_sm(w, "metadata", &s->msm, d->msm_used);
+	if (s->bulk)
+		json_sm(w, "bulk", &s->bsm, d->bsm_used);
+	dd_jw_close(w);
+	dd_jw_open(w, "metadata", '{', true);
+	dd_jw_u64(w, "device_blocks", d->m.c.dev_blocks);
+	dd_jw_u64(w, "used_blocks", d->msm_used + d->bsm_used);
+	dd_jw_u64(w, "total_blocks",
+		  s->msm.nr_blocks + (s->bulk ? s->bsm.nr_blocks : 0));
+	dd_jw_close(w);
 
-	printf("  \"space_maps\": {\n");
-	json_sm("metadata", &d->s.msm, d->msm_used, !d->s.bulk);
-	if (d->s.bulk)
-		json_sm("bulk", &d->s.bsm, d->bsm_used, true);
-	printf("  },\n");
-	printf("  \"metadata\": {\"device_blocks\": %llu, \"used_blocks\": %llu, \"total_blocks\": %llu},\n",
-	       (unsigned long long)d->c.dev_blocks,
-	       (unsigned long long)(d->msm_used + d->bsm_used),
-	       (unsigned long long)(d->s.msm.nr_blocks +
-				    (d->s.bulk ? d->s.bsm.nr_blocks : 0)));
-
-	printf("  \"arrays\": {\n");
+	dd_jw_open(w, "arrays", '{', false);
 	for (id = 0; id < DD_NR_ARRAYS; id++) {
-		struct dd_array *a = &d->a[id];
+		struct dd_array *a = &d->m.a[id];
 
-		printf("    \"%s\": {\"root\": %llu, \"depth\": %u, \"internal_nodes\": %llu, \"leaves\": %llu, \"blocks\": %zu, \"entries\": %llu, \"damaged\": %s}%s\n",
-		       a->name, (unsigned long long)a->tree.root,
-		       a->tree.depth, (unsigned long long)a->tree.nr_internal,
-		       (unsigned long long)a->tree.nr_leaves, a->nr_blocks,
-		       (unsigned long long)a->nonzero,
-		       a->tree.damaged || a->bad_blocks ? "true" : "false",
-		       id + 1 < DD_NR_ARRAYS ? "," : "");
+		dd_jw_open(w, a->name, '{', true);
+		dd_jw_u64(w, "root", a->tree.root);
+		dd_jw_u64(w, "depth", a->tree.depth);
+		dd_jw_u64(w, "internal_nodes", a->tree.nr_internal);
+		dd_jw_u64(w, "leaves", a->tree.nr_leaves);
+		dd_jw_u64(w, "blocks", a->nr_blocks);
+		dd_jw_u64(w, "entries", a->nonzero);
+		dd_jw_bool(w, "damaged", a->tree.damaged || a->bad_blocks);
+		dd_jw_close(w);
 	}
-	printf("  },\n");
+	dd_jw_close(w);
 
-	if (sb->nr_unique)
-		printf("  \"dedup_ratio\": %.6f,\n",
-		       (double)sb->nr_mapped / (double)sb->nr_unique);
+	if (s->sb.nr_unique)
+		dd_jw_number(w, "dedup_ratio", "%.6f",
+			     (double)s->sb.nr_mapped / (double)s->sb.nr_unique);
 	else
-		printf("  \"dedup_ratio\": null,\n");
+		dd_jw_null(w, "dedup_ratio");
 
-	printf("  \"refcount_histogram\": [");
+	dd_jw_open(w, "refcount_histogram", '[', false);
 	for (k = 0; k < NR_BUCKETS; k++) {
 		if (!d->hist[k])
 			continue;
-		printf("%s\n    {\"min\": %llu, \"max\": %llu, \"blocks\": %llu}",
-		       first ? "" : ",", (unsigned long long)bucket_min(k),
-		       (unsigned long long)bucket_max(k),
-		       (unsigned long long)d->hist[k]);
-		first = false;
+		dd_jw_open(w, NULL, '{', true);
+		dd_jw_u64(w, "min", bucket_min(k));
+		dd_jw_u64(w, "max", bucket_max(k));
+		dd_jw_u64(w, "blocks", d->hist[k]);
+		dd_jw_close(w);
 	}
-	printf("%s]", first ? "" : "\n  ");
+	dd_jw_close(w);
 }
 
 static void print_text(struct dump *d)
 {
-	const struct dedup_sb *sb = &d->s.sb;
+	const struct dedup_sb *sb = &d->m.s.sb;
 	char uuid[37];
 	unsigned int k;
 	int id;
@@ -328,24 +254,24 @@ static void print_text(struct dump *d)
 	       sb->version, (unsigned long long)sb->transaction_id, sb->flags,
 	       sb->flags & DEDUP_SB_NEEDS_CHECK ? " (needs_check)" : "");
 	printf("  features          incompat 0x%x%s, compat 0x%x%s, compat_ro 0x%x\n",
-	       sb->incompat_flags, d->s.bulk ? " (bulk)" : "",
+	       sb->incompat_flags, d->m.s.bulk ? " (bulk)" : "",
 	       sb->compat_flags,
 	       sb->compat_flags & DEDUP_COMPAT_SAVED_INDEX ?
 	       " (saved index)" : "", sb->compat_ro_flags);
 	printf("  metadata          %llu blocks of %u bytes; region A %llu of %llu in use",
 	       (unsigned long long)sb->metadata_nr_blocks,
 	       sb->metadata_block_size, (unsigned long long)d->msm_used,
-	       (unsigned long long)d->s.msm.nr_blocks);
-	if (d->s.bulk)
+	       (unsigned long long)d->m.s.msm.nr_blocks);
+	if (d->m.s.bulk)
 		printf("; bulk region from block %llu: %llu of %llu in use",
 		       (unsigned long long)sb->bulk_start,
 		       (unsigned long long)d->bsm_used,
-		       (unsigned long long)d->s.bsm.nr_blocks);
+		       (unsigned long long)d->m.s.bsm.nr_blocks);
 	printf("\n  data              %u-byte blocks, %llu of %llu in use\n",
 	       sb->data_block_size, (unsigned long long)sb->nr_unique,
 	       (unsigned long long)sb->data_nr_blocks);
 	printf("  hash              %s, %u-byte fingerprints\n",
-	       d->s.hash, sb->fp_size);
+	       d->m.s.hash, sb->fp_size);
 	printf("  counters          mapped %llu, zero %llu, unique %llu\n",
 	       (unsigned long long)sb->nr_mapped,
 	       (unsigned long long)sb->nr_zero,
@@ -371,7 +297,7 @@ static void print_text(struct dump *d)
 	printf("  arrays            %-10s %6s %9s %9s %10s %12s\n", "root",
 	       "depth", "internal", "leaves", "blocks", "entries");
 	for (id = 0; id < DD_NR_ARRAYS; id++) {
-		struct dd_array *a = &d->a[id];
+		struct dd_array *a = &d->m.a[id];
 
 		printf("    %-15s %-10llu %6u %9llu %9llu %10zu %12llu%s\n",
 		       a->name, (unsigned long long)a->tree.root,
@@ -415,11 +341,12 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	uint8_t blk[DD_BLOCK_SIZE];
 	struct dump *d = pd_calloc(1, sizeof(*d));
-	int o, r, status = 2, i;
+	enum dd_meta_status st;
+	int o, status = 2;
 
 	pd_prog = "dedup_dump";
+	dd_meta_init(&d->m);
 	while ((o = getopt_long(argc, argv, "f:mh", opts, NULL)) != -1) {
 		switch (o) {
 		case 'f':
@@ -450,48 +377,35 @@ int main(int argc, char **argv)
 	d->path = argv[optind];
 	pd_log.out = stderr;
 
-	d->dev.fd = -1;
-	if (pd_dev_open(&d->dev, d->path, false))
+	if (dd_meta_open(&d->m, d->path, false))
 		goto out;
-	r = pd_dev_read(&d->dev, 0, blk, sizeof(blk));
-	if (r) {
-		if (r > 0)
-			fprintf(stderr, "dedup_dump: %s is smaller than one block\n",
-				d->path);
-		goto out;
-	}
-	if (dd_super_check(blk, &d->s, d->dev.size / DD_BLOCK_SIZE) !=
-	    DD_SB_OK)
+	st = dd_meta_read_super(&d->m);
+	if (st == DD_META_SHORT)
+		fprintf(stderr, "dedup_dump: %s is smaller than one block\n",
+			d->path);
+	if (st != DD_META_OK)
 		goto out;
 	load(d);
 
-	if (d->json) {
+	dd_jw_init(&d->w, stdout);
+	if (d->json)
 		print_json(d);
-		if (d->mappings) {
-			print_lbns(d);
-			print_pbns(d);
-		}
-		printf("\n}\n");
-	} else {
+	else
 		print_text(d);
-		if (d->mappings) {
-			print_lbns(d);
-			print_pbns(d);
-		}
+	if (d->mappings) {
+		print_lbns(d);
+		print_pbns(d);
 	}
+	if (d->json)
+		dd_jw_end(&d->w);
 
 	status = pd_log.errors ? 1 : 0;
-	if (d->dev.io_error)
+	if (d->m.dev.io_error)
 		status = 2;
 	if (fflush(stdout) || ferror(stdout))
 		status = 2;
 out:
-	for (i = 0; i < DD_NR_ARRAYS; i++)
-		dd_array_free(&d->a[i]);
-	pd_sm_free(&d->msm);
-	pd_sm_free(&d->bsm);
-	pd_refs_free(&d->c.refs);
-	pd_dev_close(&d->dev);
+	dd_meta_free(&d->m);
 	free(d);
 	return status;
 }

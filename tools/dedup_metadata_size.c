@@ -37,7 +37,6 @@
  *    beyond it array blocks go to the bulk region, so a device that needs
  *    more is region A's full size plus the bulk region.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdbool.h>
@@ -45,8 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dm-dedup-format.h"
-#include "ddhash.h"
+#include "dedup/dedup.h"
 
 #define BLOCK		DEDUP_METADATA_BLOCK_SIZE
 #define PAYLOAD		DEDUP_ARRAY_PAYLOAD
@@ -77,47 +75,15 @@ struct sizes {
 	bool have_logical, have_ratio;
 };
 
+/* A size in bytes (dd_parse_size()). */
 static int parse_size(const char *s, double *v)
 {
-	char *end;
-	double m = 1;
+	uint64_t bytes;
 
-	errno = 0;
-	*v = strtod(s, &end);
-	if (errno || end == s || *v < 0)
+	if (dd_parse_size(s, &bytes))
 		return -1;
-	switch (*end) {
-	case 'k': case 'K':
-		m = 1ULL << 10;
-		break;
-	case 'm': case 'M':
-		m = 1ULL << 20;
-		break;
-	case 'g': case 'G':
-		m = 1ULL << 30;
-		break;
-	case 't': case 'T':
-		m = 1ULL << 40;
-		break;
-	case 'p': case 'P':
-		m = 1ULL << 50;
-		break;
-	case 's':
-		m = 512;
-		break;
-	case '\0':
-		break;
-	default:
-		return -1;
-	}
-	if (*end)
-		end++;
-	if (*end == 'i')
-		end++;
-	if (*end == 'B')
-		end++;
-	*v *= m;
-	return *end ? -1 : 0;
+	*v = bytes;
+	return 0;
 }
 
 static const char *human(double bytes, char *buf, size_t len)
@@ -145,20 +111,15 @@ static double array_blocks(double u, double l, uint32_t fp_size)
 	       ceil(l / dedup_array_entries_per_block(8));
 }
 
-/* The RAM index's shards, as dedup_index_geometry() chooses them. */
+/* The RAM index's shards, as the module chooses them. */
 static double index_shards(double data_blocks, uint32_t fp_size)
 {
-	double nfp = ceil(data_blocks / dedup_array_entries_per_block(fp_size));
-	int loc_bits = fmax(ilogb(nfp + 1) + 1, 8);
-	int tag_bits, nb_bits;
-	double per_shard;
+	unsigned int shard_bits, loc_bits;
 
-	if (DEDUP_INDEX_ENTRY_BITS - loc_bits >= 28)
-		loc_bits += 4;
-	tag_bits = DEDUP_INDEX_ENTRY_BITS - loc_bits;
-	nb_bits = fmin(fmax(tag_bits - 12, 0), 11);
-	per_shard = floor(ldexp(DEDUP_INDEX_BUCKET_ENTRIES, nb_bits) * 17 / 20);
-	return exp2(ceil(log2(fmax(floor(data_blocks / per_shard) + 1, 64))));
+	dedup_index_geometry_bits((uint64_t)data_blocks,
+				  dedup_array_entries_per_block(fp_size),
+				  &shard_bits, &loc_bits);
+	return ldexp(1, shard_bits);
 }
 
 /*
@@ -243,9 +204,11 @@ int main(int argc, char **argv)
 			z.have_logical = true;
 			break;
 		case 'b':
-			if (parse_size(optarg, &v) || v < 4096 || v > 65536 ||
-			    ((uint32_t)v & ((uint32_t)v - 1))) {
-				fprintf(stderr, "dedup_metadata_size: --block-size must be a power of two in 4096..65536\n");
+			if (parse_size(optarg, &v) ||
+			    !dedup_data_block_size_ok((uint64_t)v)) {
+				fprintf(stderr, "dedup_metadata_size: --block-size must be a power of two in %u..%u\n",
+					DEDUP_MIN_DATA_BLOCK_SIZE,
+					DEDUP_MAX_DATA_BLOCK_SIZE);
 				return 2;
 			}
 			z.block_size = v;

@@ -26,6 +26,8 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "dedup/json.h"
+
 #ifndef DM_DEDUP_VERSION
 #define DM_DEDUP_VERSION "unknown"
 #endif
@@ -523,79 +525,54 @@ static void print_table(struct device *devs, size_t nr, bool human)
 	free(cells);
 }
 
-static void json_string(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		unsigned char ch = *s;
-
-		if (ch == '"' || ch == '\\')
-			printf("\\%c", ch);
-		else if (ch < 0x20)
-			printf("\\u%04x", ch);
-		else
-			putchar(ch);
-	}
-	putchar('"');
-}
-
 /* A stats value as a JSON number when it is a plain decimal, else a string. */
-static void json_value(const char *v)
+static void json_value(struct dd_jw *w, const char *key, const char *v)
 {
 	uint64_t n;
 
 	if (parse_u64(v, &n) && (v[0] != '0' || !v[1]))
-		printf("%s", v);
+		dd_jw_number(w, key, "%s", v);
 	else
-		json_string(v);
-}
-
-static void json_u64(const char *key, uint64_t v, bool last)
-{
-	printf("      \"%s\": %" PRIu64 "%s\n", key, v, last ? "" : ",");
+		dd_jw_string(w, key, v);
 }
 
 static void print_json(struct device *devs, size_t nr)
 {
+	struct dd_jw jw, *w = &jw;
 	size_t i, k;
 
-	printf("{\n  \"version\": ");
-	json_string(DM_DEDUP_VERSION);
-	printf(",\n  \"devices\": [");
+	dd_jw_init(w, stdout);
+	dd_jw_open(w, NULL, '{', false);
+	dd_jw_string(w, "version", DM_DEDUP_VERSION);
+	dd_jw_open(w, "devices", '[', false);
 	for (i = 0; i < nr; i++) {
 		struct device *d = &devs[i];
 
-		printf("%s\n    {\n      \"name\": ", i ? "," : "");
-		json_string(d->name);
-		printf(",\n      \"mode\": ");
-		json_string(d->mode);
-		printf(",\n      \"needs_check\": %s,\n",
-		       d->needs_check ? "true" : "false");
-		printf("      \"source\": \"%s\",\n",
-		       d->have_stats ? "stats" : "status");
-		json_u64("block_size", d->fig[FIG_BLOCK_SIZE], false);
-		json_u64("logical_used_bytes", logical_bytes(d), false);
-		json_u64("physical_used_bytes", physical_bytes(d), false);
-		json_u64("physical_size_bytes",
-			 d->fig[FIG_DATA_TOTAL] * d->fig[FIG_BLOCK_SIZE], false);
-		json_u64("saved_bytes", saved_bytes(d), false);
-		printf("      \"saved_percent\": %.1f,\n", saved_percent(d));
-		json_u64("dedup_hits", d->fig[FIG_HITS], false);
-		json_u64("zero_blocks", d->fig[FIG_ZERO], false);
-		json_u64("commits", d->fig[FIG_COMMITS], false);
-		json_u64("longest_commit_ms", d->fig[FIG_LONGEST_COMMIT], false);
-		json_u64("backpressure_waits", d->fig[FIG_BP_WAITS], false);
-		json_u64("longest_wait_us", d->fig[FIG_LONGEST_WAIT], false);
-		printf("      \"stats\": {");
-		for (k = 0; k < d->nr_kv; k++) {
-			printf("%s\n        ", k ? "," : "");
-			json_string(d->kv[k].key);
-			printf(": ");
-			json_value(d->kv[k].value);
-		}
-		printf("%s}\n    }", d->nr_kv ? "\n      " : "");
+		dd_jw_open(w, NULL, '{', false);
+		dd_jw_string(w, "name", d->name);
+		dd_jw_string(w, "mode", d->mode);
+		dd_jw_bool(w, "needs_check", d->needs_check);
+		dd_jw_string(w, "source", d->have_stats ? "stats" : "status");
+		dd_jw_u64(w, "block_size", d->fig[FIG_BLOCK_SIZE]);
+		dd_jw_u64(w, "logical_used_bytes", logical_bytes(d));
+		dd_jw_u64(w, "physical_used_bytes", physical_bytes(d));
+		dd_jw_u64(w, "physical_size_bytes",
+			  d->fig[FIG_DATA_TOTAL] * d->fig[FIG_BLOCK_SIZE]);
+		dd_jw_u64(w, "saved_bytes", saved_bytes(d));
+		dd_jw_number(w, "saved_percent", "%.1f", saved_percent(d));
+		dd_jw_u64(w, "dedup_hits", d->fig[FIG_HITS]);
+		dd_jw_u64(w, "zero_blocks", d->fig[FIG_ZERO]);
+		dd_jw_u64(w, "commits", d->fig[FIG_COMMITS]);
+		dd_jw_u64(w, "longest_commit_ms", d->fig[FIG_LONGEST_COMMIT]);
+		dd_jw_u64(w, "backpressure_waits", d->fig[FIG_BP_WAITS]);
+		dd_jw_u64(w, "longest_wait_us", d->fig[FIG_LONGEST_WAIT]);
+		dd_jw_open(w, "stats", '{', false);
+		for (k = 0; k < d->nr_kv; k++)
+			json_value(w, d->kv[k].key, d->kv[k].value);
+		dd_jw_close(w);
+		dd_jw_close(w);
 	}
-	printf("%s]\n}\n", nr ? "\n  " : "");
+	dd_jw_end(w);
 }
 
 static void free_device(struct device *d)

@@ -55,59 +55,28 @@
 #include <string.h>
 
 #include "dedup/dedup.h"
-#include "pdata/endian.h"
+#include "pdata/le.h"
 #include "pdata/log.h"
 
-struct ctx {
-	struct pd_dev dev;
-	struct dd_super s;
-	struct dd_layout lay;
-	struct pd_ctx c;
-	struct pd_sm msm;
-	struct pd_sm bsm;
-	struct dd_array a[DD_NR_ARRAYS];
-};
-
-static int load(struct ctx *x, const char *path)
+/* The image as dedup_check loads it, opened for writing. */
+static int load(struct dd_meta *x, const char *path)
 {
-	uint8_t b[DD_BLOCK_SIZE];
-	int i;
-
-	memset(x, 0, sizeof(*x));
+	dd_meta_init(x);
 	pd_log.quiet = true;
-	if (pd_dev_open(&x->dev, path, true))
+	if (dd_meta_open(x, path, true) || dd_meta_read_super(x) != DD_META_OK)
 		return -1;
-	if (pd_dev_read(&x->dev, 0, b, sizeof(b)))
-		return -1;
-	if (dd_super_check(b, &x->s, x->dev.size / DD_BLOCK_SIZE) != DD_SB_OK)
-		return -1;
-	dd_layout_from_super(&x->s, x->dev.size / DD_BLOCK_SIZE, &x->lay);
-	x->c.dev = &x->dev;
-	x->c.dev_blocks = x->dev.size / DD_BLOCK_SIZE;
-	pd_refs_init(&x->c.refs, x->c.dev_blocks);
-	x->c.node_limit = x->lay.a_blocks;
-	x->c.limit_what = "the metadata space map";
-	pd_ref(&x->c, 0, pd_kind("superblock"), x->c.dev_blocks, "device", 0,
-	       "superblock");
-	pd_sm_load(&x->c, &x->msm, "space map", false, &x->s.msm, 0, 0,
-		   "superblock");
-	if (x->s.bulk)
-		pd_sm_load(&x->c, &x->bsm, "bulk space map", true, &x->s.bsm,
-			   x->s.sb.bulk_start, 0, "superblock");
-	for (i = 0; i < DD_NR_ARRAYS; i++)
-		dd_array_load(&x->c, &x->a[i], i, x->s.sb.fp_size,
-			      *dd_array_root(&x->s.sb, i), &x->lay);
+	dd_meta_load(x);
 	return 0;
 }
 
-static void rd(struct ctx *x, uint64_t b, uint8_t *buf)
+static void rd(struct dd_meta *x, uint64_t b, uint8_t *buf)
 {
 	if (pd_dev_read(&x->dev, b * DD_BLOCK_SIZE, buf, DD_BLOCK_SIZE))
 		exit(2);
 }
 
 /* Writes buf at b with the checksum its kind needs. */
-static void wr(struct ctx *x, uint64_t b, uint8_t *buf)
+static void wr(struct dd_meta *x, uint64_t b, uint8_t *buf)
 {
 	const char *k = pd_kind_name(x->c.refs.kind[b]);
 
@@ -157,7 +126,7 @@ static const char *kind_for(const char *arg, char *buf, size_t len)
 	return buf;
 }
 
-static int find(struct ctx *x, const char *kind, uint64_t *out)
+static int find(struct dd_meta *x, const char *kind, uint64_t *out)
 {
 	uint64_t b;
 
@@ -176,7 +145,7 @@ static uint8_t *entry(uint8_t *blk, uint32_t size, uint32_t i)
 }
 
 /* First array block of id and the first entry in it matching want. */
-static int first_entry(struct ctx *x, enum dd_array_id id, bool nonzero,
+static int first_entry(struct dd_meta *x, enum dd_array_id id, bool nonzero,
 		       uint8_t *blk, size_t *bi, uint32_t *ei)
 {
 	struct dd_array *a = &x->a[id];
@@ -196,14 +165,15 @@ static int first_entry(struct ctx *x, enum dd_array_id id, bool nonzero,
 	return -1;
 }
 
-static int cmd_refcount_inc(struct ctx *x)
+/* Add one to the first non-zero 32-bit count of array @id. */
+static int count_inc(struct dd_meta *x, enum dd_array_id id)
 {
-	struct dd_array *a = &x->a[DD_A_REFCOUNT];
+	struct dd_array *a = &x->a[id];
 	uint8_t blk[DD_BLOCK_SIZE];
 	size_t i;
 	uint32_t j, old;
 
-	if (first_entry(x, DD_A_REFCOUNT, true, blk, &i, &j))
+	if (first_entry(x, id, true, blk, &i, &j))
 		return 1;
 	old = pd_le32(entry(blk, 4, j));
 	pd_put_le32(entry(blk, 4, j), old + 1);
@@ -214,7 +184,12 @@ static int cmd_refcount_inc(struct ctx *x)
 	return 0;
 }
 
-static int cmd_fp_free(struct ctx *x)
+static int cmd_refcount_inc(struct dd_meta *x)
+{
+	return count_inc(x, DD_A_REFCOUNT);
+}
+
+static int cmd_fp_free(struct dd_meta *x)
 {
 	struct dd_array *a = &x->a[DD_A_FP];
 	uint8_t blk[DD_BLOCK_SIZE];
@@ -231,7 +206,7 @@ static int cmd_fp_free(struct ctx *x)
 	return 0;
 }
 
-static int cmd_fp_clear(struct ctx *x)
+static int cmd_fp_clear(struct dd_meta *x)
 {
 	struct dd_array *a = &x->a[DD_A_FP], *r = &x->a[DD_A_REFCOUNT];
 	uint8_t blk[DD_BLOCK_SIZE], rblk[DD_BLOCK_SIZE];
@@ -256,25 +231,12 @@ static int cmd_fp_clear(struct ctx *x)
 	return 0;
 }
 
-static int cmd_summary_inc(struct ctx *x)
+static int cmd_summary_inc(struct dd_meta *x)
 {
-	struct dd_array *a = &x->a[DD_A_SUMMARY];
-	uint8_t blk[DD_BLOCK_SIZE];
-	size_t i;
-	uint32_t j, old;
-
-	if (first_entry(x, DD_A_SUMMARY, true, blk, &i, &j))
-		return 1;
-	old = pd_le32(entry(blk, 4, j));
-	pd_put_le32(entry(blk, 4, j), old + 1);
-	wr(x, a->blocks[i].loc, blk);
-	printf("%llu %llu %u %u\n", (unsigned long long)a->blocks[i].loc,
-	       (unsigned long long)(a->blocks[i].bidx * a->per_block + j), old,
-	       old + 1);
-	return 0;
+	return count_inc(x, DD_A_SUMMARY);
 }
 
-static int cmd_lbn_beyond(struct ctx *x)
+static int cmd_lbn_beyond(struct dd_meta *x)
 {
 	struct dd_array *a = &x->a[DD_A_LBN];
 	uint8_t blk[DD_BLOCK_SIZE];
@@ -303,7 +265,7 @@ static int cmd_lbn_beyond(struct ctx *x)
 }
 
 /* Sets region A's count of b to v (0..2), keeping index and root right. */
-static int set_count(struct ctx *x, uint64_t b, unsigned int v)
+static int set_count(struct dd_meta *x, uint64_t b, unsigned int v)
 {
 	struct pd_sm *sm = &x->msm;
 	uint32_t i = b / PD_SM_ENTRIES_PER_BITMAP, off = b % PD_SM_ENTRIES_PER_BITMAP;
@@ -333,7 +295,7 @@ static int set_count(struct ctx *x, uint64_t b, unsigned int v)
 	return 0;
 }
 
-static int cmd_leak(struct ctx *x)
+static int cmd_leak(struct dd_meta *x)
 {
 	uint64_t b;
 	uint32_t count;
@@ -348,7 +310,7 @@ static int cmd_leak(struct ctx *x)
 	return 0;
 }
 
-static int cmd_double(struct ctx *x)
+static int cmd_double(struct dd_meta *x)
 {
 	uint64_t b;
 
@@ -362,7 +324,7 @@ static int cmd_double(struct ctx *x)
 	return 0;
 }
 
-static int cmd_share(struct ctx *x)
+static int cmd_share(struct dd_meta *x)
 {
 	struct dd_array *a = &x->a[DD_A_LBN];
 	uint8_t blk[DD_BLOCK_SIZE];
@@ -379,7 +341,7 @@ static int cmd_share(struct ctx *x)
 	return 0;
 }
 
-static int cmd_swap_keys(struct ctx *x, uint64_t b)
+static int cmd_swap_keys(struct dd_meta *x, uint64_t b)
 {
 	uint8_t blk[DD_BLOCK_SIZE], t[8];
 
@@ -394,7 +356,7 @@ static int cmd_swap_keys(struct ctx *x, uint64_t b)
 	return 0;
 }
 
-static int cmd_cycle(struct ctx *x, const char *name)
+static int cmd_cycle(struct dd_meta *x, const char *name)
 {
 	uint8_t blk[DD_BLOCK_SIZE];
 	uint64_t root;
@@ -418,7 +380,7 @@ static int cmd_cycle(struct ctx *x, const char *name)
 	return 0;
 }
 
-static int cmd_sb_set(struct ctx *x, const char *field, const char *value)
+static int cmd_sb_set(struct dd_meta *x, const char *field, const char *value)
 {
 	static const struct {
 		const char *name;
@@ -458,7 +420,7 @@ static int cmd_sb_set(struct ctx *x, const char *field, const char *value)
 	return 0;
 }
 
-static int cmd_sm_root(struct ctx *x, const char *sm, const char *field,
+static int cmd_sm_root(struct dd_meta *x, const char *sm, const char *field,
 		       const char *value)
 {
 	static const char *const fields[] = {
@@ -487,7 +449,7 @@ static int cmd_sm_root(struct ctx *x, const char *sm, const char *field,
 }
 
 /* The array block of a that holds entry pos, read into blk; or NULL. */
-static const struct dd_ablock *block_of(struct ctx *x, struct dd_array *a,
+static const struct dd_ablock *block_of(struct dd_meta *x, struct dd_array *a,
 					uint64_t pos, uint8_t *blk)
 {
 	size_t i;
@@ -500,7 +462,7 @@ static const struct dd_ablock *block_of(struct ctx *x, struct dd_array *a,
 	return NULL;
 }
 
-static int cmd_save_shard_last(struct ctx *x)
+static int cmd_save_shard_last(struct dd_meta *x)
 {
 	struct dd_array *a = &x->a[DD_A_SAVE];
 	const struct dd_ablock *ab, *last_ab = NULL;
@@ -533,7 +495,7 @@ static int cmd_save_shard_last(struct ctx *x)
 	return 0;
 }
 
-static int cmd_fuzz(struct ctx *x, unsigned int seed, unsigned int n)
+static int cmd_fuzz(struct dd_meta *x, unsigned int seed, unsigned int n)
 {
 	uint64_t *used = NULL, nr = 0, b;
 	uint8_t blk[DD_BLOCK_SIZE];
@@ -567,7 +529,7 @@ static int cmd_fuzz(struct ctx *x, unsigned int seed, unsigned int n)
 
 int main(int argc, char **argv)
 {
-	struct ctx *x = pd_calloc(1, sizeof(*x));
+	struct dd_meta *x = pd_calloc(1, sizeof(*x));
 	const char *cmd;
 	char kbuf[64];
 	uint64_t b;

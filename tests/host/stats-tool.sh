@@ -17,11 +17,9 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 export ASAN_OPTIONS=exitcode=99:detect_leaks=1
 export UBSAN_OPTIONS=halt_on_error=1:exitcode=98:print_stacktrace=1
 
-STATS=$W/dedup_stats
-cc -Wall -Wextra -Werror -O1 -g -fno-omit-frame-pointer \
-	-fsanitize=address,undefined -fno-sanitize-recover=all \
-	-DDM_DEDUP_VERSION="\"$(cat "$TOP/VERSION")\"" \
-	-o "$STATS" "$TOP/tools/dedup_stats.c" || fail "cannot build dedup_stats"
+STATS=$TOP/tools/asan/dedup_stats
+make -s -C "$TOP/tools" asan/dedup_stats >"$W/build.log" 2>&1 ||
+	{ cat "$W/build.log"; fail "cannot build dedup_stats"; }
 
 # The fake dmsetup answers from $FAKE: ls (one name a line), NAME.status,
 # NAME.stats and NAME.table; a missing file is a failing command. It logs

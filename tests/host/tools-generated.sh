@@ -1,5 +1,5 @@
 #!/bin/bash
-# dedup_check/dedup_dump on images made by dedup_restore --generate (every
+# dedup_check/dedup_dump on images made by ddgen (every
 # hash and several block sizes, deep trees, random layouts), each kind of
 # corruption, the options, truncated images and random damage under
 # ASan/UBSan and valgrind.
@@ -155,9 +155,12 @@ truncate -s 20000 c.img
 
 # ---- install ------------------------------------------------------------
 make -s -C "$TOP/tools" install DESTDIR="$W/inst" PREFIX=/usr >/dev/null
-for f in dedup_check dedup_dump dedup_restore dedup_metadata_size; do
+for f in dedup_check dedup_dump dedup_restore dedup_metadata_size dedup_stats; do
 	[ -f "$W/inst/usr/sbin/$f" ] || fail "make install did not install $f"
 	[ -f "$W/inst/usr/share/man/man8/$f.8" ] || fail "make install did not install $f.8"
 done
-ldd "$TOP/tools/dedup_check" 2>&1 | grep -q "not a dynamic executable" || fail "dedup_check is not static"
+[ ! -e "$W/inst/usr/sbin/ddgen" ] || fail "make install installed the development tool ddgen"
+for f in dedup_check ddgen; do
+	ldd "$TOP/tools/$f" 2>&1 | grep -q "not a dynamic executable" || fail "$f is not static"
+done
 echo "tools-generated: all passed"

@@ -1,6 +1,6 @@
 #!/bin/bash
 # dedup_metadata_size against doc/metadata.md's worked examples (section 6)
-# and against images dedup_restore really builds.
+# and against images ddgen really builds.
 # timeout: 120
 . "$(dirname "$0")/common.inc"
 
@@ -57,8 +57,23 @@ expect "does NOT fit one metadata device"
 sanitized 2 "$SIZE"
 sanitized 2 "$SIZE" -d 1T -b 3000
 
+# one size grammar (the man pages' SIZES): the same size however written,
+# anything else refused
+n=$("$TOP/tools/dedup_metadata_size" -n -d 1T)
+for s in 1t 1Ti 1TB 1TiB 1024G 1048576m 2147483648s 1099511627776 \
+	 1099511627776b 1099511627776B 0.0009765625P 1.0T; do
+	[ "$("$TOP/tools/dedup_metadata_size" -n -d "$s")" = "$n" ] ||
+		fail "--data-size $s is not 1 TiB"
+done
+[ "$("$TOP/tools/dedup_metadata_size" -n -d 0.5TiB)" = \
+  "$("$TOP/tools/dedup_metadata_size" -n -d 512G)" ] || fail "--data-size 0.5TiB"
+for s in 1X 1e12 -1T +1T 0x10 " 1T" "1 T" 1TiBB 1bB ""; do
+	sanitized 2 "$SIZE" -d "$s"
+	expect "bad size"
+done
+
 # an image of that many blocks fits what the tool says
-"$TOP/tools/dedup_restore" -q -o m.img --generate --unique 500000 --logical 1000000 \
+"$TOP/tools/ddgen" -q -o m.img --unique 500000 --logical 1000000 \
 	--metadata-size "$("$TOP/tools/dedup_metadata_size" -n -d $((500000 * 4096)) -r 2)" ||
 	fail "an image of the size dedup_metadata_size gives"
 check 0 m.img

@@ -99,9 +99,10 @@ sanitized 1 "$RESTORE" -q -i t.json -o t.img --metadata-size 1M
 expect "too small"
 sanitized 2 "$RESTORE" -o t.img
 sanitized 2 "$RESTORE" -o t.img --generate --unique 10 --logical 5
+sanitized 2 "$TOP/tools/asan/ddgen" -o t.img --unique 10 --logical 5
 sanitized 2 "$RESTORE" -i missing.json -o t.img
 [ "$(vg dedup_restore -q -i a.json -o t.img)" = 0 ] || fail "valgrind: restore"
-[ "$(vg dedup_restore -q -o t.img --generate --unique 300 --logical 900 --random-lbns)" = 0 ] ||
+[ "$(vg ddgen -q -o t.img --unique 300 --logical 900 --random-lbns)" = 0 ] ||
 	fail "valgrind: generate"
 
 # ---- a large image is built in one quick pass --------------------------------

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "dedup/dedup.h"
-#include "pdata/endian.h"
+#include "pdata/le.h"
 #include "pdata/log.h"
 
 int dd_builder_open(struct dd_builder *b, const char *path,

@@ -3,14 +3,18 @@
  * dedup.h - the dm-dedup layer of the tools, on top of pdata/: the
  * superblock (through the format header's dedup_sb_pack/unpack), the
  * layout of the metadata device (region A and the bulk region), the
- * sparse arrays, and an image builder.  include/dm-dedup-format.h is the
- * specification; this restates nothing of it but what reading needs.
+ * sparse arrays, the loading of an image (dedup_check, dedup_dump,
+ * ddcorrupt), an image builder fed entries in order (dedup_restore,
+ * ddgen) with what the tools that write images share, and the size and
+ * number arguments.  include/dm-dedup-format.h is the specification; this
+ * restates nothing of it but what reading needs.
  */
 #ifndef DEDUP_DEDUP_H
 #define DEDUP_DEDUP_H
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "dm-dedup-format.h"
 #include "ddhash.h"
@@ -148,6 +152,47 @@ bool dd_cursor_next(struct dd_cursor *cur, uint64_t from, uint64_t *idx,
 		    const uint8_t **entry);
 
 /* ------------------------------------------------------------------ */
+/* loading an image */
+
+/*
+ * A metadata device or image as every reader of it loads it: the device,
+ * its superblock and layout, both space maps, and the btree of every
+ * array walked, each block reached counted in c.refs.
+ */
+struct dd_meta {
+	struct pd_dev dev;
+	struct dd_super s;
+	struct dd_layout lay;
+	struct pd_ctx c;
+	struct pd_sm msm;
+	struct pd_sm bsm;
+	struct dd_array a[DD_NR_ARRAYS];
+};
+
+enum dd_meta_status {
+	DD_META_OK = 0,
+	DD_META_IO,		/* block 0 could not be read: reported */
+	DD_META_SHORT,		/* smaller than one block: not reported */
+	DD_META_BAD,		/* the superblock is not usable: reported */
+	DD_META_REFUSE,		/* another version or unknown features */
+};
+
+/* Nothing open: dd_meta_free() may follow any step. */
+void dd_meta_init(struct dd_meta *m);
+/* Opens path (writable for a tool that changes it); -1 reported. */
+int dd_meta_open(struct dd_meta *m, const char *path, bool writable);
+/* Whole blocks on the device. */
+uint64_t dd_meta_blocks(const struct dd_meta *m);
+/* Reads block 0 and checks the superblock (dd_super_check()). */
+enum dd_meta_status dd_meta_read_super(struct dd_meta *m);
+/*
+ * The layout, the space maps and the arrays' btrees of a superblock
+ * dd_meta_read_super() accepted; damage found is reported.
+ */
+void dd_meta_load(struct dd_meta *m);
+void dd_meta_free(struct dd_meta *m);
+
+/* ------------------------------------------------------------------ */
 /* building an image */
 
 /*
@@ -204,6 +249,76 @@ int dd_aw_put(struct dd_array_writer *aw, uint64_t idx, const void *entry);
 /* Writes what is left and sets the array's root in b->sb. */
 int dd_aw_finish(struct dd_array_writer *aw);
 
+/*
+ * The entries of an image in the one order that makes the same image
+ * from the same entries, whoever gives them (dedup_restore, ddgen): the
+ * LBNs in ascending order, then the PBNs in ascending order with their
+ * count and fingerprint (the summary array is computed from them), each
+ * list finished before the next starts.  The saved index stays empty:
+ * the module rebuilds its index from the fp array.
+ */
+struct dd_feed {
+	struct dd_array_writer aw[DD_NR_ARRAYS];
+	uint64_t mapped, zero, unique;
+	uint64_t chunk;
+	uint32_t chunk_used;
+	bool chunk_open;
+	bool lbns_done, pbns_done;
+};
+
+void dd_feed_init(struct dd_feed *fd, struct dd_builder *b, uint32_t fp_size);
+/* value: DEDUP_LBN_ZERO or PBN + DEDUP_LBN_PBN_BASE */
+int dd_feed_lbn(struct dd_feed *fd, uint64_t lbn, uint64_t value);
+int dd_feed_lbns_done(struct dd_feed *fd);
+int dd_feed_pbn(struct dd_feed *fd, uint64_t pbn, uint32_t count,
+		const uint8_t *fp);
+int dd_feed_pbns_done(struct dd_feed *fd);
+/* Finishes every array; then dd_builder_finish(). */
+int dd_feed_finish(struct dd_feed *fd);
+
+/* ------------------------------------------------------------------ */
+/* the tools that write an image (dedup_restore, ddgen) */
+
+struct dd_image {
+	const char *output;	/* --output */
+	uint64_t meta_blocks;	/* --metadata-size; 0: the tool's default */
+	uint32_t fill;		/* --fill: btree node fill, percent (100) */
+	bool quiet;		/* --quiet: no summary line */
+	struct dd_builder b;
+	bool opened;
+};
+
+/* A tool that writes an image. */
+struct dd_image_tool {
+	const char *prog;
+	const char *shortopts;		/* its own short options, or NULL */
+	/*
+	 * Its own long options up to a NULL: "name", or "name=" if it takes
+	 * an argument; the i-th is option DD_IMAGE_OPT + i.
+	 */
+	const char *const *longopts;
+	void (*help)(FILE *f);
+	/* its own option o, whose argument is in optarg: 0, -1 reported */
+	int (*option)(void *ctx, int o);
+	/* after the options: 0, -1 reported */
+	int (*check)(void *ctx);
+	/* writes the image: the exit status */
+	int (*write)(void *ctx);
+};
+
+/*
+ * The main() of tool t, ctx its state, im in it: parses the options, its
+ * own and those every image writer takes (-o/--output, -s/--metadata-size,
+ * --fill, -q/--quiet, -h/--help), then writes the image with t->write(),
+ * prints the summary line unless --quiet and closes the builder.  The exit
+ * status: t->write()'s, or 2 after a usage error.
+ */
+int dd_image_main(const struct dd_image_tool *t, struct dd_image *im,
+		  void *ctx, int argc, char **argv);
+#define DD_IMAGE_OPT	0x100
+/* Opens the builder on --output, of --metadata-size or else nr_blocks. */
+int dd_image_open(struct dd_image *im, uint64_t nr_blocks);
+
 /* ------------------------------------------------------------------ */
 /* misc */
 
@@ -212,7 +327,16 @@ void dd_hex(char *out, const uint8_t *p, size_t len);
 int dd_unhex(uint8_t *out, const char *hex, size_t len);
 void dd_uuid_str(char *out, const uint8_t *uuid);
 int dd_uuid_parse(uint8_t *uuid, const char *s);
-/* Content of generated data block id (dedup_restore --generate). */
+/*
+ * A size: digits with an optional fraction, then an optional suffix: b or
+ * B bytes (the default), s 512-byte sectors, K M G T P (either case)
+ * powers of 1024, optionally followed by i, B or iB; a fraction of a
+ * byte is dropped.  0, or -1 if malformed or beyond 2^64 - 1 bytes.
+ */
+int dd_parse_size(const char *s, uint64_t *bytes);
+/* A decimal number for option opt; -1 reported as "opt wants a number". */
+int dd_parse_number(const char *opt, const char *arg, uint64_t *v);
+/* Content of generated data block id (ddgen). */
 void dd_fill_content(uint8_t *buf, uint32_t size, uint64_t id);
 /* Its last 128 bytes, the only ones that differ between blocks. */
 void dd_fill_tail(uint8_t *tail, uint64_t id);

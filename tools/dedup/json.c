@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * json.c - streaming JSON tokenizer (RFC 8259 tokens; strings keep their
- * escapes but for \" and \\, which the dump never needs).
+ * escapes but for \" and \\, which the dump never needs) and writer.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -189,4 +189,127 @@ int dd_json_u64(struct dd_json *j, uint64_t *v)
 		return -1;
 	}
 	return 0;
+}
+
+int dd_json_member(struct dd_json *j, char *key, size_t len)
+{
+	enum dd_json_tok t;
+
+	do {
+		t = dd_json_next(j);
+		if (t == DD_J_RBRACE)
+			return 0;
+	} while (t == DD_J_COMMA);
+	if (t != DD_J_STRING) {
+		dd_json_fail(j, "expected a member name");
+		return -1;
+	}
+	snprintf(key, len, "%s", j->buf);
+	return dd_json_expect(j, DD_J_COLON, "':'") ? -1 : 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* writer */
+
+void dd_jw_init(struct dd_jw *w, FILE *f)
+{
+	memset(w, 0, sizeof(*w));
+	w->f = f;
+}
+
+static void jw_quoted(struct dd_jw *w, const char *s)
+{
+	putc('"', w->f);
+	for (; *s; s++) {
+		unsigned char ch = *s;
+
+		if (ch == '"' || ch == '\\')
+			fprintf(w->f, "\\%c", ch);
+		else if (ch < 0x20)
+			fprintf(w->f, "\\u%04x", ch);
+		else
+			putc(ch, w->f);
+	}
+	putc('"', w->f);
+}
+
+/* What goes before a value: the separator, the indent, the member name. */
+static void jw_begin(struct dd_jw *w, const char *key)
+{
+	if (w->depth) {
+		struct dd_jw_level *l = &w->level[w->depth - 1];
+
+		if (l->oneline)
+			fputs(l->any ? ", " : "", w->f);
+		else
+			fprintf(w->f, "%s\n%*s", l->any ? "," : "",
+				2 * w->depth, "");
+		l->any = true;
+	}
+	if (key) {
+		jw_quoted(w, key);
+		fputs(": ", w->f);
+	}
+}
+
+void dd_jw_open(struct dd_jw *w, const char *key, char bracket, bool oneline)
+{
+	if (w->depth == DD_JW_MAX_DEPTH)
+		abort();
+	jw_begin(w, key);
+	putc(bracket, w->f);
+	w->level[w->depth].close = bracket == '{' ? '}' : ']';
+	w->level[w->depth].oneline = oneline;
+	w->level[w->depth].any = false;
+	w->depth++;
+}
+
+void dd_jw_close(struct dd_jw *w)
+{
+	struct dd_jw_level *l = &w->level[--w->depth];
+
+	if (l->any && !l->oneline)
+		fprintf(w->f, "\n%*s", 2 * w->depth, "");
+	putc(l->close, w->f);
+}
+
+void dd_jw_string(struct dd_jw *w, const char *key, const char *s)
+{
+	jw_begin(w, key);
+	jw_quoted(w, s);
+}
+
+void dd_jw_u64(struct dd_jw *w, const char *key, uint64_t v)
+{
+	jw_begin(w, key);
+	fprintf(w->f, "%llu", (unsigned long long)v);
+}
+
+void dd_jw_bool(struct dd_jw *w, const char *key, bool v)
+{
+	jw_begin(w, key);
+	fputs(v ? "true" : "false", w->f);
+}
+
+void dd_jw_null(struct dd_jw *w, const char *key)
+{
+	jw_begin(w, key);
+	fputs("null", w->f);
+}
+
+void dd_jw_number(struct dd_jw *w, const char *key, const char *fmt, ...)
+{
+	va_list ap;
+
+	jw_begin(w, key);
+	va_start(ap, fmt);
+	vfprintf(w->f, fmt, ap);
+	va_end(ap);
+}
+
+void dd_jw_end(struct dd_jw *w)
+{
+	while (w->depth)
+		dd_jw_close(w);
+	putc('\n', w->f);
 }

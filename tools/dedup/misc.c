@@ -1,12 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * misc.c - hex, uuids, and the content of generated data blocks.
+ * misc.c - hex, uuids, sizes and numbers given on the command line, and
+ * the content of generated data blocks.
  */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "dedup/dedup.h"
-#include "pdata/endian.h"
+#include "pdata/le.h"
+#include "pdata/log.h"
 
 void dd_hex(char *out, const uint8_t *p, size_t len)
 {
@@ -103,4 +107,68 @@ void dd_fill_tail(uint8_t *tail, uint64_t id)
 
 	for (i = 0; i < 128; i += 8)
 		pd_put_le64(tail + i, xorshift(&x));
+}
+
+/* The multiplier of a size suffix letter, 0 if it is none. */
+static uint64_t size_unit(char c)
+{
+	static const char units[] = "kmgtp";
+	const char *u = c ? strchr(units, c | 0x20) : NULL;
+
+	return u ? 1ULL << (10 * (u - units + 1)) : 0;
+}
+
+int dd_parse_size(const char *s, uint64_t *bytes)
+{
+	unsigned __int128 v = 0, frac = 0, den = 1, mult = 1;
+	const char *p = s;
+	bool digits = false;
+
+	for (; *p >= '0' && *p <= '9'; p++, digits = true) {
+		v = v * 10 + (*p - '0');
+		if (v > UINT64_MAX)
+			return -1;
+	}
+	if (*p == '.') {
+		/* digits beyond the 18th cannot make a whole byte more */
+		for (p++; *p >= '0' && *p <= '9'; p++, digits = true)
+			if (den < 1000000000000000000ULL) {
+				frac = frac * 10 + (*p - '0');
+				den *= 10;
+			}
+	}
+	if (!digits)
+		return -1;
+	if (size_unit(*p)) {
+		mult = size_unit(*p++);
+		if (*p == 'i')
+			p++;
+		if (*p == 'B')
+			p++;
+	} else if (*p == 's') {
+		mult = 512;
+		p++;
+	} else if (*p == 'b' || *p == 'B') {
+		p++;
+	}
+	if (*p)
+		return -1;
+	v = v * mult + frac * mult / den;
+	if (v > UINT64_MAX)
+		return -1;
+	*bytes = v;
+	return 0;
+}
+
+int dd_parse_number(const char *opt, const char *arg, uint64_t *v)
+{
+	char *end;
+
+	errno = 0;
+	*v = strtoull(arg, &end, 10);
+	if (errno || end == arg || *end || arg[0] == '-') {
+		fprintf(stderr, "%s: %s wants a number\n", pd_prog, opt);
+		return -1;
+	}
+	return 0;
 }

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "dedup/saveidx.h"
-#include "pdata/endian.h"
+#include "pdata/le.h"
 #include "pdata/log.h"
 
 #define BUCKET		DEDUP_INDEX_BUCKET_SIZE
@@ -221,8 +221,8 @@ void dd_saveidx_load(struct pd_ctx *c, struct dd_array *save,
 bool dd_saveidx_find(const struct dd_saveidx *si, const uint8_t *fp,
 		     uint64_t fp_block)
 {
-	uint64_t h = pd_le64(fp), s = h >> (64 - si->shard_bits);
-	uint64_t tag = (h << si->shard_bits) >> (64 - si->tag_bits);
+	uint64_t h = pd_le64(fp), s = dedup_index_shard_of(h, si->shard_bits);
+	uint64_t tag = dedup_index_tag_of(h, si->shard_bits, si->tag_bits);
 	uint64_t v = tag << si->loc_bits | (fp_block + 1);
 	size_t lo = 0, hi = si->nr_shards;
 	const struct dd_sshard *sh;
@@ -240,7 +240,7 @@ bool dd_saveidx_find(const struct dd_saveidx *si, const uint8_t *fp,
 	if (lo == si->nr_shards || si->shards[lo].shard != s)
 		return false;
 	sh = &si->shards[lo];
-	b = (tag * sh->nb) >> si->tag_bits;
+	b = dedup_index_home_of(tag, sh->nb, si->tag_bits);
 	for (probed = 0; probed < sh->nb; probed++) {
 		bool end = false;
 

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "dedup/dedup.h"
-#include "pdata/endian.h"
+#include "pdata/le.h"
 #include "pdata/log.h"
 
 #define SB_OFF(f)	offsetof(struct dedup_disk_superblock, f)
@@ -46,9 +46,10 @@ static void check_geometry(struct dd_super *s)
 	size_t len;
 
 	s->data_ok = true;
-	if (dbs < 4096 || dbs > 65536 || (dbs & (dbs - 1))) {
-		pd_error(0, what, "data block size %u is not a power of two in 4096..65536",
-			 dbs);
+	if (!dedup_data_block_size_ok(dbs)) {
+		pd_error(0, what, "data block size %u is not a power of two in %u..%u",
+			 dbs, DEDUP_MIN_DATA_BLOCK_SIZE,
+			 DEDUP_MAX_DATA_BLOCK_SIZE);
 		s->data_ok = false;
 	}
 	if (!sb->data_nr_blocks) {

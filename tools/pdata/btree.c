@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "pdata/btree.h"
-#include "pdata/endian.h"
+#include "pdata/le.h"
 #include "pdata/log.h"
 
 /* As dm-btree's calc_max_entries(): a multiple of 3 that fits. */

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "ddhash.h"
-#include "pdata/endian.h"
+#include "pdata/le.h"
 #include "pdata/log.h"
 #include "pdata/refs.h"
 

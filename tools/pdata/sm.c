@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pdata/endian.h"
+#include "pdata/le.h"
 #include "pdata/log.h"
 #include "pdata/sm.h"
 

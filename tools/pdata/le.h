@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * endian.h - little-endian loads and stores at any alignment, for the
+ * le.h - little-endian loads and stores at any alignment, for the
  * persistent-data layer, which reads blocks as byte arrays.
  */
-#ifndef PDATA_ENDIAN_H
-#define PDATA_ENDIAN_H
+#ifndef PDATA_LE_H
+#define PDATA_LE_H
 
 #include <stdint.h>
 
@@ -39,4 +39,4 @@ static inline void pd_put_le64(void *p, uint64_t v)
 	pd_put_le32((uint8_t *)p + 4, (uint32_t)(v >> 32));
 }
 
-#endif /* PDATA_ENDIAN_H */
+#endif /* PDATA_LE_H */
