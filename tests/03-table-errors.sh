@@ -7,17 +7,14 @@
 # timeout: 300
 . /tests/lib.sh
 
-load_dedup
-mkbrd 3 64
-M=/dev/ram0
-D=/dev/ram1
+setup_ram 3 64
 L=$(($(dev_sectors "$D") / 8 * 8))	# a valid length for 4 KiB blocks
 H="0 $L dedup $M $D"			# the head of a line, up to the devices
 
 # A device smaller than 16 data blocks and one a block smaller than 256
 # metadata blocks (1 MiB), carved out of the third RAM disk.
-dm_create tinydata "0 64 linear /dev/ram2 0"
-dm_create tinymeta "0 2040 linear /dev/ram2 1024"
+dm_linear tinydata /dev/ram2 64
+dm_linear tinymeta /dev/ram2 2040 1024
 
 # Argument count.
 expect_table_error "0 $L dedup" "Invalid argument count"
@@ -78,7 +75,7 @@ expect_table_error "$H 4096 sha256" "Cannot allocate metadata"
 dedup_knob test_fail_open_alloc 0
 
 # The smallest metadata device takes writes: 256 unique blocks, committed.
-dm_create minmeta "0 2048 linear /dev/ram2 4096"
+dm_linear minmeta /dev/ram2 2048 4096
 dedup_create mini /dev/mapper/minmeta $D 4096 sha256
 dd if=/dev/urandom of=/tmp/u bs=4096 count=256 status=none
 dd if=/tmp/u of=/dev/mapper/mini bs=65536 oflag=direct status=none ||

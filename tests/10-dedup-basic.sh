@@ -6,12 +6,7 @@
 # timeout: 300
 . /tests/lib.sh
 
-load_dedup
-mkbrd 2 256
-M=/dev/ram0
-D=/dev/ram1
-dedup_create dd1 $M $D 4096 sha256
-DEV=/dev/mapper/dd1
+dedup_on_ram dd1 256 4096 sha256
 
 # 64 distinct 4 KiB blocks, each written 4 times, then 32 zero blocks.
 dd if=/dev/urandom of=/tmp/uniq bs=4096 count=64 2>/dev/null

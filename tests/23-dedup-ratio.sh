@@ -9,16 +9,13 @@
 . /tests/lib.sh
 . /tests/data.inc
 
-load_dedup
-mkbrd 2 160
-M=/dev/ram0
-D=/dev/ram1
+setup_ram 2 160
 DEV=/dev/mapper/ratio
 N=$(by_load 25600 8192)	# 100 (32) MiB of 4 KiB blocks
 TOL=$(by_load 0.01 0.025)
 
 fresh() {
-	dd if=/dev/zero of=$M bs=4096 count=1 oflag=direct status=none
+	wipe_superblock $M
 	dedup_create ratio $M $D 4096 sha256
 }
 
@@ -47,8 +44,7 @@ for p in 0 50 90 100; do
 			exit (d > t || d < -t)
 		}' || fail "p=$p: unique/mapped off by more than $TOL"
 	}
-	dmsetup remove ratio
-	dedup_forget ratio
+	dedup_remove ratio
 	command -v dedup_check >/dev/null 2>&1 &&
 		{ dedup_check $M || fail "dedup_check after p=$p"; }
 done

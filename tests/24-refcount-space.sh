@@ -10,15 +10,9 @@
 . /tests/data.inc
 
 BS=4096
-load_dedup
-mkbrd 2 32
-M=/dev/ram0
-D=/dev/ram1
-dedup_create rc $M $D $BS sha256
-DEV=/dev/mapper/rc
+dedup_on_ram rc 32 $BS sha256
 TABLE=$(dmsetup table rc)
-MODEL=/tmp/model
-truncate -s $((256 * BS)) $MODEL
+new_model $((256 * BS))
 
 # blk FILE LBN COUNT [SRC_BLOCK]: COUNT blocks of FILE to LBN (and model).
 blk() {

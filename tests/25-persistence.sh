@@ -10,10 +10,7 @@
 . /tests/lib.sh
 . /tests/data.inc
 
-load_dedup
-mkbrd 2 32
-M=/dev/ram0
-D=/dev/ram1
+setup_ram 2 32
 DEV=/dev/mapper/pers
 MiB=1048576
 # Fields that must survive a re-create. Not data_used: blocks freed by the
@@ -24,7 +21,7 @@ F="mode needs_check data_total mapped unique dedup_hits zero"
 for spec in "4096 sha256" "16384 xxhash64"; do
 	set -- $spec
 	BS=$1 HASH=$2
-	dd if=/dev/zero of=$M bs=4096 count=1 oflag=direct status=none
+	wipe_superblock $M
 	dedup_create pers $M $D "$BS" "$HASH" commit_period_ms 60000 verify
 	plain=$(dedup_table $M $D "$BS" "$HASH")
 
@@ -62,8 +59,7 @@ for spec in "4096 sha256" "16384 xxhash64"; do
 	assert_eq "$(dmsetup status pers | cut -d' ' -f4-13)" "$full" \
 		"$HASH/$BS: status after an idle remove + re-create"
 	assert_eq "$(dev_md5 $DEV)" "$sum1" "$HASH/$BS: data after second re-create"
-	dmsetup remove pers
-	dedup_forget pers
+	dedup_remove pers
 	if command -v dedup_check >/dev/null 2>&1; then
 		dedup_check $M || fail "$HASH/$BS: dedup_check"
 	fi

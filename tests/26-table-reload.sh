@@ -9,10 +9,7 @@
 . /tests/lib.sh
 . /tests/data.inc
 
-load_dedup
-mkbrd 2 8
-M=/dev/ram0
-D=/dev/ram1
+setup_ram 2 8
 DEV=/dev/mapper/tr
 L=$(($(dev_sectors $D) / 8 * 8))
 MAJMIN_M=$(printf '%d:%d' 0x"$(stat -c %t $M)" 0x"$(stat -c %T $M)")
@@ -29,8 +26,7 @@ dd if=/dev/zero of=$DEV bs=4096 seek=1500 count=16 oflag=direct status=none
 dedup_commit tr
 sum=$(dev_md5 $DEV)
 st=$(status_fields tr $F)
-dmsetup remove tr
-dedup_forget tr
+dedup_remove tr
 
 # words LINE: the feature words of a table line, sorted, one line.
 words() {
@@ -80,8 +76,7 @@ while read -r feats <&3; do
 	dm_create tr "$t2"
 	assert_eq "$(dmsetup table tr)" "$t1" "[$n] table after remove + create"
 	assert_eq "$(status_fields tr $F)" "$st" "[$n] counters after re-create"
-	dmsetup remove tr
-	dedup_forget tr
+	dedup_remove tr
 done 3<<EOF
 
 verify

@@ -11,14 +11,8 @@
 . /tests/data.inc
 
 BS=4096
-load_dedup
-mkbrd 2 32
-M=/dev/ram0
-D=/dev/ram1
-DEV=/dev/mapper/rl
-MODEL=/tmp/model
-truncate -s $((1024 * BS)) $MODEL
-dedup_create rl $M $D $BS sha256 commit_period_ms 60000
+dedup_on_ram rl 32 $BS sha256 commit_period_ms 60000
+new_model $((1024 * BS))
 TABLE=$(dmsetup table rl)
 rndfile /tmp/r $((1024 * BS))
 

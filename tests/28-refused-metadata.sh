@@ -8,13 +8,11 @@
 . /tests/lib.sh
 . /tests/data.inc
 
-load_dedup
-mkbrd 2 4
-M=/dev/ram0
+setup_ram 2 4
 RD=/dev/ram1
 # The data device is a linear map over ram1, so it can shrink.
 SECT=$(dev_sectors $RD)
-dm_create dlin "0 $SECT linear $RD 0"
+dm_linear dlin $RD
 D=/dev/mapper/dlin
 dedup_create good $M $D 4096 sha256
 fio --output=/tmp/fio.out --name=w --filename=/dev/mapper/good \
@@ -24,8 +22,7 @@ fio --output=/tmp/fio.out --name=w --filename=/dev/mapper/good \
 dedup_commit good
 data_sum=$(dev_md5 /dev/mapper/good)
 st=$(status_fields good mapped unique zero data_used dedup_hits)
-dmsetup remove good
-dedup_forget good
+dedup_remove good
 GOOD=$(dedup_table $M $D 4096 sha256)
 
 # sums: md5 of the whole metadata device and the whole data RAM disk.
@@ -87,6 +84,15 @@ for f in "nr_blocks 99999999" "nr_allocated 99999999" "bitmap_root 1048576"; do
 	refused "space map root $f" "$GOOD" "Corrupt space map root"
 	restore
 done
+# A bitmap root inside the device that names another block (the
+# superblock's): the space map's index block then fails its checksum
+# while the transaction manager is set up.  That failure path used to
+# destroy the transaction manager twice (a double free: make check-debug
+# runs this test under KASAN).
+ddcorrupt $M sm-root metadata bitmap_root 0 || fail "ddcorrupt bitmap_root 0"
+refused "space map index block of another kind" "$GOOD" \
+	"Error opening metadata"
+restore
 
 # Other block sizes and another hash than recorded.
 for bs in 8192 65536; do
@@ -101,17 +107,13 @@ refused "hash xxhash64" "$(dedup_table $M $D 4096 xxhash64)" \
 # Data device shrunk by one block, then by half.
 for cut in 8 $((SECT / 2)); do
 	small=$((SECT - cut))
-	dmsetup suspend dlin
-	dmsetup reload dlin --table "0 $small linear $RD 0"
-	dmsetup resume dlin
+	dm_swap dlin "0 $small linear $RD 0"
 	assert_eq "$(dev_sectors $D)" "$small" "shrunk data device size"
 	refused "data device $small sectors" \
 		"$(DEDUP_LEN=$((small / 8 * 8)) dedup_table $M $D 4096 sha256)" \
 		"Data device smaller than recorded"
 done
-dmsetup suspend dlin
-dmsetup reload dlin --table "0 $SECT linear $RD 0"
-dmsetup resume dlin
+dm_swap dlin "0 $SECT linear $RD 0"
 
 # The original table still opens, with data and counters unchanged.
 dedup_create good $M $D 4096 sha256

@@ -12,13 +12,10 @@
 
 BS=4096
 NB=64
-load_dedup
-mkbrd 2 16
-M=/dev/ram0
-dm_create dsmall "0 $((NB * BS / 512)) linear /dev/ram1 0"
+setup_ram 2 16
+dm_linear dsmall /dev/ram1 $((NB * BS / 512))
 D=/dev/mapper/dsmall
 DEV=/dev/mapper/full
-MODEL=/tmp/model
 rndfile /tmp/U $((256 * BS))
 dd if=/dev/zero of=/tmp/zero bs=$BS count=4 status=none
 
@@ -36,9 +33,8 @@ nospace_write() {
 for eins in 0 1; do
 	feats="commit_period_ms 60000"
 	[ $eins = 1 ] && feats="$feats error_if_no_space"
-	dd if=/dev/zero of=$M bs=4096 count=1 oflag=direct status=none
-	truncate -s 0 $MODEL
-	truncate -s $((1024 * BS)) $MODEL
+	wipe_superblock $M
+	new_model $((1024 * BS))
 	# The logical device (1024 blocks) is larger than the data device.
 	# shellcheck disable=SC2086
 	TABLE=$(DEDUP_LEN=$((1024 * BS / 512)) dedup_table $M $D $BS sha256 $feats)
@@ -47,7 +43,7 @@ for eins in 0 1; do
 		dmesg_since "$mark" | tail -n 5
 		fail "a 1024-block device over 64 data blocks was refused: $TABLE"
 	fi
-	echo "full $M" >> "$DEDUP_REG"
+	dedup_register full $M
 	TABLE=$(dmsetup table full)
 	log "--- $TABLE"
 	assert_eq "$(dedup_field full data_total)" $NB "data blocks"
@@ -127,7 +123,6 @@ for eins in 0 1; do
 	dm_create full "$TABLE"
 	cmp_model $DEV $MODEL 0 $((1024 * BS)) "data after re-create"
 	expect_status full "after re-create" data_used=64
-	dmsetup remove full
-	dedup_forget full
+	dedup_remove full
 	command -v dedup_check >/dev/null 2>&1 && { dedup_check $M || fail "dedup_check"; }
 done

@@ -10,15 +10,12 @@
 . /tests/data.inc
 
 BS=4096
-load_dedup
-mkbrd 2 32
+setup_ram 2 32
 SECT=$(dev_sectors /dev/ram0)
-dm_create mflakey "0 $SECT linear /dev/ram0 0"
+dm_linear mflakey /dev/ram0
 M=/dev/mapper/mflakey
-D=/dev/ram1
 DEV=/dev/mapper/me
-MODEL=/tmp/model
-truncate -s $((1024 * BS)) $MODEL
+new_model $((1024 * BS))
 dedup_create me $M $D $BS sha256 commit_period_ms 60000
 TABLE=$(dmsetup table me)
 rndfile /tmp/r $((1024 * BS))
@@ -32,12 +29,7 @@ dedup_commit me
 committed=$(status_fields me mapped unique zero data_used)
 expect_status me "committed" mode=rw mapped=288 unique=256 zero=8
 
-flakey() {	# flakey TABLE: swap the metadata device's table
-	dmsetup suspend --nolockfs mflakey || fail "suspend mflakey"
-	dmsetup load mflakey --table "$1" || fail "load mflakey '$1'"
-	dmsetup resume mflakey || fail "resume mflakey"
-}
-flakey "0 $SECT flakey /dev/ram0 0 0 1 1 error_writes"
+dm_fault mflakey error_writes --nolockfs
 if dd if=/dev/zero of=$M bs=4096 seek=$((SECT / 8 - 1)) count=1 \
 	oflag=direct conv=notrunc 2>/dev/null; then
 	fail "flakey with error_writes accepted a write"
@@ -67,11 +59,7 @@ if dmsetup message me 0 commit 2>/dev/null; then
 fi
 
 # needs_check cannot be written either: fail mode, where reads fail too.
-end=$(($(date +%s) + $(scaled 30)))
-while [ "$(dedup_field me mode)" != fail ]; do
-	[ "$(date +%s)" -le $end ] || fail "mode $(dedup_field me mode), expected fail"
-	sleep 0.1
-done
+dedup_wait_field me mode fail 30
 if readdev $DEV 0 $BS > /dev/null 2>&1; then
 	fail "a read succeeded in fail mode"
 fi
@@ -90,9 +78,8 @@ for m in ro fail; do
 done
 
 # Back to pass-through, remove: the last committed state must be intact.
-flakey "0 $SECT linear /dev/ram0 0"
-dmsetup remove me || fail "remove of the read-only device"
-dedup_forget me
+dm_fault mflakey linear --nolockfs
+dedup_remove me
 if command -v dedup_check >/dev/null 2>&1; then
 	out=$(dedup_check $M 2>&1) || {
 		printf '%s\n' "$out"

@@ -12,11 +12,9 @@
 . /tests/data.inc
 
 BS=4096
-load_dedup
-mkbrd 2 16
-dm_create cmeta "0 16384 linear /dev/ram0 0"	# 8 MiB
+setup_ram 2 16
+dm_linear cmeta /dev/ram0 16384	# 8 MiB
 M=/dev/mapper/cmeta
-D=/dev/ram1
 DEV=/dev/mapper/clean
 
 grep -q '^share /share 9p ' /proc/mounts || fail "/share is not the 9p share"
@@ -46,8 +44,7 @@ dedup_commit clean
 put /tmp/r $((400 * BS)) $DEV $((2000 * BS)) $((16 * BS))	# left to remove
 st=$(dedup_status_dump clean)
 printf '%s\n' "$st"
-dmsetup remove clean
-dedup_forget clean
+dedup_remove clean
 
 # Re-open once: the committed state has the same counters (data_used =
 # unique once nothing is pending); its status goes next to the image.
@@ -60,8 +57,7 @@ assert_eq "$(dedup_field clean data_used)" "$(dedup_field clean unique)" \
 	"data_used after re-open"
 dedup_status_dump clean > /tmp/clean.status
 table=$(dmsetup table clean)
-dmsetup remove clean
-dedup_forget clean
+dedup_remove clean
 
 dd if=$M of=/share/clean-meta.img bs=1M iflag=direct status=none
 dd if=$D of=/share/clean-data.img bs=1M iflag=direct status=none

@@ -14,10 +14,7 @@
 . /tests/data.inc
 
 BS=4096
-load_dedup
-mkbrd 3 8
-M=/dev/ram0
-D=/dev/ram1
+setup_ram 3 8
 DEV=/dev/mapper/live
 F="mode mapped unique dedup_hits zero data_used commits"
 dedup_create live $M $D $BS sha256 commit_period_ms 60000

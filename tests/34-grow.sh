@@ -9,12 +9,10 @@
 . /tests/data.inc
 
 BS=4096
-load_dedup
-mkbrd 2 64
-M=/dev/ram0
+setup_ram 2 64
 # The data device: the first half of ram1, then all of it.
 half=$(($(dev_sectors /dev/ram1) / 2))
-dm_create gdata "0 $half linear /dev/ram1 0"
+dm_linear gdata /dev/ram1 $half
 D=/dev/mapper/gdata
 DEV=/dev/mapper/grow
 L1=$((half / 8 * 8))
@@ -42,9 +40,7 @@ expect_status grow "after the reload" mapped=192 unique=64 dedup_hits=128 \
 
 # 2. the data device, grown underneath, then remove + re-create
 dmsetup remove grow
-dmsetup suspend gdata
-dmsetup reload gdata --table "0 $((half * 2)) linear /dev/ram1 0" || fail "grow gdata"
-dmsetup resume gdata
+dm_swap gdata "0 $((half * 2)) linear /dev/ram1 0"
 DEDUP_LEN=$L2 dedup_create grow $M $D $BS sha256
 expect_status grow "after growing the data device" mapped=192 unique=64 \
 	data_total=$((half * 2 / 8))

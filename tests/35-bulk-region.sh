@@ -12,10 +12,8 @@ BS=4096
 load_dedup
 mkbrd 3 128
 # thin-pool: metadata on ram0, data on ram1; a 17 GiB thin volume.
-dm_create pool "0 $(dev_sectors /dev/ram1) thin-pool /dev/ram0 /dev/ram1 128 0"
-dmsetup message pool 0 "create_thin 0" || fail "create_thin"
-BIG=$((17 * 1024 * 1024 * 2))
-dm_create bigmeta "0 $BIG thin /dev/mapper/pool 0"
+thin_pool
+thin_volume bigmeta 0 $((17 * 1024 * 1024 * 2))
 M=/dev/mapper/bigmeta
 DEV=/dev/mapper/bulk
 rndfile /tmp/U $((2048 * BS))

@@ -13,9 +13,8 @@ BS=4096
 load_dedup
 mkbrd 3 128
 TIB=$((1024 * 1024 * 1024 * 2))			# sectors per TiB
-dm_create pool "0 $(dev_sectors /dev/ram1) thin-pool /dev/ram0 /dev/ram1 128 0"
-dmsetup message pool 0 "create_thin 0" || fail "create_thin"
-dm_create bigdata "0 $((256 * TIB)) thin /dev/mapper/pool 0"
+thin_pool
+thin_volume bigdata 0 $((256 * TIB))
 M=/dev/ram2
 DEV=/dev/mapper/huge
 LOGICAL=$((1024 * TIB))

@@ -17,8 +17,7 @@
 BS=4096
 load_dedup
 mkbrd 1 128
-MS=$(dev_sectors /dev/ram0)
-dm_create slowmeta "0 $MS delay /dev/ram0 0 5 /dev/ram0 0 0"
+dm_delay slowmeta /dev/ram0 5
 D=$(vdisk 1)
 N=$(($(dev_sectors "$D") / 8))
 [ "$N" -gt $((16 * 32640)) ] || fail "data device of $N blocks: not more than 16 chunks"

@@ -16,7 +16,7 @@ MB=$(by_load 16 4)		# written before and after the grow, each
 load_dedup
 mkbrd 3 160
 GIB=$((1024 * 1024 * 2))	# sectors per GiB
-dm_create pool "0 $(dev_sectors /dev/ram1) thin-pool /dev/ram0 /dev/ram1 128 0"
+thin_pool
 M=/dev/ram2
 DEV=/dev/mapper/gs
 rndfile /tmp/A $((MB * 1024 * 1024))
@@ -24,32 +24,23 @@ rndfile /tmp/B $((MB * 1024 * 1024))
 rndfile /tmp/C $((MB * 1024 * 1024 / 4))
 NB=$((MB * 256))		# blocks in A (and in B)
 
-
 # round ID FROM_GIB TO_GIB EXPECT: EXPECT is "load" (the saved index is
 # used) or "rebuild" (it does not fit the grown device).
 round() {
 	local id=$1 from=$2 to=$3 expect=$4 table states hits0 hits mark got
-	dmsetup message pool 0 "create_thin $id" || fail "create_thin $id"
-	dm_create "thin$id" "0 $((from * GIB)) thin /dev/mapper/pool $id"
-	dd if=/dev/zero of=$M bs=4096 count=1 conv=notrunc status=none
+	thin_volume "thin$id" "$id" $((from * GIB))
+	wipe_superblock $M
 	DEDUP_LEN=$((to * GIB)) dedup_create gs $M "/dev/mapper/thin$id" $BS sha256
 	table=$(dmsetup table gs)
 	put /tmp/A 0 $DEV 0 $((NB * BS)) "" 65536
 	put /tmp/C 0 $DEV 0 $((NB * BS / 4)) "" 65536	# dead blocks: tombstones
 	dedup_commit gs
 
-	dmsetup suspend gs
-	dmsetup suspend "thin$id"
-	dmsetup load "thin$id" --table "0 $((to * GIB)) thin /dev/mapper/pool $id"
-	dmsetup resume "thin$id"
-	dmsetup reload gs --table "$table" || fail "reload after the grow"
-	dmsetup resume gs || fail "resume after the grow"
+	dedup_grow_under gs "thin$id" "0 $((to * GIB)) thin /dev/mapper/pool $id"
 	assert_eq "$(dedup_field gs data_total)" $((to * GIB / 8)) "data blocks after the grow"
 	put /tmp/B 0 $DEV $((NB * BS)) $((NB * BS)) "" 65536
 	dedup_commit gs
-	mark=$(new_mark)
-	dmsetup remove gs
-	dmesg_since "$mark" | grep -q "could not save" && fail "the index was not saved"
+	dedup_save_remove gs
 
 	mark=$(new_mark)
 	dm_create gs "$table"

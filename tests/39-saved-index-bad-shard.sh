@@ -13,23 +13,18 @@
 BS=4096
 MB=$(by_load 16 4)
 NB=$((MB * 256))
-load_dedup
-mkbrd 2 64
-M=/dev/ram0
-D=/dev/ram1
+setup_ram 2 64
 DEV=/dev/mapper/bs
 rndfile /tmp/A $((MB * 1024 * 1024))
 dedup_create bs $M $D $BS sha256
 put /tmp/A 0 $DEV 0 $((NB * BS)) "" 65536
-dmsetup remove bs
-dedup_forget bs
+dedup_remove bs
 
 out=$(ddcorrupt $M save-shard-last) || fail "no saved shard to damage"
 # shellcheck disable=SC2086
 set -- $out
 log "saved shard $2 (array block $1): entries $3 -> $4"
-MS=$(dev_sectors $M)
-dm_create slowmeta "0 $MS delay $M 0 20 $M 0 0"
+dm_delay slowmeta $M 20
 mark=$(new_mark)
 dedup_create bs /dev/mapper/slowmeta $D $BS sha256
 # At once: every fingerprint of A looked up, the damaged shard's on demand.

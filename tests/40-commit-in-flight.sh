@@ -8,8 +8,7 @@
 
 load_dedup
 mkbrd 2 128
-MS=$(dev_sectors /dev/ram0)
-dm_create meta "0 $MS linear /dev/ram0 0"
+dm_linear meta /dev/ram0
 # No periodic commit: the test starts every commit itself.
 dedup_create dd1 /dev/mapper/meta /dev/ram1 4096 sha256 commit_period_ms 60000
 DEV=/dev/mapper/dd1
@@ -23,22 +22,14 @@ dmsetup message dd1 0 commit || fail "commit message"
 dd if=/dev/urandom of=/tmp/a bs=4096 count=1 seek=15 conv=notrunc status=none
 dd if=/tmp/a of=$DEV bs=4096 count=1 seek=15 skip=15 oflag=direct status=none
 
-# However this test ends, the metadata device comes back: the teardown's
-# final commit would wait for it forever.
-trap 'dmsetup resume meta 2>/dev/null || :' EXIT
-trap 'exit 143' TERM
 c0=$(dedup_field dd1 commits)
 t0=$(dedup_field dd1 transaction_id)
-dmsetup suspend --noflush --nolockfs meta || fail "suspend meta"
+dm_hold meta
 
 # A commit of block 15 starts and sticks in metadata I/O.
 dmsetup message dd1 0 commit &
 cpid=$!
-end=$(($(date +%s) + $(scaled 60)))
-while [ "$(dedup_field dd1 commit_in_flight)" != 1 ]; do
-	[ "$(date +%s)" -le $end ] || fail "no commit went in flight"
-	sleep 0.05
-done
+dedup_wait_field dd1 commit_in_flight 1 60
 
 # 64 more unique blocks, written and acknowledged during that commit. dd runs
 # in the background so that a hang is reported, not waited out.
@@ -62,7 +53,7 @@ assert_eq "$(dedup_field dd1 bp_waits)" 0 "writers that waited"
 cat /tmp/a /tmp/b > /tmp/all
 cmp -n $((80 * 4096)) /tmp/all $DEV || fail "data differs"
 
-dmsetup resume meta || fail "resume meta"
+dm_release meta
 wait $cpid || fail "the commit in flight failed"
 dmsetup message dd1 0 commit || fail "commit after resume"
 assert_eq "$(dedup_field dd1 commit_in_flight)" 0 "in flight after commit"

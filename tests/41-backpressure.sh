@@ -12,8 +12,7 @@
 
 load_dedup
 mkbrd 2 512
-MS=$(dev_sectors /dev/ram0)
-dm_create stuckmeta "0 $MS delay /dev/ram0 0 2 /dev/ram0 0 0"
+dm_delay stuckmeta /dev/ram0 2
 dedup_create dd1 /dev/mapper/stuckmeta /dev/ram1 4096 sha256 max_open_mb 1
 DEV=/dev/mapper/dd1
 DM=dm-$(dmsetup info -c --noheadings -o minor dd1)
@@ -29,11 +28,7 @@ dmsetup message dd1 0 commit || fail "commit message"
 dd if=/tmp/warm of=$DEV bs=4096 count=1 seek=$((MB * 256 + 1)) \
 	oflag=direct conv=notrunc status=none || fail "warm-up overwrite failed"
 
-# However this test ends, the metadata device comes back: the teardown's
-# final commit would wait for it forever.
-trap 'dmsetup resume stuckmeta 2>/dev/null || :' EXIT
-trap 'exit 143' TERM
-dmsetup suspend --noflush --nolockfs stuckmeta || fail "suspend stuckmeta"
+dm_hold stuckmeta
 fio --name=bp --filename=$DEV --rw=write --bs=4k --size="${MB}m" \
 	--ioengine=libaio --iodepth=16 --direct=1 --verify=crc32c \
 	--do_verify=1 --verify_fatal=1 --output=/tmp/fio.out &
@@ -80,7 +75,7 @@ wait $rpid || fail "the read of committed blocks failed"
 dd if=/tmp/warm of=/tmp/warm.want bs=4096 skip=2 status=none
 cmp -s /tmp/warm.want /tmp/warm.back || fail "committed blocks read back wrong"
 
-dmsetup resume stuckmeta || fail "resume stuckmeta"
+dm_release stuckmeta
 wait $fpid || { cat /tmp/fio.out; fail "fio write/verify failed"; }
 
 waits=$(dedup_field dd1 bp_waits)

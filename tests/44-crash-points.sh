@@ -67,8 +67,8 @@ dm_create lwd "0 $S log-writes /dev/ram1 $LOGD"
 # Replay targets: virtio disks, zeroed in no time with BLKZEROOUT.
 VA=$(vdisk 0)
 VB=$(vdisk 1)
-dm_create rm "0 $S linear $VA 0"
-dm_create rd "0 $S linear $VB 0"
+dm_linear rm "$VA" "$S"
+dm_linear rd "$VB" "$S"
 RM=/dev/mapper/rm
 RD=/dev/mapper/rd
 zero_targets() {
@@ -258,8 +258,7 @@ got=$(status_counters cp)
 	fail "the live device counts mapped/unique/zero $got, the model $want"
 log "recorded $ROUNDS rounds ($nb barrier, $nf FUA), $(wc -l < /tmp/ops) block writes;" \
 	"status: $(dmsetup status cp | cut -d' ' -f4-14)"
-dmsetup remove cp || fail "cannot remove the recorded dedup device"
-dedup_forget cp
+dedup_remove cp
 dedup_check /dev/mapper/lwm || fail "dedup_check of the recorded metadata failed"
 for l in lwm lwd; do
 	st=$(dmsetup status $l)
@@ -409,8 +408,7 @@ while read -r kind entry mk dentry; do
 		cat /tmp/replay.out
 		fail "$pt: blocks lost or wrong"
 	fi
-	dmsetup remove rp || fail "$pt: cannot remove the replayed device"
-	dedup_forget rp
+	dedup_remove rp
 	dedup_check $RM > /tmp/check.out 2>&1 ||
 		{ cat /tmp/check.out; fail "$pt: dedup_check after the replayed device's removal failed"; }
 	echo "ok $pt"

@@ -15,23 +15,15 @@ RANDOM=$SEED
 T0=$(date +%s)
 log "seed $SEED (CRASH_SEED=$SEED repeats the cut times), $ROUNDS rounds"
 
-load_dedup
-mkbrd 2 256
-MS=$(dev_sectors /dev/ram0)
-DS=$(dev_sectors /dev/ram1)
-dm_create fm "0 $MS linear /dev/ram0 0"
-dm_create fd "0 $DS linear /dev/ram1 0"
+setup_ram 2 256
+dm_linear fm /dev/ram0
+dm_linear fd /dev/ram1
 M=/dev/mapper/fm
 D=/dev/mapper/fd
 DEV=/dev/mapper/e4
 MNT=/mnt/e4
 mkdir -p $MNT /tmp/pool
 
-set_table() {	# name table
-	dmsetup suspend --noflush --nolockfs "$1"
-	dmsetup load "$1" --table "$2"
-	dmsetup resume "$1"
-}
 create() {
 	dedup_create e4 $M $D 4096 sha256 commit_period_ms 200
 }
@@ -164,8 +156,8 @@ while [ $round -lt "$ROUNDS" ]; do
 	# A random moment: 0.5 to 6 s into the workload.
 	usleep $(( (500 + RANDOM % 5500) * 1000 ))
 	kill -STOP -$wpid || fail "round $round: the workload died early: $(cat /tmp/work.out)"
-	set_table fm "0 $MS flakey /dev/ram0 0 0 1 1 drop_writes"
-	set_table fd "0 $DS flakey /dev/ram1 0 0 1 1 drop_writes"
+	dm_fault fm drop_writes --noflush --nolockfs
+	dm_fault fd drop_writes --noflush --nolockfs
 	kill -KILL -$wpid
 	wait $wpid 2>/dev/null || true
 	n=0
@@ -175,8 +167,8 @@ while [ $round -lt "$ROUNDS" ]; do
 		usleep 100000
 	done
 	dmsetup remove e4 || fail "round $round: cannot remove the dedup device"
-	set_table fm "0 $MS linear /dev/ram0 0"
-	set_table fd "0 $DS linear /dev/ram1 0"
+	dm_fault fm linear --noflush --nolockfs
+	dm_fault fd linear --noflush --nolockfs
 	dedup_check $M || fail "round $round: dedup_check failed after the cut"
 	create
 	mount -t ext4 $DEV $MNT ||

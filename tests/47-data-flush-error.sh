@@ -10,23 +10,11 @@
 . /tests/data.inc
 
 BS=4096
-load_dedup
-mkbrd 1 64
-M=/dev/ram0
+setup_ram 1 64
 V=$(vdisk 1)
-DS=$((256 * 2048))
-dm_create ddata "0 $DS linear $V 0"
+dm_linear ddata "$V" $((256 * 2048))
 DEV=/dev/mapper/fe
 rndfile /tmp/U $((128 * BS))
-
-data_table() {	# linear | error_writes
-	case $1 in
-	linear) t="0 $DS linear $V 0" ;;
-	error_writes) t="0 $DS flakey $V 0 0 1 1 error_writes" ;;
-	esac
-	dmsetup suspend ddata && dmsetup load ddata --table "$t" &&
-		dmsetup resume ddata || fail "data device: $1"
-}
 
 dedup_create fe $M /dev/mapper/ddata $BS sha256 commit_period_ms 60000
 TABLE=$(dmsetup table fe)
@@ -34,7 +22,7 @@ put /tmp/U 0 $DEV 0 $((64 * BS))
 dedup_commit fe
 put /tmp/U $((64 * BS)) $DEV $((64 * BS)) $((64 * BS))
 mark=$(new_mark)
-data_table error_writes
+dm_fault ddata error_writes
 if dmsetup message fe 0 commit 2>/dev/null; then
 	fail "a commit succeeded while the data device fails writes"
 fi
@@ -49,8 +37,15 @@ fi
 if dput /tmp/U 0 $DEV $((200 * BS)) $BS 2>/dev/null; then
 	fail "a write succeeded in ro mode"
 fi
+# A discard in ro mode fails if it would drop a block, and succeeds when
+# it covers no whole block (it drops nothing, as in rw mode).
+if blkdiscard -o 0 -l $BS $DEV 2>/dev/null; then
+	fail "a discard of a whole block succeeded in ro mode"
+fi
+blkdiscard -o 512 -l 1024 $DEV ||
+	fail "a discard of part of a block failed in ro mode"
 
-data_table linear
+dm_fault ddata linear
 dmsetup remove fe
 dm_create fe "$TABLE"
 expect_status fe "re-created" mode=rw needs_check=- mapped=64

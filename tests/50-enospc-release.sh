@@ -9,20 +9,16 @@
 . /tests/data.inc
 
 BS=4096
-NB=32
-P=/sys/module/dm_dedup/parameters
-load_dedup
-mkbrd 2 16
-M=/dev/ram0
-dm_create dsmall "0 $((NB * BS / 512))" linear /dev/ram1 0
+setup_ram 2 16
+NB=32		# the data device's blocks
+dm_linear dsmall /dev/ram1 $((NB * BS / 512))
 DEV=/dev/mapper/full
 rndfile /tmp/U $(((NB + 8) * BS))
-trap 'echo 0 > $P/test_release_delay_ms' EXIT
 
 for eins in 0 1; do
 	feats="commit_period_ms 60000"
 	[ $eins = 1 ] && feats="$feats error_if_no_space"
-	dd if=/dev/zero of=$M bs=4096 count=1 oflag=direct status=none
+	wipe_superblock $M
 	# shellcheck disable=SC2086
 	DEDUP_LEN=$((256 * BS / 512)) dedup_create full $M /dev/mapper/dsmall \
 		$BS sha256 $feats
@@ -34,7 +30,7 @@ for eins in 0 1; do
 	assert_eq "$(dedup_field full mode)" out_of_data_space "mode when full"
 
 	# Free block 0; its commit becomes durable, its release waits 5 s.
-	echo "$(scaled 5)000" > $P/test_release_delay_ms
+	dedup_knob test_release_delay_ms "$(scaled 5)000"
 	blkdiscard -o 0 -l $BS $DEV || fail "discard"
 	dedup_commit full
 	assert_eq "$(dmsetup message full 0 stats | sed -n 's/^data_pending_free_blocks=//p')" 1 \
@@ -63,8 +59,7 @@ for eins in 0 1; do
 		assert_eq "$(dedup_field full mode)" rw "mode after the release"
 		put /tmp/U $((NB * BS)) $DEV $((100 * BS)) $BS
 	fi
-	echo 0 > $P/test_release_delay_ms
-	dmsetup remove full
-	dedup_forget full
+	dedup_knob test_release_delay_ms 0
+	dedup_remove full
 	dedup_check $M || fail "dedup_check"
 done

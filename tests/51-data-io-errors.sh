@@ -10,38 +10,25 @@
 . /tests/data.inc
 
 BS=4096
-load_dedup
-mkbrd 2 64
-M=/dev/ram0
-DS=$(dev_sectors /dev/ram1)
-dm_create ddata "0 $DS linear /dev/ram1 0"
+setup_ram 2 64
+dm_linear ddata /dev/ram1
 DEV=/dev/mapper/dio
-MODEL=/tmp/model
-truncate -s $((1024 * BS)) $MODEL
+new_model $((1024 * BS))
 rndfile /tmp/U $((512 * BS))
 
-data_table() {	# linear | error_writes | all_errors
-	case $1 in
-	linear) t="0 $DS linear /dev/ram1 0" ;;
-	error_writes) t="0 $DS flakey /dev/ram1 0 0 1 1 error_writes" ;;
-	all_errors) t="0 $DS flakey /dev/ram1 0 0 1" ;;
-	esac
-	dmsetup suspend ddata && dmsetup load ddata --table "$t" &&
-		dmsetup resume ddata || fail "data device: $1"
-}
 healthy() {	# WHAT
 	expect_status dio "$1" mode=rw needs_check=-
 }
 
 for hash in sha256 xxhash64; do
-	dd if=/dev/zero of=$M bs=4096 count=1 oflag=direct status=none
+	wipe_superblock $M
 	dedup_create dio $M /dev/mapper/ddata $BS $hash
 	mark=$(new_mark)
 	put /tmp/U 0 $DEV 0 $((64 * BS)) $MODEL
 	dedup_commit dio
 
 	# Writes to the data device fail.
-	data_table error_writes
+	dm_fault ddata error_writes
 	if dput /tmp/U $((100 * BS)) $DEV $((100 * BS)) $BS 2>/tmp/err; then
 		fail "$hash: a unique write succeeded while data writes fail"
 	fi
@@ -54,7 +41,7 @@ for hash in sha256 xxhash64; do
 
 	# Reads fail too: partial writes (read-modify-write) and, with
 	# xxhash64, duplicates (verify) fail alone.
-	data_table all_errors
+	dm_fault ddata all_errors
 	if dput /tmp/U $((300 * BS)) $DEV $((3 * BS + 1024)) 1024 2>/dev/null; then
 		fail "$hash: a partial write succeeded while data reads fail"
 	fi
@@ -66,7 +53,7 @@ for hash in sha256 xxhash64; do
 	healthy "$hash: after failed data reads"
 
 	# The data device is back: everything works, nothing was lost.
-	data_table linear
+	dm_fault ddata linear
 	put /tmp/U $((100 * BS)) $DEV $((100 * BS)) $((32 * BS)) $MODEL
 	put /tmp/U $((300 * BS)) $DEV $((3 * BS + 1024)) 1024 $MODEL
 	dedup_commit dio
@@ -77,7 +64,6 @@ for hash in sha256 xxhash64; do
 		printf '%s\n' "$klog" | tail -n 20
 		fail "$hash: a data device error was treated as a metadata failure"
 	fi
-	dmsetup remove dio
-	dedup_forget dio
+	dedup_remove dio
 	dedup_check $M || fail "$hash: dedup_check"
 done

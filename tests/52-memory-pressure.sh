@@ -11,19 +11,13 @@
 . /tests/data.inc
 
 BS=4096
-P=/sys/module/dm_dedup/parameters
-load_dedup
-mkbrd 2 128
-M=/dev/ram0
-D=/dev/ram1
+setup_ram 2 128
 DEV=/dev/mapper/mp
-MODEL=/tmp/model
-truncate -s $((4096 * BS)) $MODEL
+new_model $((4096 * BS))
 rndfile /tmp/U $((1024 * BS))
-trap 'echo 0 > $P/test_fail_alloc' EXIT
 
-failed0=$(cat $P/test_failed_allocs)
-echo 2 > $P/test_fail_alloc
+failed0=$(dedup_param test_failed_allocs)
+dedup_knob test_fail_alloc 2
 dedup_create mp $M $D $BS sha256 commit_period_ms 200 max_open_mb 1
 # unique, then the same again elsewhere (duplicates)
 put /tmp/U 0 $DEV 0 $((1024 * BS)) $MODEL 65536
@@ -44,8 +38,8 @@ put /tmp/U $((300 * BS)) $DEV $((3000 * BS)) $((200 * BS)) $MODEL 65536
 dedup_commit mp
 expect_status mp "after re-create under allocation failures" mode=rw needs_check=-
 cmp_model $DEV $MODEL 0 $((4096 * BS)) "data after re-create"
-echo 0 > $P/test_fail_alloc
-failed=$(($(cat $P/test_failed_allocs) - failed0))
+dedup_knob test_fail_alloc 0
+failed=$(($(dedup_param test_failed_allocs) - failed0))
 log "allocations failed on purpose: $failed"
 [ "$failed" -gt 10 ] || fail "only $failed allocations failed: the test did not test"
 mark=$(new_mark)

@@ -9,19 +9,14 @@
 . /tests/data.inc
 
 BS=4096
-P=/sys/module/dm_dedup/parameters
-load_dedup
-mkbrd 2 64
-DEV=/dev/mapper/fr
-dedup_create fr /dev/ram0 /dev/ram1 $BS sha256 commit_period_ms 60000
+dedup_on_ram fr 64 $BS sha256 commit_period_ms 60000
 rndfile /tmp/U $((300 * BS))
-trap 'echo 0 > $P/test_release_delay_ms' EXIT
 pending() { dmsetup message fr 0 stats | sed -n 's/^data_pending_free_blocks=//p'; }
 
 put /tmp/U 0 $DEV 0 $((256 * BS))
 dedup_commit fr
 # A large "rm": 256 blocks freed; their release waits.
-echo "$(scaled 20)000" > $P/test_release_delay_ms
+dedup_knob test_release_delay_ms "$(scaled 20)000"
 blkdiscard -o 0 -l $((256 * BS)) $DEV || fail "discard"
 dedup_commit fr
 assert_eq "$(pending)" 256 "blocks pending release after the commit"
@@ -35,7 +30,7 @@ c=$(dedup_field fr commits)
 dedup_commit fr
 [ "$(dedup_field fr commits)" -gt "$c" ] || fail "the second commit did not complete"
 assert_eq "$(pending)" 256 "still pending after the second commit"
-echo 0 > $P/test_release_delay_ms
+dedup_knob test_release_delay_ms 0
 # The release comes, and the blocks are allocatable again.
 end=$(($(date +%s) + $(scaled 120)))
 while [ "$(pending)" != 0 ]; do

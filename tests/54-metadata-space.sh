@@ -15,13 +15,21 @@ BS=4096
 load_dedup
 mkbrd 2 256
 SMALL=$((1024 * 1024 / 512))
-dm_create smeta "0 $SMALL linear /dev/ram0 0"
+dm_linear smeta /dev/ram0 $SMALL
 DEV=/dev/mapper/ms
 dedup_create ms /dev/mapper/smeta /dev/ram1 $BS sha256
-TABLE=$(dmsetup table ms)
 events() { dmsetup info -c --noheadings -o events ms | tr -d ' '; }
 ev0=$(events)
 mtotal=$(dedup_field ms metadata_total)
+# readback WHEN: every MiB acknowledged so far (/tmp/ok.<i>) reads back.
+readback() {
+	local i=0
+	while [ $i -lt $n ]; do
+		dd if=$DEV bs=1M skip=$i count=1 iflag=direct status=none |
+			cmp -s - /tmp/ok.$i || fail "MiB $i differs $1"
+		i=$((i + 1))
+	done
+}
 
 # Fill with unique data, 1 MiB at a time, until a write fails.
 n=0
@@ -49,20 +57,10 @@ if blkdiscard -o 0 -l $BS $DEV 2>/dev/null; then
 	fail "a discard succeeded out of metadata space"
 fi
 # Everything acknowledged reads back.
-i=0
-while [ $i -lt $n ]; do
-	dd if=$DEV bs=1M skip=$i count=1 iflag=direct status=none | cmp -s - /tmp/ok.$i ||
-		fail "MiB $i differs out of metadata space"
-	i=$((i + 1))
-done
+readback "out of metadata space"
 
 # Grow the metadata device underneath, then reload the same table.
-dmsetup suspend ms
-dmsetup suspend smeta
-dmsetup load smeta --table "0 $((SMALL * 4)) linear /dev/ram0 0"
-dmsetup resume smeta
-dmsetup reload ms --table "$TABLE" || fail "reload"
-dmsetup resume ms || fail "resume after growing the metadata device"
+dedup_grow_under ms smeta "0 $((SMALL * 4)) linear /dev/ram0 0"
 assert_eq "$(dedup_field ms mode)" rw "mode after growing"
 [ "$(dedup_field ms metadata_total)" -gt "$mtotal" ] ||
 	fail "metadata_total did not grow"
@@ -71,9 +69,4 @@ dd if=/tmp/chunk of=$DEV bs=1M seek=$n oflag=direct status=none ||
 cp /tmp/chunk /tmp/ok.$n
 n=$((n + 1))
 dedup_commit ms
-i=0
-while [ $i -lt $n ]; do
-	dd if=$DEV bs=1M skip=$i count=1 iflag=direct status=none | cmp -s - /tmp/ok.$i ||
-		fail "MiB $i differs after growing"
-	i=$((i + 1))
-done
+readback "after growing"

@@ -13,7 +13,7 @@ load_dedup
 mkbrd 2 64
 DS=$(dev_sectors /dev/ram1)
 half=$((DS / 2))
-dm_create gdata "0 $half linear /dev/ram1 0"
+dm_linear gdata /dev/ram1 $half
 DEV=/dev/mapper/go
 n1=$((half / 8))
 DEDUP_LEN=$DS dedup_create go /dev/ram0 /dev/mapper/gdata $BS sha256
@@ -28,12 +28,7 @@ if dput /tmp/U $((n1 * BS)) $DEV $((n1 * BS)) $BS 2>/dev/null; then
 fi
 expect_status go "full" mode=out_of_data_space data_used=$n1 data_total=$n1
 
-dmsetup suspend go
-dmsetup suspend gdata
-dmsetup load gdata --table "0 $DS linear /dev/ram1 0"
-dmsetup resume gdata
-dmsetup reload go --table "$TABLE" || fail "reload"
-dmsetup resume go || fail "resume after growing the data device"
+dedup_grow_under go gdata "0 $DS linear /dev/ram1 0"
 expect_status go "after growing" mode=rw data_total=$((DS / 8))
 put /tmp/U $((n1 * BS)) $DEV $((n1 * BS)) $((64 * BS)) $MODEL 65536
 dedup_commit go

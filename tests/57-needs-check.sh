@@ -11,10 +11,7 @@
 . /tests/data.inc
 
 BS=4096
-load_dedup
-mkbrd 3 64
-M=/dev/ram0
-D=/dev/ram1
+setup_ram 3 64
 DEV=/dev/mapper/nc
 rndfile /tmp/U $((256 * BS))
 dedup_create nc $M $D $BS sha256
@@ -32,11 +29,7 @@ dm_create nc "$(dedup_table $M $D $BS sha256)"
 if readdev $DEV 0 $BS > /dev/null 2>&1; then
 	fail "a read through a corrupt node succeeded"
 fi
-end=$(($(date +%s) + $(scaled 30)))
-while [ "$(dedup_field nc needs_check)" != needs_check ]; do
-	[ "$(date +%s)" -le $end ] || fail "needs_check was not set"
-	sleep 0.1
-done
+dedup_wait_field nc needs_check needs_check 30
 assert_eq "$(dedup_field nc mode)" ro "mode after metadata damage"
 dmesg_since "$mark" | grep -q "switching to ro mode" || fail "no mode change logged"
 dmsetup remove nc
@@ -73,15 +66,13 @@ dmsetup remove nc
 
 # needs_check, and the metadata device grew while the pool was down:
 # activation writes nothing to it.
-dm_create smeta "0 8192 linear /dev/ram2 0"
-dm_create sdata "0 16384 linear /dev/ram2 65536"
+dm_linear smeta /dev/ram2 8192
+dm_linear sdata /dev/ram2 16384 65536
 dedup_create ng /dev/mapper/smeta /dev/mapper/sdata $BS sha256
 put /tmp/U 0 /dev/mapper/ng 0 $((16 * BS))
 dmsetup remove ng
 ddcorrupt /dev/mapper/smeta sb-set flags 1 || fail "setting needs_check"
-dmsetup suspend smeta
-dmsetup load smeta --table "0 16384 linear /dev/ram2 0"
-dmsetup resume smeta
+dm_swap smeta "0 16384 linear /dev/ram2 0"
 sum=$(dev_md5 /dev/mapper/smeta)
 dm_create ng "$(dedup_table /dev/mapper/smeta /dev/mapper/sdata $BS sha256)"
 expect_status ng "needs_check on a grown metadata device" mode=ro needs_check=needs_check

@@ -8,12 +8,9 @@
 . /tests/data.inc
 
 BS=4096
-load_dedup
-mkbrd 2 64
-MS=$(dev_sectors /dev/ram0)
-dm_create slow "0 $MS delay /dev/ram0 0 0 /dev/ram0 0 1500"
+setup_ram 2 64
+dm_delay slow /dev/ram0 0 1500
 M=/dev/mapper/slow
-D=/dev/ram1
 rndfile /tmp/U $((64 * BS))
 dedup_create a $M $D $BS sha256 commit_period_ms 60000
 put /tmp/U 0 /dev/mapper/a 0 $((64 * BS))
@@ -29,7 +26,7 @@ until dmsetup create b --table "$TB" 2>/dev/null; do
 	[ "$(date +%s)" -le $end ] || fail "b could not be created"
 	sleep 0.05
 done
-echo "b $M" >> "$DEDUP_REG"
+dedup_register b $M
 wait $rpid || fail "remove of a"
 expect_status b "the second table" mapped=64 unique=64
 readdev /dev/mapper/b 0 $((64 * BS)) | cmp -s - /tmp/U || fail "data written through a"

@@ -12,12 +12,10 @@
 . /tests/data.inc
 
 BS=4096
-P=/sys/module/dm_dedup/parameters
 load_dedup
 mkbrd 2 32
 DEV=/dev/mapper/rl
-trap 'echo 0 > $P/test_refcount_limit' EXIT
-echo 3 > $P/test_refcount_limit
+dedup_knob test_refcount_limit 3
 # No periodic commit meanwhile: the test places each copy itself (the
 # counts checked do not depend on it, the layering it tests does).
 dedup_create rl /dev/ram0 /dev/ram1 $BS sha256 commit_period_ms 60000

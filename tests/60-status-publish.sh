@@ -7,15 +7,10 @@
 . /tests/data.inc
 
 BS=4096
-P=/sys/module/dm_dedup/parameters
-load_dedup
-mkbrd 2 32
-DEV=/dev/mapper/sp
-trap 'echo 0 > $P/test_publish_delay_ms' EXIT
-dedup_create sp /dev/ram0 /dev/ram1 $BS sha256 commit_period_ms 60000
+dedup_on_ram sp 32 $BS sha256 commit_period_ms 60000
 rndfile /tmp/U $((64 * BS))
 put /tmp/U 0 $DEV 0 $((64 * BS))
-echo "$(scaled 8)000" > $P/test_publish_delay_ms
+dedup_knob test_publish_delay_ms "$(scaled 8)000"
 dmsetup message sp 0 commit &
 cpid=$!
 n=0

@@ -16,8 +16,8 @@ load_dedup
 mkbrd 3 272
 MSIZE=$(dedup_metadata_size -n -d ${DMB}M) || fail "dedup_metadata_size"
 log "dedup_metadata_size -n -d ${DMB}M: $MSIZE bytes"
-dm_create ameta "0 $((MSIZE / 512)) linear /dev/ram0 0"
-dm_create adata "0 $((DMB * 2048)) linear /dev/ram1 0"
+dm_linear ameta /dev/ram0 $((MSIZE / 512))
+dm_linear adata /dev/ram1 $((DMB * 2048))
 N=$((DMB * 256))
 DEV=/dev/mapper/sa
 
@@ -27,9 +27,7 @@ blkpat write-lbn $DEV $BS 0 $N 1 || fail "filling the data device failed"
 assert_eq "$(dedup_field sa data_used)" $N "data blocks in use"
 used=$(dedup_field sa metadata_used)
 log "metadata in use: $used of $(dedup_field sa metadata_total) blocks"
-mark=$(new_mark)
-dmsetup remove sa
-dmesg_since "$mark" | grep -q "could not save" && fail "the index save failed"
+dedup_save_remove sa
 mark=$(new_mark)
 dm_create sa "$TABLE"
 st=$(dedup_stat sa index_state)
@@ -54,27 +52,25 @@ assert_eq "$(dedup_field sa mode)" rw "mode after the discard"
 # A removal stuck in its save.
 blkpat write-lbn $DEV $BS 0 256 2 || fail "write"
 dmsetup suspend sa || fail "suspend sa"
-dmsetup suspend --noflush --nolockfs ameta || fail "suspend ameta"
-trap 'dmsetup resume ameta 2>/dev/null || :' EXIT
-trap 'exit 143' TERM
+dm_hold ameta
 dmsetup remove sa &
 rpid=$!
 sleep 2
 kill -0 $rpid 2>/dev/null || fail "the removal did not wait for its metadata device"
 
-dm_create bmeta "0 $((16 * 2048)) linear /dev/ram2 0"
-dm_create bdata "0 $((64 * 2048)) linear /dev/ram2 $((16 * 2048))"
+dm_linear bmeta /dev/ram2 $((16 * 2048))
+dm_linear bdata /dev/ram2 $((64 * 2048)) $((16 * 2048))
 timeout "$(scaled 30)" dmsetup create sb --table \
 	"$(dedup_table /dev/mapper/bmeta /dev/mapper/bdata $BS sha256)" ||
 	fail "creating another dedup device waited for the stuck removal"
-echo "sb /dev/mapper/bmeta" >> "$DEDUP_REG"
+dedup_register sb /dev/mapper/bmeta
 dmsetup mknodes sb >/dev/null 2>&1 || :
 blkpat write-lbn /dev/mapper/sb $BS 0 64 1 || fail "write to the other device"
 timeout "$(scaled 30)" dmsetup remove sb ||
 	fail "removing another dedup device waited for the stuck removal"
 kill -0 $rpid 2>/dev/null || fail "the stuck removal ended early"
 
-dmsetup resume ameta || fail "resume ameta"
+dm_release ameta
 wait $rpid || fail "the removal failed"
 mark=$(new_mark)
 dm_create sa "$TABLE"

@@ -25,7 +25,7 @@ rndfile /tmp/U $((8 * BS))
 
 for hash in sha256 xxhash64; do
 	dedup_knob test_zero_fp 1	# (dedup_teardown resets it)
-	dd if=/dev/zero of=/dev/ram0 bs=4096 count=1 oflag=direct status=none
+	wipe_superblock /dev/ram0
 	dedup_create zf /dev/ram0 /dev/ram1 $BS $hash
 	DEV=/dev/mapper/zf
 	put /tmp/U 0 $DEV 0 $((8 * BS))

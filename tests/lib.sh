@@ -30,11 +30,54 @@
 #                              it and leave it in $_lib_mark
 #   dmesg_since MARK           kernel log lines after the last MARK
 #   dmesg_test                 kernel log since this test started
+#
+# Setup:
 #   load_dedup | unload_dedup  modprobe / rmmod dm-dedup (fail on error)
 #   mkbrd N SIZE_MB            RAM disks /dev/ram0../dev/ram(N-1)
+#   setup_ram N SIZE_MB        load_dedup + mkbrd N SIZE_MB, and set
+#                              M=/dev/ram0 and (N >= 2) D=/dev/ram1: the
+#                              metadata and data devices of most tests
 #   vdisk 0|1                  discard a 2 GiB virtio disk, print /dev/vda|vdb
 #   dev_sectors DEV            size in 512-byte sectors
 #   dm_create NAME TABLE       dmsetup create (+ nodes); fails the test on error
+#   dm_swap NAME TABLE [SUSPEND_OPTION...]
+#                              replace the live table of NAME: dmsetup
+#                              suspend (with the options, e.g. --noflush
+#                              --nolockfs), load, resume; fails on error
+#
+# Device stacks under a dedup device (each makes the dm device NAME):
+#   dm_linear NAME DEV [SECTORS [OFFSET]]
+#                              linear map of DEV (default: all of it, from
+#                              sector 0): a data or metadata device that can
+#                              be grown or shrunk (dm_swap) or faulted
+#   dm_delay NAME DEV READ_MS [WRITE_MS]
+#                              dm-delay over all of DEV: reads delayed
+#                              READ_MS ms, writes WRITE_MS (default 0)
+#   thin_pool                  dm-thin pool "pool": metadata /dev/ram0, data
+#                              /dev/ram1, 64 KiB blocks
+#   thin_volume NAME ID SECTORS
+#                              thin volume ID of that pool, SECTORS long:
+#                              a large sparse device
+#
+# Faults:
+#   dm_fault NAME MODE [SUSPEND_OPTION...]
+#                              swap the one-segment linear or flakey table of
+#                              NAME for MODE over the same range: linear
+#                              (pass-through), error_writes or drop_writes
+#                              (dm-flakey; reads pass), all_errors (every
+#                              I/O fails); suspends as dm_swap does
+#   dm_hold NAME               suspend NAME --noflush --nolockfs, so that its
+#                              I/O waits (a commit stuck in metadata I/O);
+#                              it is resumed however the test ends (an EXIT
+#                              trap: a teardown's final commit would wait for
+#                              it forever). dm_release NAME resumes it
+#   dedup_knob NAME VALUE      set a test-only module parameter of dm-dedup
+#                              (doc/dm-dedup.rst "Module parameters");
+#                              dedup_teardown sets it back to 0, so a test
+#                              needs no trap of its own
+#   dedup_param NAME           print a module parameter (test_failed_allocs)
+#
+# Dedup devices:
 #   expect_table_error TABLE TEXT
 #                              loading TABLE must fail and the kernel log must
 #                              show "dedup: TEXT (" (the exact ti->error)
@@ -44,10 +87,29 @@
 #   dedup_create NAME META DATA BS HASH [FEATURE...]
 #                              create /dev/mapper/NAME and register META for
 #                              the checker; features are words, counted here
+#   dedup_on_ram NAME SIZE_MB BS HASH [FEATURE...]
+#                              the usual rig: setup_ram 2 SIZE_MB, then
+#                              dedup_create NAME $M $D BS HASH FEATURE...;
+#                              sets M, D and DEV=/dev/mapper/NAME
+#   dedup_register NAME META   register a dedup device created otherwise
+#                              (by dmsetup) for dedup_teardown
 #   dedup_forget NAME          unregister (a test that corrupts on purpose)
+#   dedup_remove NAME          dmsetup remove NAME, then dedup_forget it
+#   dedup_save_remove NAME     dmsetup remove NAME (it stays registered): the
+#                              clean remove saves the fingerprint index;
+#                              fails if the kernel log says it could not
+#   wipe_superblock DEV        zero the first 4 KiB of a metadata device
+#                              (O_DIRECT): the next create formats it afresh
+#   dedup_grow_under NAME LOWER TABLE
+#                              take in a device grown (or changed) beneath
+#                              the live dedup device NAME: suspend NAME,
+#                              dm_swap LOWER TABLE, reload NAME's own table,
+#                              resume
 #   dedup_teardown             remove registered dedup devices, then run
 #                              dedup_check (if installed) on each metadata
 #                              device; fails if removal or a check fails
+#
+# Status:
 #   dedup_field NAME FIELD     one status field by name (README "Status"):
 #                              mode needs_check transaction_id data_used
 #                              data_total metadata_used metadata_total mapped
@@ -59,9 +121,12 @@
 #   dedup_stat NAME KEY        one key of "dmsetup message NAME 0 stats"
 #   dedup_wait_ready NAME [S]  wait (S seconds, scaled; default 120) until
 #                              the index_state of NAME is ready; fails after
-#   dedup_knob NAME VALUE      set a test-only module parameter of dm-dedup
-#                              (doc/dm-dedup.rst "Module parameters");
-#                              dedup_teardown sets it back to 0
+#   dedup_wait_field NAME FIELD VALUE [S]
+#                              wait (S seconds, scaled; default 30) until
+#                              status FIELD of NAME is VALUE; fails after
+#
+# tests/data.inc (data, models, status snapshots) and tests/README (number
+# bands, adding a test, running one) say the rest.
 
 set -eu
 
@@ -146,6 +211,15 @@ mkbrd() {
 	[ -b "/dev/ram$((n - 1))" ] || fail "/dev/ram$((n - 1)) did not appear"
 }
 
+# M and D are for the test that calls it.
+# shellcheck disable=SC2034
+setup_ram() {
+	load_dedup
+	mkbrd "$1" "$2"
+	M=/dev/ram0
+	[ "$1" -lt 2 ] || D=/dev/ram1
+}
+
 vdisk() {
 	local dev
 	case $1 in
@@ -166,6 +240,72 @@ dm_create() {
 	shift
 	dmsetup create "$name" --table "$*" || fail "dmsetup create $name '$*' failed"
 	dmsetup mknodes "$name" >/dev/null 2>&1 || true
+}
+
+dm_swap() {
+	local name=$1 table=$2
+	shift 2
+	dmsetup suspend "$@" "$name" || fail "suspend $name"
+	dmsetup load "$name" --table "$table" || fail "load $name '$table'"
+	dmsetup resume "$name" || fail "resume $name"
+}
+
+dm_linear() {
+	dm_create "$1" "0 ${3:-$(dev_sectors "$2")} linear $2 ${4:-0}"
+}
+
+dm_fault() {
+	local name=$1 mode=$2 start len target dev off rest table
+	shift 2
+	table=$(dmsetup table "$name") || fail "dm_fault: no device $name"
+	read -r start len target dev off rest <<-EOF
+	$table
+	EOF
+	case $target in
+	linear | flakey) ;;
+	*) fail "dm_fault: $name is $target, not linear or flakey" ;;
+	esac
+	case $mode in
+	linear) table="$start $len linear $dev $off" ;;
+	error_writes | drop_writes) table="$start $len flakey $dev $off 0 1 1 $mode" ;;
+	all_errors) table="$start $len flakey $dev $off 0 1" ;;
+	*) fail "dm_fault: no mode $mode" ;;
+	esac
+	dm_swap "$name" "$table" "$@"
+}
+
+dm_delay() {
+	local s
+	s=$(dev_sectors "$2")
+	dm_create "$1" "0 $s delay $2 0 $3 $2 0 ${4:-0}"
+}
+
+_lib_held=""
+_lib_resume_held() {
+	local name
+	for name in $_lib_held; do
+		dmsetup resume "$name" 2>/dev/null || :
+	done
+}
+
+dm_hold() {
+	_lib_held="$_lib_held $1"
+	trap _lib_resume_held EXIT
+	trap 'exit 143' TERM
+	dmsetup suspend --noflush --nolockfs "$1" || fail "suspend $1"
+}
+
+dm_release() {
+	dmsetup resume "$1" || fail "resume $1"
+}
+
+thin_pool() {
+	dm_create pool "0 $(dev_sectors /dev/ram1) thin-pool /dev/ram0 /dev/ram1 128 0"
+}
+
+thin_volume() {
+	dmsetup message pool 0 "create_thin $2" || fail "create_thin $2"
+	dm_create "$1" "0 $3 thin /dev/mapper/pool $2"
 }
 
 expect_table_error() {
@@ -205,13 +345,55 @@ dedup_create() {
 	shift
 	table=$(dedup_table "$@")
 	dm_create "$name" "$table"
-	echo "$name $meta" >> "$DEDUP_REG"
+	dedup_register "$name" "$meta"
+}
+
+dedup_register() {
+	echo "$1 $2" >> "$DEDUP_REG"
+}
+
+# DEV is for the test that calls it.
+# shellcheck disable=SC2034
+dedup_on_ram() {
+	local name=$1
+	setup_ram 2 "$2"
+	shift 2
+	dedup_create "$name" "$M" "$D" "$@"
+	DEV=/dev/mapper/$name
 }
 
 dedup_forget() {
 	[ -f "$DEDUP_REG" ] || return 0
 	awk -v n="$1" '$1 != n' "$DEDUP_REG" > "$DEDUP_REG.new"
 	mv "$DEDUP_REG.new" "$DEDUP_REG"
+}
+
+dedup_remove() {
+	dmsetup remove "$1" || fail "cannot remove $1"
+	dedup_forget "$1"
+}
+
+dedup_save_remove() {
+	local mark
+	mark=$(new_mark)
+	dmsetup remove "$1" || fail "cannot remove $1"
+	dmesg_since "$mark" | grep -q "could not save" &&
+		fail "$1: the index was not saved"
+	return 0
+}
+
+wipe_superblock() {
+	dd if=/dev/zero of="$1" bs=4096 count=1 oflag=direct status=none ||
+		fail "cannot wipe the superblock of $1"
+}
+
+dedup_grow_under() {
+	local name=$1 table
+	table=$(dmsetup table "$name") || fail "no device $name"
+	dmsetup suspend "$name" || fail "suspend $name"
+	dm_swap "$2" "$3"
+	dmsetup reload "$name" --table "$table" || fail "reload $name after changing $2"
+	dmsetup resume "$name" || fail "resume $name after changing $2"
 }
 
 dedup_teardown() {
@@ -301,8 +483,22 @@ dedup_wait_ready() {
 	done
 }
 
+dedup_wait_field() {
+	local end v
+	end=$(($(date +%s) + $(scaled "${4:-30}")))
+	while v=$(dedup_field "$1" "$2") && [ "$v" != "$3" ]; do
+		[ "$(date +%s)" -le "$end" ] || fail "$1: $2 is $v, expected $3"
+		sleep 0.1
+	done
+}
+
 dedup_knob() {
 	echo "$2" > "/sys/module/dm_dedup/parameters/$1" ||
 		fail "cannot set module parameter $1 to $2"
 	echo "$1" >> "$DEDUP_KNOBS"
+}
+
+dedup_param() {
+	cat "/sys/module/dm_dedup/parameters/$1" ||
+		fail "cannot read module parameter $1"
 }
