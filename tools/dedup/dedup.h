@@ -320,6 +320,39 @@ int dd_image_main(const struct dd_image_tool *t, struct dd_image *im,
 int dd_image_open(struct dd_image *im, uint64_t nr_blocks);
 
 /* ------------------------------------------------------------------ */
+/* sizing (dedup_metadata_size, dedup_setup) */
+
+/*
+ * The metadata device and index RAM a target needs (dd_msize()).  The
+ * sizes are in bytes, the counts in blocks; doubles, as the estimate is.
+ */
+struct dd_msize {
+	/* in */
+	double data, logical;
+	double ratio;		/* mapped logical blocks per unique block */
+	bool have_logical;	/* else data x ratio */
+	bool have_ratio;	/* else logical / data, or 1 */
+	uint32_t block_size;
+	enum dd_hash_alg alg;
+	/* out: the device */
+	double data_blocks, lbns, unique;
+	double arrays;		/* array blocks, saved index included */
+	double saved;		/* array blocks of the saved index */
+	double saved_per_unique;	/* its bytes per unique block */
+	double a_used, bulk;	/* region A used, bulk region */
+	double need;		/* metadata blocks needed */
+	double meta;		/* metadata device to use, blocks */
+	bool fits;		/* in one metadata device */
+	double index_ram, alloc_ram, index_ram_per_unique;	/* bytes */
+	/* out: per block, and the largest device written once */
+	double per_unique, per_saved, per_lbn;
+	double max_a_unique, max_unique;	/* unique blocks */
+	double max_meta;	/* bytes */
+};
+
+void dd_msize(struct dd_msize *z);
+
+/* ------------------------------------------------------------------ */
 /* misc */
 
 void dd_hex(char *out, const uint8_t *p, size_t len);
