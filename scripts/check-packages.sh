@@ -8,8 +8,9 @@
 #      `make dkms-install` is removed too);
 #   3. DKMS built and installed dm-dedup.ko in this run for every installed
 #      6.1 kernel with headers, for that kernel (vermagic), where depmod
-#      finds it; the tools package installed every program and man page
-#      that `make -C tools install` installs;
+#      finds it; the tools package installed every program, man page,
+#      systemd unit and generator link that `make -C tools install`
+#      installs;
 #   4. the test VM boots KVER with THAT dm-dedup.ko and the packaged tools
 #      (scripts/mkinitramfs.sh DEDUP_KO=installed TOOLS_DIR=...) and runs
 #      tests/packages/smoke.sh (dedup of duplicate data, data read back,
@@ -128,7 +129,8 @@ step "DKMS built dm-dedup.ko for every installed 6.1 kernel with headers" check_
 check_tools() {
 	local f want=$out/tools-want
 	make -s -C tools install DESTDIR="$want" PREFIX=/usr >/dev/null || return 1
-	for f in $(cd "$want" && find . -type f | sed 's|^\.||'); do
+	# files and links (the systemd generator is a link to dedup_setup)
+	for f in $(cd "$want" && find . -type f -o -type l | sed 's|^\.||'); do
 		case $f in
 		/usr/share/man/*) f=$f.gz ;;
 		esac
