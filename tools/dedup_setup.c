@@ -288,10 +288,10 @@ static int attach(const struct dd_tab_entry *e)
 	fd.data_bytes = dev_size(e->name, e->data);
 	if (!fd.data_bytes)
 		return EX_DEVICE;
-	if (fd.data_bytes / fd.block_size < DD_MIN_DATA_BLOCKS)
+	if (fd.data_bytes / fd.block_size < DEDUP_MIN_DATA_BLOCKS)
 		return say(EX_DEVICE, e->name, "data device %s has %llu bytes, less than %u blocks of %u",
 			   e->data, (unsigned long long)fd.data_bytes,
-			   DD_MIN_DATA_BLOCKS, fd.block_size);
+			   DEDUP_MIN_DATA_BLOCKS, fd.block_size);
 	sectors = logical_sectors(e, fd.data_bytes, fd.block_size);
 	if (!sectors)
 		return say(EX_CONFIG, e->name, "size=%llu is less than a block",

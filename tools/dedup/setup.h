@@ -20,12 +20,6 @@
 #define DD_TAB_PATH_MAX		4096
 #define DD_TAB_ERR_MAX		256
 
-/* The ranges dm-dedup-target.c's parse_features() accepts. */
-#define DD_MAX_COMMIT_PERIOD_MS	60000
-#define DD_MAX_MAX_OPEN_MB	4096
-/* ... and the smallest data device its constructor takes, in blocks */
-#define DD_MIN_DATA_BLOCKS	16
-
 /* Options without a value: the target's feature words, then ours. */
 enum {
 	DD_TAB_VERIFY			= 1 << 0,

@@ -130,13 +130,13 @@ static int valued(struct dd_tab_entry *e, const char *key, const char *v,
 			return fail(err, "size=%s: not a size", v);
 		e->size = bytes;
 	} else if (!strcmp(key, "commit_period_ms")) {
-		if (number(v, 1, DD_MAX_COMMIT_PERIOD_MS, &e->commit_period_ms))
+		if (number(v, 1, DEDUP_MAX_COMMIT_PERIOD_MS, &e->commit_period_ms))
 			return fail(err, "commit_period_ms=%s: not a number from 1 to %u",
-				    v, DD_MAX_COMMIT_PERIOD_MS);
+				    v, DEDUP_MAX_COMMIT_PERIOD_MS);
 	} else if (!strcmp(key, "max_open_mb")) {
-		if (number(v, 1, DD_MAX_MAX_OPEN_MB, &e->max_open_mb))
+		if (number(v, 1, DEDUP_MAX_MAX_OPEN_MB, &e->max_open_mb))
 			return fail(err, "max_open_mb=%s: not a number from 1 to %u",
-				    v, DD_MAX_MAX_OPEN_MB);
+				    v, DEDUP_MAX_MAX_OPEN_MB);
 	} else {
 		return -2;
 	}
