@@ -3,7 +3,8 @@
  * dedup_stats - space savings and commit figures of dm-dedup devices, in
  * the manner of vdostats.  For every dedup device (or the ones named) it
  * runs "dmsetup status" and "dmsetup message <dev> 0 stats" and prints one
- * table row, or, with --json, one object per device.
+ * table row, or, with --json, one object per device, or, with --prometheus,
+ * the figures as node_exporter's textfile collector reads them.
  *
  * The figures are taken by name from the key=value lines of the stats
  * message, so fields the target adds later do not disturb this tool; they
@@ -27,6 +28,7 @@
 #include <sys/wait.h>
 
 #include "dedup/json.h"
+#include "pdata/log.h"
 
 #ifndef DM_DEDUP_VERSION
 #define DM_DEDUP_VERSION "unknown"
@@ -47,8 +49,22 @@ enum figure {
 	FIG_LONGEST_COMMIT,
 	FIG_BP_WAITS,
 	FIG_LONGEST_WAIT,
+	/* only --prometheus shows these */
+	FIG_TRANSACTION,
+	FIG_META_USED,
+	FIG_META_TOTAL,
+	FIG_LAST_COMMIT,
+	FIG_LAST_COMMIT_BLOCKS,
+	FIG_COMMIT_IN_FLIGHT,
+	/* from the stats message only: absent from older targets */
+	FIG_ZERO_WRITES,
+	FIG_INDEX_ENTRIES,
+	FIG_INDEX_RAM,
 	NR_FIGURES
 };
+
+/* Figures from here on may be missing. */
+#define FIG_OPTIONAL	FIG_ZERO_WRITES
 
 /*
  * Where each figure is: its key in the stats message, and its position in
@@ -70,6 +86,15 @@ static const struct {
 	[FIG_LONGEST_COMMIT] = { "longest_commit_ms", 14 },
 	[FIG_BP_WAITS] = { "backpressure_waits", 17 },
 	[FIG_LONGEST_WAIT] = { "longest_wait_us", 18 },
+	[FIG_TRANSACTION] = { "transaction_id", 3 },
+	[FIG_META_USED] = { "metadata_used_blocks", 6 },
+	[FIG_META_TOTAL] = { "metadata_total_blocks", 7 },
+	[FIG_LAST_COMMIT] = { "last_commit_ms", 13 },
+	[FIG_LAST_COMMIT_BLOCKS] = { "last_commit_blocks", 15 },
+	[FIG_COMMIT_IN_FLIGHT] = { "commit_in_flight", 16 },
+	[FIG_ZERO_WRITES] = { "zero_writes", 0 },
+	[FIG_INDEX_ENTRIES] = { "index_entries", 0 },
+	[FIG_INDEX_RAM] = { "index_ram_bytes", 0 },
 };
 
 #define STATUS_POS_MODE		1
@@ -95,21 +120,25 @@ struct device {
 	char mode[32];
 	bool needs_check;
 	uint64_t fig[NR_FIGURES];
+	bool have[NR_FIGURES];
 };
 
 struct options {
 	bool human;
 	bool json;
+	bool prometheus;
 };
 
 static void print_help(FILE *f)
 {
 	fprintf(f,
-		"Usage: dedup_stats [--human] [--json] [device...]\n"
+		"Usage: dedup_stats [--human] [--json | --prometheus] [device...]\n"
 		"Space savings and commit figures of dm-dedup devices: all of them,\n"
 		"or the ones named (dm name or /dev/mapper path).\n"
 		"  -H, --human    sizes in powers of 1024 (K, M, G, T, P, E)\n"
 		"  -j, --json     one JSON document instead of the table\n"
+		"  -p, --prometheus\n"
+		"                 the node_exporter textfile collector's format\n"
 		"  -V, --version  print the version\n"
 		"  -h, --help     this text\n");
 }
@@ -366,9 +395,13 @@ static int read_device(struct device *d)
 		s = stats_value(d, sources[i].key);
 		if (!s)
 			s = status_word(d, sources[i].status_pos);
+		d->have[i] = true;
 		if (parse_u64(s, &d->fig[i]))
 			continue;
 		if (i == FIG_BLOCK_SIZE && table_block_size(d, &d->fig[i]))
+			continue;
+		d->have[i] = false;
+		if (i >= FIG_OPTIONAL)
 			continue;
 		fprintf(stderr, "dedup_stats: %s: no %s in stats or status\n",
 			d->name, sources[i].key);
@@ -575,6 +608,209 @@ static void print_json(struct device *devs, size_t nr)
 	dd_jw_end(w);
 }
 
+/*
+ * --prometheus: the text exposition format that node_exporter's textfile
+ * collector reads.  Each family has its HELP and TYPE once, then a sample
+ * per device that has the figure, labelled device="NAME".
+ */
+enum prom_unit {
+	U_ONE,		/* the figure as it is */
+	U_BLOCKS,	/* data blocks, in bytes */
+	U_META,		/* 4 KiB metadata blocks, in bytes */
+	U_MS,		/* milliseconds, in seconds */
+	U_US,		/* microseconds, in seconds */
+	U_SAVED,	/* saved_bytes() */
+};
+
+static const struct {
+	const char *name;
+	bool counter;
+	enum figure fig;
+	enum prom_unit unit;
+	const char *help;
+} prom_metrics[] = {
+	{ "block_size_bytes", false, FIG_BLOCK_SIZE, U_ONE,
+	  "Data block size." },
+	{ "data_used_bytes", false, FIG_DATA_USED, U_BLOCKS,
+	  "Bytes of the data device holding referenced data." },
+	{ "data_size_bytes", false, FIG_DATA_TOTAL, U_BLOCKS,
+	  "Size of the data device." },
+	{ "metadata_used_bytes", false, FIG_META_USED, U_META,
+	  "Bytes of the metadata device in use, as of the last commit." },
+	{ "metadata_size_bytes", false, FIG_META_TOTAL, U_META,
+	  "Size of the metadata device." },
+	{ "logical_used_bytes", false, FIG_MAPPED, U_BLOCKS,
+	  "Bytes of logical blocks that map to a data block." },
+	{ "saved_bytes", false, FIG_MAPPED, U_SAVED,
+	  "Logical used bytes minus data used bytes." },
+	{ "zero_blocks", false, FIG_ZERO, U_ONE,
+	  "Logical blocks last written with zeroes." },
+	{ "hits_total", true, FIG_HITS, U_ONE,
+	  "Writes that shared a block already stored, since format." },
+	{ "zero_writes_total", true, FIG_ZERO_WRITES, U_ONE,
+	  "Block writes of zeroes, since format." },
+	{ "commits_total", true, FIG_COMMITS, U_ONE,
+	  "Metadata commits, since format." },
+	{ "transaction_id", false, FIG_TRANSACTION, U_ONE,
+	  "Id of the last committed transaction." },
+	{ "last_commit_seconds", false, FIG_LAST_COMMIT, U_MS,
+	  "Duration of the last commit." },
+	{ "longest_commit_seconds", false, FIG_LONGEST_COMMIT, U_MS,
+	  "Duration of the longest commit since load." },
+	{ "last_commit_blocks", false, FIG_LAST_COMMIT_BLOCKS, U_ONE,
+	  "Logical blocks whose mappings the last commit made durable." },
+	{ "commit_in_flight", false, FIG_COMMIT_IN_FLIGHT, U_ONE,
+	  "1 while a commit is being written." },
+	{ "backpressure_waits_total", true, FIG_BP_WAITS, U_ONE,
+	  "Writes that waited for room in the open generation, since load." },
+	{ "longest_backpressure_wait_seconds", false, FIG_LONGEST_WAIT, U_US,
+	  "Longest back-pressure wait since load." },
+	{ "index_entries", false, FIG_INDEX_ENTRIES, U_ONE,
+	  "Fingerprints in the in-memory index." },
+	{ "index_ram_bytes", false, FIG_INDEX_RAM, U_ONE,
+	  "Memory of the in-memory index." },
+};
+
+static const char * const prom_modes[] = {
+	"rw", "out_of_data_space", "out_of_metadata_space", "ro", "fail", NULL
+};
+
+static const char * const prom_index_states[] = {
+	"ready", "loading", "rebuilding", NULL
+};
+
+static void prom_header(const char *name, const char *type, const char *help)
+{
+	printf("# HELP dm_dedup_%s %s\n# TYPE dm_dedup_%s %s\n", name, help,
+	       name, type);
+}
+
+/* A label value, escaped: backslash, double quote and newline. */
+static void prom_escape(const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '\\' || *s == '"')
+			printf("\\%c", *s);
+		else if (*s == '\n')
+			fputs("\\n", stdout);
+		else
+			putchar(*s);
+	}
+}
+
+/* dm_dedup_NAME{device="D"[,LABEL="VALUE"]} and a blank */
+static void prom_sample(const char *name, struct device *d,
+			const char *label, const char *value)
+{
+	printf("dm_dedup_%s{device=\"", name);
+	prom_escape(d->name);
+	if (label) {
+		printf("\",%s=\"", label);
+		prom_escape(value);
+	}
+	fputs("\"} ", stdout);
+}
+
+/*
+ * An enum as one gauge per state: 1 for the current one (also when it is
+ * not among the known ones, then listed after them), 0 for the others.
+ */
+static void prom_enum(struct device *devs, size_t nr, const char *name,
+		      const char *label, const char * const *states,
+		      const char *help, const char *(*cur)(struct device *))
+{
+	bool header = false, known;
+	const char *now;
+	size_t i, k;
+
+	for (i = 0; i < nr; i++) {
+		now = cur(&devs[i]);
+		if (!now)
+			continue;
+		if (!header)
+			prom_header(name, "gauge", help);
+		header = true;
+		known = false;
+		for (k = 0; states[k]; k++) {
+			prom_sample(name, &devs[i], label, states[k]);
+			printf("%d\n", !strcmp(now, states[k]));
+			known |= !strcmp(now, states[k]);
+		}
+		if (!known) {
+			prom_sample(name, &devs[i], label, now);
+			puts("1");
+		}
+	}
+}
+
+static const char *cur_mode(struct device *d)
+{
+	return d->mode;
+}
+
+static const char *cur_index_state(struct device *d)
+{
+	return stats_value(d, "index_state");
+}
+
+static void print_prometheus(struct device *devs, size_t nr)
+{
+	bool header;
+	uint64_t v;
+	size_t m, i;
+
+	prom_enum(devs, nr, "mode", "mode", prom_modes,
+		  "Mode of the pool: 1 for the current one.", cur_mode);
+	for (i = 0; i < nr; i++) {
+		if (!i)
+			prom_header("needs_check", "gauge",
+				    "1 when the metadata must be checked.");
+		prom_sample("needs_check", &devs[i], NULL, NULL);
+		printf("%d\n", devs[i].needs_check);
+	}
+	prom_enum(devs, nr, "index_state", "state", prom_index_states,
+		  "State of the in-memory fingerprint index: 1 for the current one.",
+		  cur_index_state);
+	for (m = 0; m < ARRAY_SIZE(prom_metrics); m++) {
+		header = false;
+		for (i = 0; i < nr; i++) {
+			struct device *d = &devs[i];
+
+			if (!d->have[prom_metrics[m].fig])
+				continue;
+			if (!header)
+				prom_header(prom_metrics[m].name,
+					    prom_metrics[m].counter ?
+					    "counter" : "gauge",
+					    prom_metrics[m].help);
+			header = true;
+			prom_sample(prom_metrics[m].name, d, NULL, NULL);
+			v = d->fig[prom_metrics[m].fig];
+			switch (prom_metrics[m].unit) {
+			case U_ONE:
+				printf("%" PRIu64 "\n", v);
+				break;
+			case U_BLOCKS:
+				printf("%" PRIu64 "\n",
+				       v * d->fig[FIG_BLOCK_SIZE]);
+				break;
+			case U_META:
+				printf("%" PRIu64 "\n", v * 4096);
+				break;
+			case U_MS:
+				printf("%.3f\n", v / 1e3);
+				break;
+			case U_US:
+				printf("%.6f\n", v / 1e6);
+				break;
+			case U_SAVED:
+				printf("%" PRIu64 "\n", saved_bytes(d));
+				break;
+			}
+		}
+	}
+}
+
 static void free_device(struct device *d)
 {
 	size_t i;
@@ -594,23 +830,27 @@ int main(int argc, char **argv)
 		{ "human", no_argument, NULL, 'H' },
 		{ "human-readable", no_argument, NULL, 'H' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "prometheus", no_argument, NULL, 'p' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct options o = { false, false };
+	struct options o = { false, false, false };
 	struct device *devs;
 	char **names;
 	size_t nr, nr_ok = 0, i;
 	int opt, rc = 0;
 
-	while ((opt = getopt_long(argc, argv, "HjVh", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "HjpVh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'H':
 			o.human = true;
 			break;
 		case 'j':
 			o.json = true;
+			break;
+		case 'p':
+			o.prometheus = true;
 			break;
 		case 'V':
 			printf("dedup_stats %s\n", DM_DEDUP_VERSION);
@@ -622,6 +862,10 @@ int main(int argc, char **argv)
 			print_help(stderr);
 			return 2;
 		}
+	}
+	if (o.json && o.prometheus) {
+		fprintf(stderr, "dedup_stats: --json or --prometheus, not both\n");
+		return 2;
 	}
 	if (optind < argc) {
 		nr = argc - optind;
@@ -652,6 +896,8 @@ int main(int argc, char **argv)
 	}
 	if (o.json)
 		print_json(devs, nr_ok);
+	else if (o.prometheus)
+		print_prometheus(devs, nr_ok);
 	else if (nr_ok)
 		print_table(devs, nr_ok, o.human);
 	else if (!rc)

@@ -6,8 +6,13 @@
 # order and passes unknown stats keys through; without the stats message
 # it falls back to status positions and the table's block size; it lists
 # only dedup devices, quotes odd names, shows needs_check, and fails (exit
-# 1) on a device that is missing or not a dedup device. The guest test
-# 33-stats-tool.sh checks it against the real target.
+# 1) on a device that is missing or not a dedup device. --prometheus is
+# checked by a strict validator of the text exposition format (HELP and
+# TYPE once per family and before its samples, families contiguous, names,
+# label escaping, counters named *_total, no duplicate series; promtool
+# check metrics too when the host has it) and its every series against
+# the values the fake implies. The guest test 33-stats-tool.sh checks it
+# against the real target.
 # timeout: 120
 set -eu
 TOP=${TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -144,6 +149,125 @@ print("json ok:", " ".join(want_names))
 PY
 }
 
+# check_prom NAME...: $W/out is valid text exposition format, and holds
+# exactly the series the fake files of the devices NAME... imply.
+check_prom() {
+	python3 - "$W/out" "$FAKE" "$@" <<'PY' || { cat "$W/out"; fail "--prometheus: $*"; }
+import re, sys
+text = open(sys.argv[1], encoding="utf-8").read()
+fake, names = sys.argv[2], sys.argv[3:]
+assert text == "" or text.endswith("\n"), "no final newline"
+NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
+help_, type_, order, series = {}, {}, [], {}
+for n, line in enumerate(text.split("\n")[:-1], 1):
+    where = "line %d: %r" % (n, line)
+    m = re.fullmatch(r"# (HELP|TYPE) (%s) (.*)" % NAME, line)
+    if m:
+        kind, fam, rest = m.groups()
+        d = help_ if kind == "HELP" else type_
+        assert fam not in d, "second %s of %s, %s" % (kind, fam, where)
+        assert fam not in order, "%s after samples of %s, %s" % (kind, fam, where)
+        if kind == "TYPE":
+            assert fam in help_, "TYPE before HELP, " + where
+            assert rest in ("gauge", "counter"), where
+            assert (rest == "counter") == fam.endswith("_total"), \
+                "counters and only counters end in _total, " + where
+        else:
+            assert rest and "\\" not in rest, where
+        d[fam] = rest
+        continue
+    assert not line.startswith("#"), where
+    m = re.fullmatch(r"(%s)\{(.*)\} (\S+)" % NAME, line)
+    assert m, "not a sample, " + where
+    fam, labels, value = m.groups()
+    assert fam.startswith("dm_dedup_"), where
+    assert fam in type_, "sample before its TYPE, " + where
+    if not order or order[-1] != fam:
+        assert fam not in order, "family %s not contiguous, %s" % (fam, where)
+        order.append(fam)
+    float(value)
+    assert re.fullmatch(r"-?[0-9]+(\.[0-9]+)?", value), "odd value, " + where
+    lab, i = {}, 0
+    while i < len(labels):
+        m = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="').match(labels, i)
+        assert m, "bad label at %d, %s" % (i, where)
+        i, v = m.end(), ""
+        while labels[i] != '"':
+            if labels[i] == "\\":
+                esc = labels[i + 1]
+                assert esc in '\\"n', "bad escape, " + where
+                v += "\n" if esc == "n" else esc
+                i += 2
+            else:
+                assert labels[i] != "\n", where
+                v += labels[i]
+                i += 1
+        assert m.group(1) not in lab, "label twice, " + where
+        lab[m.group(1)] = v
+        i += 1
+        if i < len(labels):
+            assert labels[i] == ",", where
+            i += 1
+    key = (fam, tuple(sorted(lab.items())))
+    assert key not in series, "duplicate series, " + where
+    series[key] = value
+assert set(help_) == set(type_) == set(order), "a family without samples"
+
+want = {}
+def put(fam, dev, v, **extra):
+    lab = dict(extra, device=dev)
+    want[("dm_dedup_" + fam, tuple(sorted(lab.items())))] = v
+for dev in names:
+    st = open("%s/%s.status" % (fake, dev)).read().split()[3:]
+    w = []
+    for x in st:
+        w += x.split("/")
+    try:
+        kv = dict(l.split("=", 1) for l in open("%s/%s.stats" % (fake, dev)).read().split("\n") if "=" in l)
+    except FileNotFoundError:
+        kv = {}
+    bs = int(open("%s/%s.table" % (fake, dev)).read().split()[5])
+    mode = w[0]
+    modes = ["rw", "out_of_data_space", "out_of_metadata_space", "ro", "fail"]
+    for m in modes + ([mode] if mode not in modes else []):
+        put("mode", dev, "1" if m == mode else "0", mode=m)
+    put("needs_check", dev, "1" if w[1] == "needs_check" else "0")
+    if "index_state" in kv:
+        states = ["ready", "loading", "rebuilding"]
+        for s in states + ([kv["index_state"]] if kv["index_state"] not in states else []):
+            put("index_state", dev, "1" if s == kv["index_state"] else "0", state=s)
+    i = lambda k: int(w[k])
+    du, dt, mu, mt, mapped = i(3), i(4), i(5), i(6), i(7)
+    for fam, v in (("block_size_bytes", bs), ("data_used_bytes", du * bs),
+                   ("data_size_bytes", dt * bs), ("metadata_used_bytes", mu * 4096),
+                   ("metadata_size_bytes", mt * 4096),
+                   ("logical_used_bytes", mapped * bs),
+                   ("saved_bytes", max(mapped - du, 0) * bs),
+                   ("zero_blocks", i(10)), ("hits_total", i(9)),
+                   ("commits_total", i(11)), ("transaction_id", i(2)),
+                   ("last_commit_seconds", "%.3f" % (i(12) / 1e3)),
+                   ("longest_commit_seconds", "%.3f" % (i(13) / 1e3)),
+                   ("last_commit_blocks", i(14)), ("commit_in_flight", i(15)),
+                   ("backpressure_waits_total", i(16)),
+                   ("longest_backpressure_wait_seconds", "%.6f" % (i(17) / 1e6))):
+        put(fam, dev, str(v))
+    for fam, k in (("zero_writes_total", "zero_writes"),
+                   ("index_entries", "index_entries"),
+                   ("index_ram_bytes", "index_ram_bytes")):
+        if k in kv:
+            put(fam, dev, kv[k])
+missing = sorted(set(want) - set(series))
+extra = sorted(set(series) - set(want))
+assert not missing and not extra, ("missing", missing, "extra", extra)
+for k, v in want.items():
+    assert series[k] == v, (k, series[k], v)
+print("prometheus ok: %d series, %d families" % (len(series), len(order)))
+PY
+	if command -v promtool >/dev/null; then
+		promtool check metrics < "$W/out" || fail "promtool check metrics"
+	fi
+}
+
 # row NAME: the table row of NAME, as words.
 row() { awk -v n="$1" '$1 == n' "$W/out"; }
 
@@ -166,6 +290,41 @@ exp="alpha rw $((256 * 4096)) $((64 * 4096)) $((192 * 4096)) 75.0% 192 32 4 17ms
 exp="beta rw $((3500 * 65536)) $((1000 * 65536)) $((2500 * 65536)) 71.4% 2500 9 120 4321ms 250000us"
 [ "$(row beta | tr -s ' ')" = "$exp" ] || { cat "$W/out"; fail "beta row: want '$exp'"; }
 echo "ok: table and JSON of two devices"
+
+# ---- --prometheus: the format, and every value -------------------------
+printf 'index_state=rebuilding\nindex_entries=5\nindex_ram_bytes=35\n' >> "$FAKE/beta.stats"
+run 0 --prometheus
+check_prom alpha beta
+# a few values spelled out, not only derived by the checker
+for l in 'dm_dedup_mode{device="alpha",mode="rw"} 1' \
+	 'dm_dedup_mode{device="alpha",mode="ro"} 0' \
+	 'dm_dedup_index_state{device="beta",state="rebuilding"} 1' \
+	 'dm_dedup_index_state{device="beta",state="ready"} 0' \
+	 'dm_dedup_data_used_bytes{device="alpha"} 262144' \
+	 'dm_dedup_data_size_bytes{device="alpha"} 4096000' \
+	 'dm_dedup_metadata_size_bytes{device="beta"} 8388608' \
+	 'dm_dedup_saved_bytes{device="alpha"} 786432' \
+	 'dm_dedup_hits_total{device="beta"} 2500' \
+	 'dm_dedup_longest_commit_seconds{device="beta"} 4.321' \
+	 'dm_dedup_longest_backpressure_wait_seconds{device="beta"} 0.250000' \
+	 '# TYPE dm_dedup_commits_total counter' \
+	 '# TYPE dm_dedup_data_used_bytes gauge'; do
+	grep -Fxq "$l" "$W/out" || { cat "$W/out"; fail "--prometheus lacks: $l"; }
+done
+[ "$(grep -c '^# HELP dm_dedup_mode ' "$W/out")" = 1 ] || fail "--prometheus: HELP of mode not once"
+grep -q 'index_state{device="alpha"' "$W/out" && fail "--prometheus: index_state of alpha, whose stats have none"
+# the validator must be able to fail
+for bad in 's/^\(dm_dedup_hits_total{device="alpha"}\) .*/\1 193/' \
+	   's/^# TYPE dm_dedup_commits_total counter/# TYPE dm_dedup_commits_total gauge/' \
+	   's/device="beta"/device="beta\\q"/' \
+	   '/^# HELP dm_dedup_zero_blocks /p'; do
+	cp "$W/out" "$W/good"
+	sed -i "$bad" "$W/out"
+	if (check_prom alpha beta) >/dev/null 2>&1; then fail "the validator passes a broken file ($bad)"; fi
+	mv "$W/good" "$W/out"
+done
+run 2 --prometheus --json
+echo "ok: --prometheus"
 
 # ---- --human: powers of 1024, one decimal ------------------------------
 run 0 --human alpha beta
@@ -223,11 +382,29 @@ row "it's" | grep -q ' ro,needs_check .* 0\.0% ' || { cat "$W/out"; fail "ro,nee
 run 0 --json "it's x"
 check_json "it's x"
 echo "ok: needs_check, quoting"
+# label escaping: backslash, double quote, newline
+nl='x
+y'
+for n in 'a"b\c' "$nl"; do
+	mkdev "$n" 4096 out_of_metadata_space 1 3 100 5 2 0 1 2 0 0
+done
+printf 'index_state=warming\n' >> "$FAKE/$nl.stats"
+run 0 --prometheus "it's x" 'a"b\c' "$nl"
+check_prom "it's x" 'a"b\c' "$nl"
+for l in 'dm_dedup_needs_check{device="a\"b\\c"} 1' \
+	 'dm_dedup_mode{device="x\ny",mode="out_of_metadata_space"} 1' \
+	 'dm_dedup_index_state{device="x\ny",state="warming"} 1' \
+	 'dm_dedup_mode{device="it'"'"'s x",mode="ro"} 1'; do
+	grep -Fxq "$l" "$W/out" || { cat "$W/out"; fail "--prometheus lacks: $l"; }
+done
+echo "ok: --prometheus label escaping"
 
 # ---- no dedup devices; usage ----------------------------------------------
 : > "$FAKE/ls"
 run 0 --json
 check_json
+run 0 --prometheus
+[ ! -s "$W/out" ] || fail "--prometheus without devices: output"
 run 0
 grep -q 'no dedup devices' "$W/err" || fail "no devices: no message"
 run 2 --bogus
