@@ -15,11 +15,9 @@
  * shown is not active.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "dedup/dedup.h"
@@ -62,78 +60,6 @@ static int say(int status, const char *name, const char *fmt, ...)
 	return status;
 }
 
-/* ------------------------------------------------------------------ */
-/* running dmsetup */
-
-/*
- * Runs "dmsetup ARGS..." (up to a NULL): its exit status, or -1 if it
- * could not be run.  *out, if out is set, gets its standard output
- * (malloc'ed, NUL-terminated); quiet sends its standard error to
- * /dev/null.
- */
-static int run_dmsetup(char **out, bool quiet, ...)
-{
-	const char *argv[16] = { "dmsetup" };
-	size_t n = 1, len = 0, cap = 0;
-	int fd[2] = { -1, -1 }, st;
-	char *buf = NULL;
-	ssize_t got;
-	va_list ap;
-	pid_t pid;
-
-	va_start(ap, quiet);
-	while (n < ARRAY_SIZE(argv) - 1 && (argv[n] = va_arg(ap, const char *)))
-		n++;
-	va_end(ap);
-	if (out && pipe(fd))
-		return -1;
-	pid = fork();
-	if (pid < 0)
-		return -1;
-	if (!pid) {
-		if (out) {
-			dup2(fd[1], 1);
-			close(fd[0]);
-			close(fd[1]);
-		}
-		if (quiet)
-			dup2(open("/dev/null", O_WRONLY), 2);
-		execvp("dmsetup", (char **)argv);
-		fprintf(stderr, "%s: cannot run dmsetup: %s\n", pd_prog,
-			strerror(errno));
-		_exit(127);
-	}
-	if (out) {
-		close(fd[1]);
-		do {
-			pd_grow((void **)&buf, &cap, len + 4097, 1);
-			got = read(fd[0], buf + len, 4096);
-			if (got > 0)
-				len += got;
-		} while (got > 0 || (got < 0 && errno == EINTR));
-		close(fd[0]);
-		buf[len] = '\0';
-		*out = buf;
-	}
-	while (waitpid(pid, &st, 0) < 0)
-		if (errno != EINTR)
-			return -1;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-/* Splits text (changed) at blanks up to its first newline. */
-static size_t words(char *text, char **w, size_t max)
-{
-	char *save = NULL, *p;
-	size_t n = 0;
-
-	text[strcspn(text, "\n")] = '\0';
-	for (p = strtok_r(text, " \t", &save); p && n < max;
-	     p = strtok_r(NULL, " \t", &save))
-		w[n++] = p;
-	return n;
-}
-
 /*
  * The live table of name in table (TABLE_MAX bytes): 1 a dedup device, 0
  * not active, -1 another kind of device (reported).
@@ -141,7 +67,7 @@ static size_t words(char *text, char **w, size_t max)
 static int live_table(const char *name, char *table)
 {
 	char *out = NULL, *w[MAX_WORDS], copy[TABLE_MAX];
-	int r = run_dmsetup(&out, true, "table", name, NULL);
+	int r = dd_dmsetup(&out, true, "table", name, NULL);
 
 	if (r || !out) {
 		free(out);
@@ -150,7 +76,7 @@ static int live_table(const char *name, char *table)
 	snprintf(table, TABLE_MAX, "%.*s", (int)strcspn(out, "\n"), out);
 	free(out);
 	strcpy(copy, table);
-	if (words(copy, w, MAX_WORDS) < 7 || strcmp(w[2], "dedup")) {
+	if (dd_words(copy, w, MAX_WORDS) < 7 || strcmp(w[2], "dedup")) {
 		say(0, name, "is active but not a dm-dedup device (table \"%s\")",
 		    table);
 		return -1;
@@ -302,9 +228,9 @@ static int attach(const struct dd_tab_entry *e)
 	dd_tab_table(e, sectors, dd_dev_path(e->meta, mbuf, sizeof(mbuf)),
 		     dd_dev_path(e->data, dbuf, sizeof(dbuf)), fd.block_size,
 		     fd.hash, table, sizeof(table));
-	if (run_dmsetup(NULL, false, "create", e->name, "--table", table, NULL))
+	if (dd_dmsetup(NULL, false, "create", e->name, "--table", table, NULL))
 		return say(EX_DMSETUP, e->name, "dmsetup create failed (the kernel log says why: dmesg | grep dedup)");
-	if (run_dmsetup(NULL, false, "mknodes", e->name, NULL))
+	if (dd_dmsetup(NULL, false, "mknodes", e->name, NULL))
 		say(0, e->name, "warning: dmsetup mknodes failed");
 	printf("%s: attached%s: %s\n", e->name,
 	       fd.formatted ? "" : " (the target formats it)", table);
@@ -353,7 +279,7 @@ static int detach(const char *name)
 	if (r <= 0)
 		return r < 0 ? EX_DEVICE : (printf("%s: not active\n", name),
 					    EX_DONE);
-	if (run_dmsetup(NULL, false, "remove", "--retry", name, NULL))
+	if (dd_dmsetup(NULL, false, "remove", "--retry", name, NULL))
 		return say(EX_DMSETUP, name, "dmsetup remove failed: still in use (mounted, or under another device)? Only a clean remove saves the index");
 	printf("%s: detached, index saved\n", name);
 	return EX_DONE;
@@ -372,7 +298,7 @@ static int grow(const char *name)
 	if (r <= 0)
 		return r < 0 ? EX_DEVICE : say(EX_DEVICE, name, "not active");
 	strcpy(copy, table);
-	n = words(copy, w, MAX_WORDS);
+	n = dd_words(copy, w, MAX_WORDS);
 	old = strtoull(w[1], NULL, 10);
 	r = lookup(name, &e);
 	if (r < 0)
@@ -392,10 +318,10 @@ static int grow(const char *name)
 		     (unsigned long long)sectors);
 	for (i = 2; i < n && o < sizeof(table); i++)
 		o += snprintf(table + o, sizeof(table) - o, " %s", w[i]);
-	if (run_dmsetup(NULL, false, "load", name, "--table", table, NULL))
+	if (dd_dmsetup(NULL, false, "load", name, "--table", table, NULL))
 		return say(EX_DMSETUP, name, "dmsetup load failed (the kernel log says why); the device is unchanged");
-	r = run_dmsetup(NULL, false, "suspend", name, NULL);
-	if (run_dmsetup(NULL, false, "resume", name, NULL) || r)
+	r = dd_dmsetup(NULL, false, "suspend", name, NULL);
+	if (dd_dmsetup(NULL, false, "resume", name, NULL) || r)
 		return say(EX_DMSETUP, name, "dmsetup suspend or resume failed: check \"dmsetup info %s\"",
 			   name);
 	printf("%s: reloaded, %llu -> %llu sectors, data device %llu bytes\n",
@@ -422,7 +348,7 @@ static void get_index_state(const char *name, char *buf, size_t len)
 	char *out = NULL, *p;
 
 	snprintf(buf, len, "-");
-	if (!run_dmsetup(&out, true, "message", name, "0", "stats", NULL) && out) {
+	if (!dd_dmsetup(&out, true, "message", name, "0", "stats", NULL) && out) {
 		p = strstr(out, "index_state=");
 		if (p && (p == out || p[-1] == '\n'))
 			snprintf(buf, len, "%.*s", (int)strcspn(p + 12, "\n"),
@@ -442,9 +368,9 @@ static int status_one(const char *name)
 			printf("%s: not active\n", name);
 		return r < 0 ? EX_DEVICE : EX_INACTIVE;
 	}
-	words(table, t, MAX_WORDS);
-	if (run_dmsetup(&out, false, "status", name, NULL) || !out ||
-	    words(out, w, MAX_WORDS) < 11 || strcmp(w[2], "dedup")) {
+	dd_words(table, t, MAX_WORDS);
+	if (dd_dmsetup(&out, false, "status", name, NULL) || !out ||
+	    dd_words(out, w, MAX_WORDS) < 11 || strcmp(w[2], "dedup")) {
 		free(out);
 		return say(EX_DMSETUP, name, "dmsetup status failed or is not a dm-dedup status line");
 	}
@@ -497,7 +423,7 @@ static int status_all(void)
 	if (!access(tab_path(), F_OK) &&
 	    dd_tab_read(tab_path(), &bad, add_entry, &s) < 0)
 		return EX_CONFIG;
-	if (!run_dmsetup(&out, true, "ls", "--target", "dedup", NULL) && out)
+	if (!dd_dmsetup(&out, true, "ls", "--target", "dedup", NULL) && out)
 		for (line = strtok_r(out, "\n", &save); line;
 		     line = strtok_r(NULL, "\n", &save))
 			if (strcmp(line, "No devices found"))
