@@ -6,7 +6,8 @@
  * (a dm-dedup superblock, or zeroes and "format"; large enough by
  * dedup_metadata_size's arithmetic) and runs dmsetup create; detach is a
  * clean dmsetup remove, which saves the index; grow reloads the table for
- * the data device's current size; status summarizes "dmsetup status".
+ * the data device's current size; status summarizes "dmsetup status";
+ * monitor (dedup/monitor.c) watches the devices for dedup-monitor.service.
  * As dedup-setup-generator (a symlink) it is the systemd generator that
  * writes a dedup-setup@NAME.service for every deduptab entry.
  *
@@ -487,6 +488,8 @@ static void usage(FILE *f)
 		"       dedup_setup detach NAME\n"
 		"       dedup_setup grow NAME\n"
 		"       dedup_setup status [NAME]\n"
+		"       dedup_setup monitor [--interval S] [--warn-data PCT] [--warn-metadata PCT]\n"
+		"                           [--grow-command CMD] [--grow-interval S] [NAME...]\n"
 		"       dedup_setup generate DIR\n"
 		"Activates (attach) and cleanly removes (detach) dm-dedup devices as\n"
 		"%s (deduptab(5); $DEDUPTAB overrides it) or the command line\n"
@@ -543,6 +546,8 @@ int main(int argc, char **argv)
 		return grow(argv[2]);
 	if (!strcmp(cmd, "status") && argc <= 3)
 		return argc == 3 ? status_one(argv[2]) : status_all();
+	if (!strcmp(cmd, "monitor"))
+		return dd_monitor(argc - 1, argv + 1, tab_path(), grow);
 	if (!strcmp(cmd, "generate") && argc == 3)
 		return generate(argv[2]);
 	if (!strcmp(cmd, "--version") || !strcmp(cmd, "-V")) {

@@ -6,8 +6,12 @@
 # reported with its line number), UUID=/PARTUUID=/LABEL= resolution
 # (under DEDUP_DEV_DIR), refusal of unformatted metadata without "format"
 # and of a metadata device smaller than dedup_metadata_size's figure,
-# detach, grow and status, and the generator's units and links (checked
-# with systemd-escape and systemd-analyze verify when the host has them).
+# detach, grow and status, the generator's units and links (checked with
+# systemd-escape and systemd-analyze verify when the host has them), and
+# the monitor: its log lines (priorities, thresholds from the options and
+# deduptab, mode changes and the low-water event through dmsetup wait),
+# the grow command run once per rate-limit interval and then the reload,
+# its clean stop on SIGTERM, and dedup-monitor.service.
 # The guest side (real dmsetup, real systemd) is not covered here.
 # timeout: 300
 . "$(dirname "$0")/common.inc"
@@ -17,7 +21,8 @@ SETUP=$TOP/tools/asan/dedup_setup
 
 # ---- the fake dmsetup -------------------------------------------------------
 # State in $FAKE: NAME.table (active), NAME.inactive (loaded), NAME.status,
-# NAME.stats; every call is logged to $FAKE/log, its arguments joined by
+# NAME.stats, NAME.events (the event counter; wait returns when it grows,
+# and logs its pid to waiters); every call is logged to $FAKE/log, its arguments joined by
 # '|'. FAKE_FAIL=CMD makes that command fail.
 mkdir -p bin fake
 cat > bin/dmsetup <<'EOF'
@@ -44,6 +49,15 @@ resume)	[ -f "$f/$2.table" ] || gone
 message) [ -f "$f/$2.stats" ] || { echo "message ioctl failed" >&2; exit 1; }
 	cat "$f/$2.stats" ;;
 mknodes) ;;
+info)	[ "$2 $3 $4 $5" = "-c --noheadings -o events" ] || { echo "fake: bad info $*" >&2; exit 1; }
+	[ -f "$f/$6.table" ] || gone
+	echo "  $(cat "$f/$6.events" 2>/dev/null || echo 0)" ;;
+wait)	# until NAME.events exceeds the number given, or NAME goes
+	[ -f "$f/$2.table" ] || gone
+	echo $$ >> "$f/waiters"
+	while [ -f "$f/$2.table" ] && [ "$(cat "$f/$2.events" 2>/dev/null || echo 0)" -le "$3" ]; do
+		sleep 0.05
+	done ;;
 ls)	n=0
 	for t in "$f"/*.table; do
 		[ -f "$t" ] || continue
@@ -207,6 +221,8 @@ bad=(
 	"b14 /a /b max_open_mb=4097|max_open_mb=4097: not a number from 1 to 4096"
 	"b15 /a /b verify,,nofail|empty option"
 	"b16 /a /b size=1Q|size=1Q: not a size"
+	"b17 /a /b warn_data=101|warn_data=101: not a percentage from 1 to 100"
+	"b18 /a /b warn_metadata=x|warn_metadata=x: not a percentage from 1 to 100"
 	"dd0 /a /b|dd0 is already on line 4"
 )
 {
@@ -405,7 +421,11 @@ if command -v systemd-analyze >/dev/null; then
 	export SYSTEMD_UNIT_PATH=$W/gen/normal:$TOP/tools/systemd:
 	systemd-analyze verify --man=no gen/broken@x.service >verify.out 2>&1 &&
 		fail "systemd-analyze verify passes a broken unit: $(cat verify.out)"
-	for u in gen/normal/*.service "$TOP/tools/systemd/dedup-setup.target"; do
+	# the monitor's unit, with this dedup_setup
+	sed "s|^ExecStart=/usr/sbin/dedup_setup |ExecStart=$SETUP |" \
+		"$TOP/tools/systemd/dedup-monitor.service" > gen/dedup-monitor.service
+	for u in gen/normal/*.service "$TOP/tools/systemd/dedup-setup.target" \
+		 gen/dedup-monitor.service; do
 		systemd-analyze verify --man=no "$u" >verify.out 2>&1 ||
 			{ cat verify.out; fail "systemd-analyze verify $u"; }
 		[ ! -s verify.out ] || { cat verify.out; fail "systemd-analyze verify $u: warnings"; }
@@ -417,10 +437,145 @@ else
 fi
 echo "ok: generator"
 
+# ---- monitor ---------------------------------------------------------------------------
+# A device crossing 80 % of its data device, changing mode, raising the
+# low-water event, crossing its deduptab metadata threshold (90 %), and
+# going away; another device that stays quiet. The monitor polls every
+# 0.2 s here (mode changes and the low-water event also reach it through
+# dmsetup wait: checked below with an hour's interval). The grow command
+# must run once for data and once for metadata (rate limit), each
+# followed by a reload.
+mon_status() {	# NAME MODE DATA_USED METADATA_USED [EVENTS]: out of 1000 each
+	echo "0 131072 dedup $2 - 7 $3/1000 $4/1000 300 $3 200 0 5 3 9 10 0 0 0" > "$FAKE/$1.status.new"
+	mv "$FAKE/$1.status.new" "$FAKE/$1.status"
+	[ -z "${5:-}" ] || mon_event "$1" "$5"
+}
+# mon_event NAME N: the event counter of NAME is N (written whole, as the
+# fake's wait and info may read it at any time)
+mon_event() {
+	echo "$2" > "$FAKE/$1.events.new"
+	mv "$FAKE/$1.events.new" "$FAKE/$1.events"
+}
+# mon_wait REGEX: the monitor logs a line matching REGEX within 10 s
+mon_wait() {
+	local i
+	for i in $(seq 100); do
+		grep -Eq -- "$1" mon.out && return 0
+		kill -0 "$MON" 2>/dev/null || break
+		sleep 0.1
+	done
+	cat mon.out mon.err
+	fail "monitor: no line /$1/"
+}
+printf 'dd0 %s %s warn_metadata=90\n' "$M" "$D" > montab
+echo "0 131072 dedup 254:1 254:2 4096 sha256" > "$FAKE/dd0.table"
+echo "0 131072 dedup 254:3 254:4 4096 sha256" > "$FAKE/quiet.table"
+mon_status dd0 rw 500 100 0
+mon_status quiet rw 10 10 0
+: > "$FAKE/log"
+: > "$FAKE/waiters"
+DEDUPTAB=$W/montab "$SETUP" monitor --interval 0.2 --grow-interval=3600 \
+	--grow-command "echo %n \$DEDUP_GROW >> $W/grown" >mon.out 2>mon.err &
+MON=$!
+mon_wait '^<6>dd0: monitoring: mode rw, data 50\.0 % used, metadata 10\.0 % used \(warnings at 80 % and 90 %\), event 0$'
+mon_wait '^<6>quiet: monitoring: mode rw, data 1\.0 % used, metadata 1\.0 % used \(warnings at 80 % and 80 %\), event 0$'
+# data past 80 %: a warning, the grow command, a reload
+mon_status dd0 rw 812 100
+mon_wait '^<4>dd0: data 81\.2 % used \(warning at 80 %\)$'
+mon_wait '^<6>dd0: reloaded after the grow command$'
+grep -Fq "<6>dd0: data: running echo 'dd0' \$DEDUP_GROW >> $W/grown" mon.out ||
+	{ cat mon.out; fail "monitor: grow command not logged"; }
+logged "load|dd0|--table|0 131072 dedup 254:1 254:2 4096 sha256"
+logged "resume|dd0"
+# another step up: another warning, no second grow within the interval
+mon_status dd0 rw 861 100
+mon_wait '^<4>dd0: data 86\.1 % used \(warning at 80 %\)$'
+# a mode change, seen through dmsetup wait (an event)
+mon_status dd0 out_of_data_space 1000 100 1
+mon_wait '^<3>dd0: mode out_of_data_space \(was rw\): the data device is full'
+# an event without a mode change: the metadata low-water mark; 85 % is
+# below this device's 90 %
+mon_status dd0 out_of_data_space 1000 850 2
+mon_wait '^<4>dd0: dm event 2: metadata low-water mark reached, metadata 85\.0 % used'
+mon_wait '^<6>dd0: metadata: running '
+mon_status dd0 out_of_data_space 1000 920
+mon_wait '^<4>dd0: metadata 92\.0 % used \(warning at 90 %\)$'
+# back to normal; the mode change is seen before its event is counted
+# (as the target raises it, from a work item): that event is not the
+# low-water one
+mon_status dd0 rw 500 100
+mon_wait '^<6>dd0: mode rw \(was out_of_data_space\) again$'
+mon_event dd0 3
+for i in $(seq 100); do grep -q '^wait|dd0|3$' "$FAKE/log" && break; sleep 0.1; done
+mon_wait '^<6>dd0: data 50\.0 % used, below 80 % again$'
+mon_wait '^<6>dd0: metadata 10\.0 % used, below 90 % again$'
+# gone
+rm "$FAKE/dd0.table"
+mon_wait '^<6>dd0: no longer active$'
+kill -TERM "$MON"
+rc=0
+wait "$MON" || rc=$?
+[ "$rc" = 0 ] || { cat mon.out mon.err; fail "monitor: exit status $rc after SIGTERM"; }
+mon_wait '^<6>dedup monitor: stopped$'
+if grep -Eq 'Sanitizer|runtime error:' mon.err; then cat mon.err; fail "monitor: sanitizer report"; fi
+[ "$(cat grown)" = "$(printf 'dd0 data\ndd0 metadata')" ] ||
+	{ cat grown mon.out; fail "monitor: the grow commands run were not exactly dd0 data, dd0 metadata"; }
+[ "$(grep -c '^load|' "$FAKE/log")" = 2 ] || { cat "$FAKE/log"; fail "monitor: not 2 reloads"; }
+if grep -q '^<[34]>quiet:' mon.out; then cat mon.out; fail "monitor: warned about the quiet device"; fi
+[ "$(grep -c '^<4>dd0: data ' mon.out)" = 3 ] || { cat mon.out; fail "monitor: not 3 data warnings (81.2, 86.1, 100 %)"; }
+[ "$(grep -c 'low-water' mon.out)" = 1 ] || { cat mon.out; fail "monitor: not 1 low-water line"; }
+while read -r p; do
+	if kill -0 "$p" 2>/dev/null; then fail "monitor: its dmsetup wait $p still runs"; fi
+done < "$FAKE/waiters"
+rm -f "$FAKE/quiet.table"
+echo "ok: monitor"
+
+# a grow.d executable is run instead of --grow-command; named devices;
+# with an interval of an hour, only dmsetup wait can bring the mode change;
+# usage errors
+mkdir grow.d
+printf '#!/bin/sh\necho "$@" >> %s/grown2\n' "$W" > grow.d/dd0
+chmod +x grow.d/dd0
+echo "0 131072 dedup 254:1 254:2 4096 sha256" > "$FAKE/dd0.table"
+mon_status dd0 rw 900 100 0
+echo "0 131072 dedup 254:5 254:6 4096 sha256" > "$FAKE/dd2.table"
+mon_status dd2 rw 900 100 0
+: > "$FAKE/log"
+DEDUP_GROW_DIR=$W/grow.d DEDUPTAB=$W/montab "$SETUP" monitor --interval 3600 \
+	--grow-command "exit 3" dd0 nosuch dd2 >mon.out 2>mon.err &
+MON=$!
+mon_wait '^<6>nosuch: not active$'
+mon_wait '^<6>dd0: reloaded after the grow command$'
+# dd2 has no grow.d file: --grow-command, which fails: no reload
+mon_wait '^<3>dd2: the grow command failed \(exit status 3\): not reloading$'
+not_logged '^load\|dd2'
+mon_status dd0 ro 900 100 1
+mon_wait '^<3>dd0: mode ro \(was rw\): read-only after an error'
+echo "0 131072 dedup ro needs_check 7 900/1000 100/1000 300 900 200 0 5 3 9 10 0 0 0" > "$FAKE/dd0.status.new"
+mv "$FAKE/dd0.status.new" "$FAKE/dd0.status"
+mon_event dd0 2
+mon_wait '^<3>dd0: needs_check: remove the device and run dedup_check'
+kill -TERM "$MON"
+wait "$MON" || fail "monitor: exit status after SIGTERM"
+[ "$(cat grown2)" = "dd0 data" ] || { cat grown2; fail "monitor: grow.d/dd0 not run as 'dd0 data'"; }
+[ "$(grep -c 'nosuch' mon.out)" = 1 ] || { cat mon.out; fail "monitor: nosuch reported more than once"; }
+rm "$FAKE/dd0.table" "$FAKE/dd2.table"
+run 1 monitor --warn-data 0
+expect 'bad value "0"'
+run 1 monitor --interval x
+run 1 monitor --warn-metadata=101
+expect 'bad value "101"'
+run 1 monitor --interval
+expect ': monitor: --interval needs a value$'
+run 1 monitor --bogus
+expect 'unknown option --bogus'
+echo "ok: monitor grow.d, named devices, usage"
+
 # ---- install, man pages -----------------------------------------------------------------
 make -s -C "$TOP/tools" install DESTDIR="$W/inst" PREFIX=/usr >/dev/null
 for f in usr/sbin/dedup_setup usr/share/man/man8/dedup_setup.8 \
-	 usr/share/man/man5/deduptab.5 usr/lib/systemd/system/dedup-setup.target; do
+	 usr/share/man/man5/deduptab.5 usr/lib/systemd/system/dedup-setup.target \
+	 usr/lib/systemd/system/dedup-monitor.service; do
 	[ -f "$W/inst/$f" ] || fail "make install did not install /$f"
 done
 [ "$(readlink "$W/inst/usr/lib/systemd/system-generators/dedup-setup-generator")" = /usr/sbin/dedup_setup ] ||

@@ -44,6 +44,8 @@ struct dd_tab_entry {
 	uint64_t size;		/* logical bytes; 0: the data device's */
 	uint32_t commit_period_ms;	/* 0: the target's default */
 	uint32_t max_open_mb;		/* 0: the target's default */
+	/* percentages of use the monitor warns at; 0: its default */
+	uint32_t warn_data, warn_metadata;
 	unsigned int flags;
 	unsigned int line;	/* in deduptab; 0 from the command line */
 };
@@ -108,5 +110,13 @@ int dd_reap(pid_t pid);
 int dd_dmsetup(char **out, bool quiet, ...);
 /* Splits text (changed) at blanks up to its first newline. */
 size_t dd_words(char *text, char **w, size_t max);
+
+/*
+ * dedup_setup monitor [OPTIONS] [NAME...] (argv[0] is "monitor"), with
+ * deduptab at tab and grow_fn as dedup_setup grow: runs until SIGTERM,
+ * SIGINT or SIGHUP; 0, or 1 on a usage error.
+ */
+int dd_monitor(int argc, char **argv, const char *tab,
+	       int (*grow_fn)(const char *name));
 
 #endif /* DEDUP_SETUP_H */

@@ -137,6 +137,11 @@ static int valued(struct dd_tab_entry *e, const char *key, const char *v,
 		if (number(v, 1, DEDUP_MAX_MAX_OPEN_MB, &e->max_open_mb))
 			return fail(err, "max_open_mb=%s: not a number from 1 to %u",
 				    v, DEDUP_MAX_MAX_OPEN_MB);
+	} else if (!strcmp(key, "warn_data") || !strcmp(key, "warn_metadata")) {
+		if (number(v, 1, 100, key[5] == 'd' ? &e->warn_data :
+			   &e->warn_metadata))
+			return fail(err, "%s=%s: not a percentage from 1 to 100",
+				    key, v);
 	} else {
 		return -2;
 	}
