@@ -456,10 +456,10 @@ mon_event() {
 	echo "$2" > "$FAKE/$1.events.new"
 	mv "$FAKE/$1.events.new" "$FAKE/$1.events"
 }
-# mon_wait REGEX: the monitor logs a line matching REGEX within 10 s
+# mon_wait REGEX: the monitor logs a line matching REGEX within 30 s
 mon_wait() {
 	local i
-	for i in $(seq 100); do
+	for i in $(seq 300); do
 		grep -Eq -- "$1" mon.out && return 0
 		kill -0 "$MON" 2>/dev/null || break
 		sleep 0.1
@@ -506,7 +506,7 @@ mon_wait '^<4>dd0: metadata 92\.0 % used \(warning at 90 %\)$'
 mon_status dd0 rw 500 100
 mon_wait '^<6>dd0: mode rw \(was out_of_data_space\) again$'
 mon_event dd0 3
-for i in $(seq 100); do grep -q '^wait|dd0|3$' "$FAKE/log" && break; sleep 0.1; done
+for i in $(seq 300); do grep -q '^wait|dd0|3$' "$FAKE/log" && break; sleep 0.1; done
 mon_wait '^<6>dd0: data 50\.0 % used, below 80 % again$'
 mon_wait '^<6>dd0: metadata 10\.0 % used, below 90 % again$'
 # gone
