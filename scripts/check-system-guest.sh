@@ -1,0 +1,327 @@
+#!/bin/bash
+# check-system-guest.sh - the guest's half of `make check-system`: run at
+# each boot of the Debian guest (scripts/system-image.sh's driver service,
+# from the 9p share at /share), it does what /share/plan says for this boot
+# and reports to /share/results-BOOT, then reboots, powers off or waits to
+# be killed. One report line per check: "ok - what" or "not ok - what",
+# "# ..." for diagnostics; "# done" last (scripts/check-system.sh parses it).
+#
+# /share/plan: "BOOT EXPECT THEN"
+#   EXPECT  setup    install the packages and the module, write deduptab and
+#                    fstab, format and mount the device, write the first files
+#           clean    the last shutdown was clean: the index was saved
+#           rebuilt  the last boot was killed: the index must be rebuilt and
+#                    every fsynced file intact
+#   THEN    reboot   write new files, then `systemctl reboot`
+#           crash    write fsynced files (listed in /share/fsynced after each
+#                    fsync), then keep writing until the host kills QEMU
+#           final    unmount, detach (saving the index), dedup_check the
+#                    metadata, power off
+# Files kept across boots on the share: sums (sha256sum lines of every file
+# written and synced on a clean path), fsynced (those of the crash boots).
+set -u
+PATH=/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin
+S=/share
+NAME=dd0
+META=/dev/disk/by-id/virtio-ddmeta
+DATA=/dev/disk/by-id/virtio-dddata
+MNT=/mnt/dedup
+UNIT=dedup-setup@$NAME.service
+MOUNTUNIT=mnt-dedup.mount
+# unique data per set: FILES files of FILE_MB MiB
+FILES=4
+FILE_MB=8
+
+read -r BOOT EXPECT THEN <"$S/plan" || exit 1
+R=$S/results-$BOOT
+: >"$R"
+exec 2>>"$S/guest-$BOOT.log"
+set -x
+
+say() { echo "$*" >>"$R"; echo "check-system: $*" >/dev/console; }
+ok() { say "ok - $*"; }
+notok() { say "not ok - $*"; }
+diag() { sed 's/^/# /' | head -n 40 >>"$R"; }
+# check WHAT CMD...: ok if CMD succeeds, else not ok with its output.
+check() {
+	local what=$1 out
+	shift
+	if out=$("$@" 2>&1); then
+		ok "$what"
+		return 0
+	fi
+	notok "$what"
+	echo "$out" | diag
+	return 1
+}
+finish() {
+	say "# done"
+	sync
+	case $1 in
+	reboot) systemctl reboot --no-block ;;
+	poweroff) systemctl poweroff --no-block ;;
+	esac
+	exit 0
+}
+
+stat_of() { dmsetup message "$NAME" 0 stats 2>/dev/null | sed -n "s/^$1=//p"; }
+
+# ---- what every boot after the first checks ------------------------------
+
+boot_done() {
+	local st
+	st=$(timeout 600 systemctl is-system-running --wait 2>&1)
+	echo "system state: $st"
+	case $st in
+	running|degraded) return 0 ;;
+	esac
+	return 1
+}
+
+no_failed_units() {
+	local f
+	f=$(systemctl list-units --failed --no-legend --plain)
+	[ -z "$f" ] && return 0
+	echo "$f"
+	echo "$f" | awk '{ print $1 }' | xargs systemctl status --no-pager 2>&1 | head -n 40
+	return 1
+}
+
+device_up() {
+	systemctl is-active -q "$UNIT" || { systemctl status --no-pager "$UNIT"; return 1; }
+	[ -b "/dev/mapper/$NAME" ] || { echo "no /dev/mapper/$NAME"; return 1; }
+	[ -b "/dev/disk/by-id/dm-name-$NAME" ] || { echo "no /dev/disk/by-id/dm-name-$NAME"; ls -l /dev/disk/by-id; return 1; }
+	dmsetup table "$NAME" | grep -q ' dedup ' || { dmsetup table "$NAME"; return 1; }
+}
+
+mounted() {
+	local m
+	m=$(findmnt -n -o SOURCE,FSTYPE "$MNT")
+	echo "$MNT: $m"
+	[ "$m" = "/dev/mapper/$NAME ext4" ] || return 1
+	systemctl is-active -q "$MOUNTUNIT"
+}
+
+# monotonic time a unit became active (0: never)
+active_at() { systemctl show -p ActiveEnterTimestampMonotonic --value "$1"; }
+
+before_local_fs() {
+	local s m l
+	s=$(active_at "$UNIT") m=$(active_at "$MOUNTUNIT") l=$(active_at local-fs.target)
+	echo "active at (us): $UNIT $s, $MOUNTUNIT $m, local-fs.target $l"
+	[ "$s" -gt 0 ] && [ "$m" -gt 0 ] && [ "$l" -gt 0 ] &&
+		[ "$s" -le "$m" ] && [ "$m" -le "$l" ]
+}
+
+# The index_state the probe (ExecStartPost, written at setup) read right
+# after this boot's attach.
+attach_state() {
+	journalctl -b -u "$UNIT" -o cat | sed -n 's/^index_state=//p' | tail -n1
+}
+
+index_at_attach() {
+	local want=$1 st
+	st=$(attach_state)
+	echo "index_state right after attach: ${st:-none}; want $want"
+	journalctl -b -u "$UNIT" -o cat | grep -E '^(index_|unique_blocks)'
+	[ -n "$st" ] && echo "$st" | grep -Eqx "$want"
+}
+
+index_ready() {
+	local i st
+	for i in $(seq 1 300); do
+		st=$(stat_of index_state)
+		[ "$st" = ready ] && { echo "ready after ~$i s"; return 0; }
+		sleep 1
+	done
+	echo "index_state still ${st:-?} after 300 s"
+	return 1
+}
+
+sums_ok() {
+	[ -s "$1" ] || { echo "$1 is empty"; return 1; }
+	(cd / && sha256sum --quiet -c "$1")
+}
+
+# The journal of this boot (and, for the shutdown, of the last one) has
+# nothing from our units worse than info, no error output of dedup_setup,
+# no kernel error about dedup or device-mapper (but the taint notice of an
+# unsigned out-of-tree module), and no word from the generator.
+journal_clean() {
+	local b=$1 out
+	out=$({
+		journalctl -b "$b" -p warning -u "$UNIT" -o short-monotonic --no-pager -q
+		journalctl -b "$b" -u "$UNIT" -o short-monotonic --no-pager -q | grep -E 'dedup_setup: |Failed|failed'
+		journalctl -b "$b" -k -p err -o short-monotonic --no-pager -q |
+			grep -Ei 'dedup|device-mapper' | grep -v 'module verification failed'
+		journalctl -b "$b" -o short-monotonic --no-pager -q | grep -E 'dedup-setup-generator'
+	} 2>&1)
+	[ -z "$out" ] || { echo "$out"; return 1; }
+}
+
+last_detach_saved() {
+	local out
+	out=$(journalctl -b -1 -u "$UNIT" -o cat --no-pager -q)
+	echo "$out" | tail -n 5
+	echo "$out" | grep -qx "$NAME: detached, index saved"
+}
+
+# hits_grow SRC DST: copying SRC's files to DST makes dedup_hits grow by at
+# least 90 % of their blocks.
+hits_grow() {
+	local src=$1 dst=$2 h0 h1 blocks bs
+	h0=$(stat_of dedup_hits) bs=$(stat_of data_block_size)
+	mkdir -p "$dst" && cp "$src"/* "$dst"/ && sync || return 1
+	h1=$(stat_of dedup_hits)
+	blocks=$(($(du -b -c "$src"/* | tail -n1 | cut -f1) / bs))
+	echo "dedup_hits $h0 -> $h1 copying $blocks blocks of $src"
+	[ -n "$h0" ] && [ -n "$h1" ] && [ $((h1 - h0)) -ge $((blocks * 9 / 10)) ]
+}
+
+# write_set DIR: FILES new files of random data, synced, added to sums.
+write_set() {
+	local d=$1 i
+	mkdir -p "$d" || return 1
+	for i in $(seq 1 $FILES); do
+		head -c "${FILE_MB}M" /dev/urandom >"$d/f$i" || return 1
+	done
+	sync || return 1
+	sha256sum "$d"/f* >>"$S/sums"
+}
+
+# the newest set written on a clean path, for the rewrite
+last_set() { sed -n 's|.*  \(/mnt/dedup/set-[0-9]*\)/.*|\1|p' "$S/sums" | tail -n1; }
+
+common() {
+	check "boot $BOOT: the boot finished (systemctl is-system-running --wait)" boot_done
+	check "boot $BOOT: $UNIT active, /dev/mapper/$NAME and /dev/disk/by-id/dm-name-$NAME there" device_up
+	check "boot $BOOT: $MNT mounted from /dev/mapper/$NAME (ext4, fstab)" mounted
+	check "boot $BOOT: attached, then mounted, before local-fs.target" before_local_fs
+	case $EXPECT in
+	clean)
+		check "boot $BOOT: the last shutdown detached $NAME and saved the index" last_detach_saved
+		check "boot $BOOT: index_state loading or ready at attach, never rebuilding" index_at_attach 'loading|ready'
+		check "boot $BOOT: journal of the last shutdown clean for our units" journal_clean -1 ;;
+	rebuilt)
+		check "boot $BOOT: index_state rebuilding at attach after the hard reset" index_at_attach rebuilding
+		check "boot $BOOT: fsynced files of the killed boots intact" sums_ok "$S/fsynced" ;;
+	esac
+	check "boot $BOOT: index_state reaches ready" index_ready
+	check "boot $BOOT: files of earlier boots intact" sums_ok "$S/sums"
+	check "boot $BOOT: rewriting old files makes dedup_hits grow" hits_grow "$(last_set)" "$MNT/copy-$BOOT"
+	dmsetup message "$NAME" 0 stats | grep -E '^(index_|unique|mapped|dedup_hits|data_used)' | diag
+}
+
+# ---- setup ---------------------------------------------------------------
+
+install_tools() {
+	dpkg -i "$S"/dm-dedup-tools_*.deb || return 1
+	dpkg-query -W -f='${Status}\n' dm-dedup-tools | grep -qx 'install ok installed'
+	[ -x /usr/lib/systemd/system-generators/dedup-setup-generator ] ||
+		[ -x /lib/systemd/system-generators/dedup-setup-generator ]
+}
+
+install_module() {
+	local k ko
+	k=$(uname -r)
+	install -D -m 0644 "$S/dm-dedup.ko" "/lib/modules/$k/updates/dm-dedup.ko" || return 1
+	depmod -a "$k" || return 1
+	ko=$(modinfo -n dm-dedup) || return 1
+	echo "dm-dedup: $ko, vermagic $(modinfo -F vermagic dm-dedup)"
+	[ "$ko" = "/lib/modules/$k/updates/dm-dedup.ko" ] &&
+		modinfo -F vermagic dm-dedup | grep -q "^$k "
+}
+
+configure() {
+	# The probe: the index state right after each attach, in the journal.
+	mkdir -p /etc/systemd/system/dedup-setup@.service.d
+	cat >/etc/systemd/system/dedup-setup@.service.d/check-system-probe.conf <<-EOF
+	# make check-system: index_state right after the attach (a read-only message)
+	[Service]
+	ExecStartPost=-/sbin/dmsetup message %i 0 stats
+	EOF
+	echo "$NAME $META $DATA format" >/etc/deduptab
+	systemctl daemon-reload
+}
+
+generated() {
+	local p
+	p=$(systemctl show -p FragmentPath --value "$UNIT")
+	echo "FragmentPath=$p"
+	case $p in /run/systemd/generator*/*) ;; *) return 1 ;; esac
+	systemctl cat "$UNIT" | grep -q 'Generated by dedup-setup-generator' &&
+		systemctl cat "$UNIT" | grep -q 'ExecStop=.*detach'
+}
+
+format_mount() {
+	mkfs.ext4 -q -F "/dev/mapper/$NAME" || return 1
+	mkdir -p "$MNT"
+	echo "/dev/mapper/$NAME $MNT ext4 defaults 0 2" >>/etc/fstab
+	systemctl daemon-reload
+	systemctl start "$MOUNTUNIT" || return 1
+	mounted
+}
+
+setup() {
+	: >"$S/sums"
+	: >"$S/fsynced"
+	check "boot 1: dpkg -i dm-dedup-tools (generator installed)" install_tools
+	check "boot 1: host-built dm-dedup.ko in updates/, depmod finds it" install_module
+	check "boot 1: deduptab written, daemon-reload" configure
+	check "boot 1: the generator made $UNIT from /etc/deduptab" generated
+	check "boot 1: systemctl start $UNIT formats and attaches" systemctl start "$UNIT"
+	check "boot 1: $UNIT active, /dev/mapper/$NAME and /dev/disk/by-id/dm-name-$NAME there" device_up
+	check "boot 1: mkfs.ext4 on /dev/mapper/$NAME, fstab entry mounted" format_mount
+}
+
+# ---- then ----------------------------------------------------------------
+
+crash_writes() {
+	local d=$MNT/fsynced-$BOOT i
+	mkdir -p "$d" && sync "$MNT" || return 1
+	for i in $(seq 1 8); do
+		dd if=/dev/urandom of="$d/f$i" bs=1M count=2 conv=fsync status=none || return 1
+		sync "$d" || return 1
+		# listed only once durable
+		sha256sum "$d/f$i" >>"$S/fsynced"
+	done
+}
+
+case $EXPECT in
+setup) setup ;;
+*) common ;;
+esac
+
+case $THEN in
+reboot)
+	check "boot $BOOT: new files written and synced" write_set "$MNT/set-$BOOT"
+	check "boot $BOOT: systemctl --failed is empty" no_failed_units
+	check "boot $BOOT: journal of this boot clean for our units" journal_clean 0
+	finish reboot ;;
+crash)
+	check "boot $BOOT: systemctl --failed is empty" no_failed_units
+	check "boot $BOOT: journal of this boot clean for our units" journal_clean 0
+	check "boot $BOOT: fsynced files written" crash_writes
+	# unsynced writes in flight when QEMU is killed: new data and copies
+	(
+		i=0
+		while :; do
+			i=$((i + 1))
+			head -c 4M /dev/urandom >"$MNT/fsynced-$BOOT/junk$i"
+			cp "$(last_set)/f1" "$MNT/fsynced-$BOOT/copy$i"
+		done
+	) &
+	sleep 3
+	say "# crash-ready"
+	sleep 3600 ;;
+final)
+	check "boot $BOOT: systemctl --failed is empty" no_failed_units
+	check "boot $BOOT: journal of this boot clean for our units" journal_clean 0
+	check "boot $BOOT: umount $MNT" umount "$MNT"
+	check "boot $BOOT: systemctl stop $UNIT detaches and saves the index" systemctl stop "$UNIT"
+	check "boot $BOOT: $NAME is gone" sh -c "! dmsetup info $NAME"
+	check "boot $BOOT: the detach said the index was saved" sh -c \
+		"journalctl -b -u $UNIT -o cat | grep -qx '$NAME: detached, index saved'"
+	check "boot $BOOT: the packaged dedup_check passes on the detached metadata" dedup_check "$META"
+	finish poweroff ;;
+esac
