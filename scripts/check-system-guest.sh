@@ -254,7 +254,7 @@ generated() {
 }
 
 format_mount() {
-	mkfs.ext4 -q -F "/dev/mapper/$NAME" || return 1
+	mkfs.ext4 -q -F -E nodiscard "/dev/mapper/$NAME" || return 1
 	mkdir -p "$MNT"
 	echo "/dev/mapper/$NAME $MNT ext4 defaults 0 2" >>/etc/fstab
 	systemctl daemon-reload
@@ -270,6 +270,7 @@ setup() {
 	check "boot 1: deduptab written, daemon-reload" configure
 	check "boot 1: the generator made $UNIT from /etc/deduptab" generated
 	check "boot 1: systemctl start $UNIT formats and attaches" systemctl start "$UNIT"
+	udevadm settle
 	check "boot 1: $UNIT active, /dev/mapper/$NAME and /dev/disk/by-id/dm-name-$NAME there" device_up
 	check "boot 1: mkfs.ext4 on /dev/mapper/$NAME, fstab entry mounted" format_mount
 }

@@ -142,6 +142,11 @@ boot() {
 			killed=1
 			break
 		fi
+		if grep -q 'You are in emergency mode' "$console"; then
+			kill -KILL "$pid"
+			timedout=1
+			break
+		fi
 		if [ "$(date +%s)" -gt "$deadline" ]; then
 			kill -KILL "$pid"
 			timedout=1
@@ -163,7 +168,7 @@ boot() {
 		done <"$share/results-$b"
 	fi
 	if [ "$timedout" = 1 ]; then
-		notok "boot $b: the guest was done within $boot_timeout s (killed; console: $console)"
+		notok "boot $b: the guest was done within $boot_timeout s, not in emergency mode (killed; console: $console)"
 		tail -n 30 "$console" | sed 's/^/#   /'
 	elif [ "$then" = crash ]; then
 		if [ "$killed" = 1 ]; then
