@@ -35,7 +35,9 @@ FILE_MB=8
 read -r BOOT EXPECT THEN <"$S/plan" || exit 1
 R=$S/results-$BOOT
 : >"$R"
-exec 2>>"$S/guest-$BOOT.log"
+# the trace and stray errors go to the share, not into the checks' output
+exec 2>>"$S/guest-$BOOT.log" 3>&2
+BASH_XTRACEFD=3
 set -x
 
 say() { echo "$*" >>"$R"; echo "check-system: $*" >/dev/console; }
@@ -48,6 +50,7 @@ check() {
 	shift
 	if out=$("$@" 2>&1); then
 		ok "$what"
+		[ -z "$out" ] || echo "$out" | tail -n 3 | diag
 		return 0
 	fi
 	notok "$what"
