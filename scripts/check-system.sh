@@ -53,7 +53,7 @@ passed=0 failed=0 n=0
 ok() { n=$((n + 1)); passed=$((passed + 1)); echo "ok $n - $*"; }
 notok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
 finish() {
-	echo "# check-system: $(($(date +%s) - start)) s (logs: $out)"
+	echo "# check-system: $(($(date +%s) - start)) s in all (logs: $out)"
 	echo "$passed passed, $failed failed"
 	[ "$failed" = 0 ]
 	exit
@@ -185,7 +185,9 @@ boot() {
 	fi
 }
 
+t0=$(date +%s)
 vm_lock check-system
+echo "# check-system: waited $(($(date +%s) - t0)) s for the VM lock"
 boot 1 setup reboot
 host_check "after boot 1 (reboot)" valid
 boot 2 clean reboot
