@@ -45,6 +45,11 @@
 #                        build/deb (dpkg-buildpackage, dh-dkms)
 #   make check-packages  build the packages, install them, boot the module
 #                        DKMS built in the VM and run a smoke test
+#   make check-system    dm-dedup as a real block stack: a Debian bookworm
+#                        guest (scripts/system-image.sh, cached in
+#                        /var/cache/dm-dedup) under systemd with the tools
+#                        package, deduptab and fstab; 3 clean reboots and 2
+#                        hard resets, each checked (scripts/check-system.sh)
 #   make demo            a dedup device in the VM: savings, then re-create
 #   make fixtures        regenerate the module-written metadata fixtures
 #   make bench-activation  activation time and reads, empty vs a pre-filled
@@ -236,6 +241,12 @@ deb: deps
 
 check-packages: deps
 	@scripts/check-packages.sh
+
+# Issue 26: the guest boots the tools package of make deb and this
+# dm-dedup.ko; tools/dedup_check checks its disks from the host.
+.PHONY: check-system
+check-system: module tools deb
+	@scripts/check-system.sh
 
 clean:
 	-@[ ! -d "$(KDIR)" ] || $(MAKE) $(KBUILD_ARGS) M=$(CURDIR) clean
