@@ -34,9 +34,6 @@ PKGS="$PKGS linux-perf jq"
 # make deb, make dkms-install, make check-packages (dpkg-buildpackage
 # checks build-essential and debian/control's Build-Depends)
 PKGS="$PKGS build-essential dpkg-dev debhelper dh-dkms dkms"
-# make check-system (scripts/system-image.sh builds a Debian guest image;
-# qemu-img makes its overlay and disks)
-PKGS="$PKGS mmdebstrap qemu-utils"
 
 SUDO=
 [ "$(id -u)" = 0 ] || SUDO=sudo

@@ -119,8 +119,15 @@ if [ -e "$dir/.complete" ]; then
 fi
 
 [ "$(id -u)" = 0 ] || die "needs root (mmdebstrap --mode=root, mkfs.ext4 -d)"
-for t in mmdebstrap mkfs.ext4; do
-	command -v "$t" >/dev/null || die "$t missing (run scripts/deps.sh)"
+# What only this target needs, installed here rather than by scripts/deps.sh
+# for every make target.
+for t in mmdebstrap:mmdebstrap qemu-img:qemu-utils; do
+	command -v "${t%%:*}" >/dev/null && continue
+	echo "system-image: installing ${t#*:}" >&2
+	apt-get install -y -qq "${t#*:}" >/dev/null || die "cannot install ${t#*:}"
+done
+for t in mmdebstrap qemu-img mkfs.ext4; do
+	command -v "$t" >/dev/null || die "$t missing"
 done
 if [ -z "$(apt-cache madison "$kpkg" 2>/dev/null)" ]; then
 	echo "system-image: apt knows no $kpkg; apt-get update" >&2
