@@ -107,6 +107,7 @@ int dedup_gen_init(struct dedup_gen *g, unsigned int bits, u64 seq)
 	g->fp_tab = f;
 	g->bits = bits;
 	g->seq = seq;
+	memset(g->discard_cursor, 0xff, sizeof(g->discard_cursor));
 	bio_list_init(&g->waiters);
 	return 0;
 }
@@ -135,6 +136,11 @@ void dedup_gen_clear(struct dedup_cow *cow, struct dedup_gen *g)
 	g->nr_lbn = 0;
 	g->nr_pbn = 0;
 	g->bytes = 0;
+	g->discard_bytes = 0;
+	g->discard_lbns = 0;
+	g->discard_pbns = 0;
+	g->discard_arrays = 0;
+	memset(g->discard_cursor, 0xff, sizeof(g->discard_cursor));
 	g->d_mapped = 0;
 	g->d_zero = 0;
 	g->d_unique = 0;
@@ -490,6 +496,15 @@ struct record_spares {
  * Everything but the committed counts of old and value is known; cow->lock
  * held.
  */
+/* Array block bidx of array a is changed by an unmapping in g. */
+static void discard_touch(struct dedup_gen *g, unsigned int a, u64 bidx)
+{
+	if (g->discard_cursor[a] != bidx) {
+		g->discard_cursor[a] = bidx;
+		g->discard_arrays++;
+	}
+}
+
 static int __record(struct dedup_cow *cow, u64 lbn, u64 value, u64 old,
 		    u32 old_committed, u32 value_committed, unsigned int flags,
 		    const u8 *fp, struct record_spares *sp)
@@ -532,6 +547,11 @@ static int __record(struct dedup_cow *cow, u64 lbn, u64 value, u64 old,
 		g->lbns = l;
 		g->nr_lbn++;
 		g->bytes += sizeof(*l);
+		if (value == DEDUP_UNMAPPED) {
+			g->discard_lbns++;
+			discard_touch(g, 0, div_u64(lbn, DEDUP_ARRAY_PAYLOAD /
+						      sizeof(__le64)));
+		}
 	}
 	l->value = value;
 
@@ -552,14 +572,33 @@ static int __record(struct dedup_cow *cow, u64 lbn, u64 value, u64 old,
 			}
 		}
 		if (dedup_is_pbn(old)) {
+			bool created = sp->p2;
+
 			p = gen_get_pbn(cow, old, &sp->p2);
+			created = created && !sp->p2;
+			if (created && value == DEDUP_UNMAPPED) {
+				g->discard_pbns++;
+				discard_touch(g, 1, div_u64(old,
+						DEDUP_REFCOUNTS_PER_BLOCK));
+				discard_touch(g, 2, div_u64(old,
+						DEDUP_ARRAY_PAYLOAD /
+						cow->p.fp_size));
+				discard_touch(g, 3, div_u64(old,
+						DEDUP_CHUNK_BLOCKS *
+						DEDUP_REFCOUNTS_PER_BLOCK));
+			}
 			p->delta--;
 			if (!eff) {
 				p->flags |= PBN_DEAD;
 				g->d_unique--;
 				cow->pending_frees++;
+				if (value == DEDUP_UNMAPPED)
+					g->discard_bytes += sizeof(__le32) +
+						cow->p.fp_size;
 			}
 		}
+		if (value == DEDUP_UNMAPPED)
+			g->discard_bytes += sizeof(__le64);
 		count_value(g, old, -1);
 		count_value(g, value, 1);
 	}
@@ -705,11 +744,14 @@ out:
 /*
  * Metadata blocks a commit of g may change, at worst: every LBN entry in an
  * array block of its own, every block entry in three (refcount, fingerprint,
- * summary).
+ * summary); the entries that unmapping created, the bound its cursors kept.
  */
 static u64 worst_arrays(struct dedup_gen *g)
 {
-	return g ? g->nr_lbn + 3 * g->nr_pbn : 0;
+	if (!g)
+		return 0;
+	return g->nr_lbn - g->discard_lbns +
+		3 * (g->nr_pbn - g->discard_pbns) + g->discard_arrays;
 }
 
 /* Metadata blocks kept free beyond the worst case: space-map overheads. */
@@ -745,13 +787,15 @@ bool dedup_cow_meta_room(struct dedup_cow *cow)
 	return in_a <= c->meta_free_a;
 }
 
-static bool admit_blocked(struct dedup_cow *cow)
+static bool admit_blocked(struct dedup_cow *cow, bool discard)
 {
 	lockdep_assert_held(&cow->lock);
 
 	if (cow->read_only)
 		return false;
 	if (!dedup_cow_meta_room(cow))
+		return true;
+	if (discard && cow->open->discard_bytes >= DEDUP_DISCARD_GEN_BYTES)
 		return true;
 	if (cow->p.f.blocking_commit)
 		return cow->commit_in_flight;
@@ -764,12 +808,12 @@ static bool admit_blocked(struct dedup_cow *cow)
  * (only then: a commit at every activation would make each one rewrite
  * the saved index at the next removal).
  */
-static int admit_check(struct dedup_cow *cow)
+static int admit_check(struct dedup_cow *cow, bool discard)
 {
 	int r = 0;
 
 	spin_lock(&cow->lock);
-	if (admit_blocked(cow)) {
+	if (admit_blocked(cow, discard)) {
 		r = 1;
 		if (!dedup_cow_meta_room(cow) && !cow->commit_in_flight &&
 		    !cow->frozen && dedup_gen_empty(cow->open)) {
@@ -785,21 +829,23 @@ static int admit_check(struct dedup_cow *cow)
 	return r;
 }
 
-int dedup_cow_admit(struct dedup_cow *cow)
+static int admit(struct dedup_cow *cow, bool discard)
 {
 	ktime_t start;
 	u64 us;
 	int r;
 
-	r = admit_check(cow);
+	r = admit_check(cow, discard);
 	if (r <= 0)
 		return r;
 
 	/* The committer commits while there is no room for the metadata. */
 	start = ktime_get();
-	if (!cow->p.f.blocking_commit)
+	if (discard || !cow->p.f.blocking_commit)
 		dedup_cow_request_commit(cow);
-	wait_event(cow->room_wait, (r = admit_check(cow)) <= 0);
+	wait_event(cow->room_wait, (r = admit_check(cow, discard)) <= 0);
+	if (discard)
+		return r;
 	us = ktime_us_delta(ktime_get(), start);
 
 	spin_lock(&cow->lock);
@@ -808,6 +854,17 @@ int dedup_cow_admit(struct dedup_cow *cow)
 		cow->stats.longest_wait_us = us;
 	spin_unlock(&cow->lock);
 	return r;
+}
+
+int dedup_cow_admit(struct dedup_cow *cow)
+{
+	return admit(cow, false);
+}
+
+/* A discard's wait is its own, not back-pressure on writers. */
+int dedup_cow_admit_discard(struct dedup_cow *cow)
+{
+	return admit(cow, true);
 }
 
 /*

@@ -3,10 +3,11 @@
  * The path of every bio through the "dedup" target.
  *
  * Bios are split at data block boundaries (max_io_len) and handed to
- * workers; map() never blocks.  Reads and writes (discards too) have
- * workers of their own, so that writers waiting for room in the open
- * generation (dedup_cow_admit()) hold up no read; a flush is queued for
- * the commit straight from map().  A worker holds a per-LBN lock (a
+ * workers; map() never blocks.  Reads, writes and discards have workers
+ * of their own, so that writers waiting for room in the open generation
+ * (dedup_cow_admit()) hold up no read, and a large discard, which goes at
+ * the pace of commits (dedup_cow_admit_discard()), holds up no write; a
+ * flush is queued for the commit straight from map().  A worker holds a per-LBN lock (a
  * "cell") for the life of a bio, so bios to one block run in arrival
  * order, and a read never sees a mapping whose data write is still in
  * flight.
@@ -319,12 +320,13 @@ static void data_write_endio(struct bio *bio)
  * its metadata (out_of_metadata_space); else waits while the open
  * generation is full.  (In ro and fail modes changes fail before this.)
  */
-static int admit(struct dedup_c *dc)
+static int admit(struct dedup_c *dc, bool discard)
 {
 	enum dedup_mode mode = dedup_pool_mode(dc->pool);
 	int r;
 
-	r = dedup_cow_admit(dc->pool->cow);
+	r = discard ? dedup_cow_admit_discard(dc->pool->cow) :
+		dedup_cow_admit(dc->pool->cow);
 	if (r == -ENOSPC)
 		dedup_pool_set_mode(dc->pool, DEDUP_MODE_OUT_OF_METADATA_SPACE,
 				    "no room for more metadata");
@@ -482,7 +484,7 @@ static void process_write(struct dedup_io *io, struct bio *bio)
 	u64 value;
 	int r;
 
-	r = admit(dc);
+	r = admit(dc, false);
 	if (r) {
 		finish_io(io, r, 0);
 		return;
@@ -563,7 +565,7 @@ static void process_discard(struct dedup_io *io, struct bio *bio)
 	for (; lbn < last && !r; lbn++) {
 		u64 gen;
 
-		r = admit(dc);
+		r = admit(dc, true);
 		if (r) {
 			finish_io(io, r, 0);
 			return;
@@ -850,15 +852,14 @@ void dedup_pool_flush(struct dedup_pool *pool)
 }
 
 /* The stages' entry points: the mode's handler of each bio. */
-static void process_change(struct dedup_io *io)
+static void process_write_io(struct dedup_io *io)
 {
-	const struct dedup_mode_ops *ops = READ_ONCE(io->dc->pool->ops);
-	struct bio *bio = io_bio(io);
+	READ_ONCE(io->dc->pool->ops)->write(io, io_bio(io));
+}
 
-	if (bio_op(bio) == REQ_OP_DISCARD)
-		ops->discard(io, bio);
-	else
-		ops->write(io, bio);
+static void process_discard_io(struct dedup_io *io)
+{
+	READ_ONCE(io->dc->pool->ops)->discard(io, io_bio(io));
 }
 
 static void process_read_io(struct dedup_io *io)
@@ -876,7 +877,9 @@ int dedup_map(struct dm_target *ti, struct bio *bio)
 	/* dm sends a flush with data as an empty flush, then the data. */
 	if (bio->bi_opf & REQ_PREFLUSH)
 		dedup_cow_complete_when_durable(dc->pool->cow, bio, 0);
-	else if (bio_op(bio) != REQ_OP_DISCARD && bio_data_dir(bio) == READ)
+	else if (bio_op(bio) == REQ_OP_DISCARD)
+		stage_add(&dc->discards, io);
+	else if (bio_data_dir(bio) == READ)
 		stage_add(&dc->reads, io);
 	else
 		stage_add(&dc->submit, io);
@@ -929,13 +932,16 @@ int dedup_io_create(struct dedup_c *dc)
 	/*
 	 * Unbound: one submitter's bios spread over every CPU.  Up to twice
 	 * as many submit workers as CPUs, so that a worker waiting (for a
-	 * cell, for room in the generation) leaves the CPUs busy.
+	 * cell, for room in the generation) leaves the CPUs busy.  One
+	 * discard worker: discards wait for commits, not for CPUs.
 	 */
 	dc->wq = alloc_workqueue("dedup_io", WQ_MEM_RECLAIM | WQ_UNBOUND, 0);
 	dc->done_wq = alloc_workqueue("dedup_done",
 				      WQ_MEM_RECLAIM | WQ_UNBOUND, 0);
 	if (!dc->wq || !dc->done_wq ||
-	    stage_init(&dc->submit, dc->wq, process_change, max(2 * cpus, 4U)) ||
+	    stage_init(&dc->submit, dc->wq, process_write_io,
+		       max(2 * cpus, 4U)) ||
+	    stage_init(&dc->discards, dc->wq, process_discard_io, 1) ||
 	    stage_init(&dc->reads, dc->wq, process_read_io, max(2 * cpus, 4U)) ||
 	    stage_init(&dc->done, dc->done_wq, write_done, max(cpus, 2U)))
 		return -ENOMEM;
@@ -956,6 +962,7 @@ void dedup_io_destroy(struct dedup_c *dc)
 	if (dc->done_wq)
 		destroy_workqueue(dc->done_wq);
 	stage_exit(&dc->submit);
+	stage_exit(&dc->discards);
 	stage_exit(&dc->reads);
 	stage_exit(&dc->done);
 	mempool_destroy(dc->buf_pool);

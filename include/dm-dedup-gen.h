@@ -81,6 +81,12 @@ struct dedup_cow_stats {
  * the metadata of one more write (out of metadata space).
  */
 int dedup_cow_admit(struct dedup_cow *cow);
+/*
+ * The same for a block that a discard unmaps, which also waits while the
+ * open generation holds DEDUP_DISCARD_GEN_BYTES of discards' changes: a
+ * large discard is spread over commits, none of which grows with it.
+ */
+int dedup_cow_admit_discard(struct dedup_cow *cow);
 
 
 /* What lbn maps to: a PBN, DEDUP_ZERO_PBN, or -ENODATA if unmapped. */
@@ -197,6 +203,20 @@ struct dedup_gen {
 	unsigned long nr_lbn;
 	unsigned long nr_pbn;
 	size_t bytes;
+	/* array entries changed by unmapping: dedup_cow_admit_discard() */
+	size_t discard_bytes;
+	/*
+	 * The entries that unmapping created, and a bound on the array
+	 * blocks they change: per array (lbn, refcount, fp, summary) a
+	 * cursor counts each change of block, and changes + 1 >= distinct
+	 * blocks, which a discard's run of neighbours makes tight.  The
+	 * worst case of the other entries is one block each
+	 * (dedup_cow_meta_room()).
+	 */
+	unsigned long discard_lbns;
+	unsigned long discard_pbns;
+	u64 discard_arrays;
+	u64 discard_cursor[4];
 	/* counter deltas for status */
 	s64 d_mapped;
 	s64 d_zero;
@@ -289,6 +309,14 @@ struct dedup_cow {
 	struct work_struct release_work;
 	struct workqueue_struct *release_wq;
 };
+
+/*
+ * Array entry bytes that the blocks discards unmap may change in one
+ * generation: 8 per LBN, and 4 + fp_size more per block that dies.  256
+ * KiB is 64 array blocks when the blocks are neighbours, about 6,000 LBNs
+ * of unique data with sha256 (doc/metadata.md, "Discards").
+ */
+#define DEDUP_DISCARD_GEN_BYTES	(256U << 10)
 
 /* Bytes one generation may hold: half of max_open_mb. */
 static inline size_t dedup_gen_cap(struct dedup_cow *cow)

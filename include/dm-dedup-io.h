@@ -122,7 +122,8 @@ struct dedup_c {
 
 	struct workqueue_struct *wq;		/* bio workers */
 	struct workqueue_struct *done_wq;	/* after data writes */
-	struct dedup_stage submit;		/* writes, discards from map() */
+	struct dedup_stage submit;		/* writes from map() */
+	struct dedup_stage discards;		/* discards from map() */
 	struct dedup_stage reads;		/* reads from map() */
 	struct dedup_stage done;		/* data writes completed */
 	mempool_t *buf_pool;			/* one block: the data */

@@ -30,6 +30,12 @@
 #                              it and leave it in $_lib_mark
 #   dmesg_since MARK           kernel log lines after the last MARK
 #   dmesg_test                 kernel log since this test started
+#   watch_pid PID S WHAT       wait up to S seconds (scaled) for the
+#                              background command PID to end, then wait
+#                              for its status; fails if it is still
+#                              running ("WHAT did not complete within S s")
+#                              or failed.  For I/O that may hang in the
+#                              kernel: it is watched, never killed
 #
 # Setup:
 #   load_dedup | unload_dedup  modprobe / rmmod dm-dedup (fail on error)
@@ -490,6 +496,16 @@ dedup_wait_field() {
 		[ "$(date +%s)" -le "$end" ] || fail "$1: $2 is $v, expected $3"
 		sleep 0.1
 	done
+}
+
+watch_pid() {
+	local end
+	end=$(($(date +%s) + $(scaled "$2")))
+	while kill -0 "$1" 2>/dev/null && [ "$(date +%s)" -le $end ]; do
+		sleep 0.1
+	done
+	! kill -0 "$1" 2>/dev/null || fail "$3 did not complete within $2 s"
+	wait "$1" || fail "$3 failed"
 }
 
 dedup_knob() {

@@ -1,0 +1,85 @@
+#!/bin/sh
+# A large discard goes at the pace of commits and holds up no write
+# (issue 25): its unmappings are taken into a generation only up to a
+# budget (DEDUP_DISCARD_GEN_BYTES: 256 KiB of array entries, 8 B per LBN
+# plus 4 + 32 B per block that dies with sha256), so a discard of unique
+# data is spread over several commits instead of one that grows with it;
+# while a commit is stuck (the metadata device's writes held for a minute,
+# its reads served) a discard waits at that budget and a write beside it
+# completes.  Afterwards the discarded
+# range reads zeroes, the rest reads back, the freed blocks are counted
+# free.  Data on a 1 TiB thin volume, metadata reads delayed 2 ms.
+# timeout: 600
+. /tests/lib.sh
+
+BS=4096
+TIB=$((1024 * 1024 * 1024 * 2))			# sectors per TiB
+load_dedup
+mkbrd 3 256
+thin_pool
+thin_volume bigdata 0 $TIB
+dm_delay slowmeta /dev/ram2 2
+# No periodic commit: every commit here is asked for by a discard, a
+# message or a full generation.
+dedup_create dd1 /dev/mapper/slowmeta /dev/mapper/bigdata $BS sha256 \
+	commit_period_ms 60000
+DEV=/dev/mapper/dd1
+MB=$(by_load 128 48)		# written; the first 3/4 are discarded
+DMB=$((MB * 3 / 4))
+NB=$((DMB * 256))		# blocks discarded
+
+dd if=/dev/urandom of=/tmp/u bs=1M count=$MB status=none
+dd if=/tmp/u of=$DEV bs=1M oflag=direct status=none || fail "write failed"
+dmsetup message dd1 0 commit || fail "commit message"
+assert_eq "$(dedup_field dd1 unique)" $((MB * 256)) "unique blocks written"
+
+# 1. A commit stuck: the discard stops at the budget, a write goes on.
+# (dm-delay flushes the writes it holds when it is suspended: dm_swap.)
+S=$(dev_sectors /dev/ram2)
+unhold() { dm_swap slowmeta "0 $S delay /dev/ram2 0 2 /dev/ram2 0 0"; }
+trap 'unhold 2>/dev/null || :' EXIT
+dm_swap slowmeta "0 $S delay /dev/ram2 0 2 /dev/ram2 0 60000"
+# The discard goes through a linear device over dd1: blkdiscard holds its
+# device node's locks for as long as the discard runs, which would hold
+# up the dd below (its seek) however fast the target is.
+dm_linear dview $DEV
+blkdiscard -o 0 -l $((DMB * 1024 * 1024)) /dev/mapper/dview &
+dpid=$!
+sleep 2
+kill -0 $dpid 2>/dev/null ||
+	fail "the discard of $NB blocks ended while no commit could finish"
+# A write of new data to the kept range.
+dd if=/dev/urandom of=/tmp/w bs=$BS count=1 status=none
+dd if=/tmp/w of=$DEV bs=$BS seek=$((MB * 256 - 1)) oflag=direct \
+	conv=notrunc status=none &
+watch_pid $! 10 "a write beside a waiting discard"
+kill -0 $dpid 2>/dev/null || fail "the discard ended while the metadata was held"
+unhold
+trap - EXIT
+
+# 2. The rest of the discard: over several commits.
+c0=$(dedup_field dd1 commits)
+wait $dpid || fail "blkdiscard failed"
+dmsetup remove dview || fail "remove dview"
+c1=$(dedup_field dd1 commits)
+# Unmappings per generation: budget / (8 + 4 + 32) B; the generation left
+# open when the discard ends is not committed yet.
+per=$((256 * 1024 / 44))
+want=$((NB / per - 2))
+log "discard of $NB blocks: $((c1 - c0)) commits after the release (at least $want expected, $per blocks each)"
+[ $((c1 - c0)) -ge "$want" ] ||
+	fail "discard of $NB blocks spread over $((c1 - c0)) commits, expected >= $want"
+[ "$(dedup_field dd1 longest_wait_us)" -lt 1000000 ] ||
+	fail "writers waited $(dedup_field dd1 longest_wait_us) us for room"
+
+# 3. The contents and the counts.
+dmsetup message dd1 0 commit || fail "commit message"
+cp /tmp/u /tmp/want
+dd if=/dev/zero of=/tmp/want bs=1M count=$DMB conv=notrunc status=none
+dd if=/tmp/w of=/tmp/want bs=$BS seek=$((MB * 256 - 1)) conv=notrunc \
+	status=none
+dd if=$DEV of=/tmp/got bs=1M count=$MB iflag=direct status=none
+cmp -s /tmp/want /tmp/got || fail "contents after the discard differ"
+assert_eq "$(dedup_field dd1 mapped)" $((MB * 256 - NB)) "mapped blocks"
+assert_eq "$(dedup_field dd1 unique)" $((MB * 256 - NB)) "unique blocks"
+dedup_wait_field dd1 data_used $((MB * 256 - NB))
