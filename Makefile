@@ -54,6 +54,10 @@
 #   make fixtures        regenerate the module-written metadata fixtures
 #   make bench-activation  activation time and reads, empty vs a pre-filled
 #                        index after a clean remove (PREFILL_ENTRIES)
+#   make bench-discard   a 768 MiB discard beside random writes and an
+#                        fdatasync probe: dm-linear, dm-thin, dedup (~15 min)
+#   make bench-datadisk  writes bound by a throttled data disk: dm-linear,
+#                        dm-thin, dedup at 0/50/90 % duplicates (~20 min)
 #   make check-capacity  a > 15.875 GiB generated metadata image in the VM
 #                        (scripts/check-capacity.sh; outside make check)
 #   make clean / distclean
@@ -203,6 +207,13 @@ bench-sustained: initramfs
 .PHONY: bench-activation
 bench-activation: initramfs
 	@bench/run-vm.sh activation
+
+.PHONY: bench-discard bench-datadisk
+bench-discard: initramfs
+	@bench/run-vm.sh discard
+
+bench-datadisk: initramfs
+	@bench/run-vm.sh datadisk
 
 # Issue 14: a metadata image larger than 15.875 GiB (scripts/check-capacity.sh).
 .PHONY: check-capacity

@@ -43,6 +43,21 @@
 #   thin_pool NAME META DATA SECTORS
 #                        a thin-pool (64 KiB blocks, skip_block_zeroing)
 #                        with one thin volume NAME-vol of SECTORS
+#   sampler NAME FILE    uptime + `dmsetup status NAME` every second into
+#                        FILE, until /tmp/sampling goes away
+#   probes_start ROW DEV NAME | probes_stop ROW
+#                        in the background for $S + 60 s, the sampler of
+#                        NAME (ROW.samples) and syncprobe: a 4 KiB write +
+#                        fdatasync every 500 ms in DEV's last $PROBE_MB MiB
+#                        (ROW.sync); stopped by probes_stop, which fails the
+#                        row if syncprobe failed
+#   target_create TARGET DATA META SECTORS BS
+#                        the device of a row: linear | thin (thin_pool
+#                        "bench") | a dedup hash (dedup, block size BS);
+#                        sets dev
+#   target_remove TARGET ROW
+#                        removes it; a dedup device's status and stats
+#                        first (dedup_stats bench-dedup ROW)
 
 OUT=${OUT:-/share/bench}
 
@@ -191,4 +206,55 @@ thin_pool() {
 	dm_create "$name-pool" "0 $len thin-pool $meta $data 128 0 1 skip_block_zeroing"
 	dmsetup message "$name-pool" 0 "create_thin 0" || fail "create_thin failed"
 	dm_create "$name-vol" "0 $len thin /dev/mapper/$name-pool 0"
+}
+
+sampler() {
+	while [ -e /tmp/sampling ]; do
+		echo "$(cut -d' ' -f1 /proc/uptime) $(dmsetup status "$1" 2>/dev/null)"
+		sleep 1
+	done > "$2"
+}
+
+probes_start() {
+	local bytes
+	bytes=$(($(dev_sectors "$2") * 512))
+	: > /tmp/sampling
+	sampler "$3" "$OUT/$1.samples" &
+	spid=$!
+	/tests/bench/syncprobe "$2" $((bytes - PROBE_MB * 1048576)) $((PROBE_MB * 256)) \
+		500 $((S + 60)) > "$OUT/$1.sync" 2> "$OUT/$1.sync.err" &
+	ppid=$!
+}
+
+probes_stop() {
+	kill -TERM "$ppid" 2>/dev/null || true
+	wait "$ppid" || fail "syncprobe failed on $1: $(cat "$OUT/$1.sync.err")"
+	rm -f /tmp/sampling
+	wait "$spid"
+}
+
+target_create() {
+	case $1 in
+	linear)
+		dm_create bench-linear "0 $4 linear $2 0"
+		dev=/dev/mapper/bench-linear ;;
+	thin)
+		thin_pool bench "$3" "$2" "$4"
+		dev=/dev/mapper/bench-vol ;;
+	*)
+		dedup_create bench-dedup "$3" "$2" "$5" "$1"
+		dev=/dev/mapper/bench-dedup ;;
+	esac
+}
+
+target_remove() {
+	case $1 in
+	linear) dmsetup remove bench-linear || fail "cannot remove bench-linear" ;;
+	thin)
+		dmsetup remove bench-vol || fail "cannot remove bench-vol"
+		dmsetup remove bench-pool || fail "cannot remove bench-pool" ;;
+	*)
+		dedup_stats bench-dedup "$2"
+		dedup_teardown ;;
+	esac
 }

@@ -1,7 +1,8 @@
 #!/bin/bash
 # run-vm.sh - host side of the benchmarks (bench/README.md).
 #
-# Usage: bench/run-vm.sh [stall|profile|throughput|sustained]   (default stall)
+# Usage: bench/run-vm.sh [stall|profile|throughput|sustained|activation|discard|datadisk]
+#        (default stall)
 #
 # Boots the test VM once (scripts/vm-lib.sh: same kernel, initramfs and QEMU
 # line as `make check`), with the benchmark's guest script as the harness's
@@ -17,10 +18,23 @@
 #               matrix of rows planned here (BENCH_ROWS filters it)
 #   sustained   bench/sustained-guest.sh, bench/analyze-sustained.sh: long
 #               rows on the throttled metadata disk, fdatasync probe beside
+#   discard     bench/discard-guest.sh, bench/analyze-discard.sh: a large
+#               discard beside random writes and an fdatasync probe, on the
+#               throttled metadata disk
+#   datadisk    bench/datadisk-guest.sh, bench/analyze-datadisk.sh: writes
+#               bound by a throttled data disk (metadata on a RAM disk),
+#               beside the same rows on an unthrottled one
 #
 # Settings (environment):
 #   BENCH_SECONDS     seconds per row (defaults: stall 60, profile 20,
-#                     throughput 10, sustained 360)
+#                     throughput 10, sustained 360, discard 60, datadisk 20)
+#   BENCH_DATA_IOPS, BENCH_DATA_BPS
+#                     datadisk: write IOPS and bytes/s of the throttled data
+#                     disk (2000, 8 MiB/s)
+#   BENCH_FILL_MB, BENCH_DISCARD_MB, BENCH_DISCARD_AT
+#                     discard: unique data written first (1024 MiB), how
+#                     much of it is then discarded (768 MiB), and when (10 s
+#                     into the measured run)
 #   BENCH_META_IOPS   write IOPS limit of the throttled metadata disk (200)
 #   BENCH_META_BPS    write bytes/s limit of that disk (default 4 MiB)
 #   BENCH_META_MB     size of the metadata disk (default 1024; a brd slice
@@ -64,7 +78,9 @@ profile) def_s=20 ;;
 throughput) def_s=10 ;;
 sustained) def_s=360 ;;
 activation) def_s=0 ;;
-*) echo "usage: bench/run-vm.sh [stall|profile|throughput|sustained|activation]" >&2; exit 2 ;;
+discard) def_s=60 ;;
+datadisk) def_s=20 ;;
+*) echo "usage: bench/run-vm.sh [stall|profile|throughput|sustained|activation|discard|datadisk]" >&2; exit 2 ;;
 esac
 BENCH_SECONDS=${BENCH_SECONDS:-$def_s}
 BENCH_META_IOPS=${BENCH_META_IOPS:-200}
@@ -78,6 +94,11 @@ sha256 | blake2b-256 | xxhash64) ;;
 *) echo "bench: BENCH_HASH must be sha256, blake2b-256 or xxhash64" >&2; exit 2 ;;
 esac
 BENCH_WINDOW=${BENCH_WINDOW:-60}
+BENCH_FILL_MB=${BENCH_FILL_MB:-1024}
+BENCH_DISCARD_MB=${BENCH_DISCARD_MB:-768}
+BENCH_DISCARD_AT=${BENCH_DISCARD_AT:-10}
+BENCH_DATA_IOPS=${BENCH_DATA_IOPS:-2000}
+BENCH_DATA_BPS=${BENCH_DATA_BPS:-8388608}
 PREFILL_DATA_MB=${PREFILL_DATA_MB:-98304}
 if [ "$bench" = sustained ]; then
 	BENCH_DATA_MB=${BENCH_DATA_MB:-8192}
@@ -96,6 +117,7 @@ out=$top/build/bench
 # profile and throughput, for the metadata RAM disk and perf).
 case $bench in
 profile | throughput) export VM_MEM=$((BENCH_DATA_MB + 3072)) ;;
+datadisk) export VM_MEM=$((BENCH_META_MB + 2048)) ;;
 *) export VM_MEM=$((BENCH_DATA_MB + 2048)) ;;
 esac
 export VM_DIR=$out/vm
@@ -106,7 +128,8 @@ export VM_MONITOR=$out/vm/monitor.sock
 . "$top/scripts/vm-lib.sh"
 
 for v in BENCH_SECONDS BENCH_DATA_MB BENCH_META_MB BENCH_OVERWRITE_MB BENCH_JOBS \
-	BENCH_WINDOW PREFILL_DATA_MB BENCH_META_READ_DELAY_MS; do
+	BENCH_WINDOW PREFILL_DATA_MB BENCH_META_READ_DELAY_MS BENCH_FILL_MB \
+	BENCH_DISCARD_MB BENCH_DISCARD_AT BENCH_DATA_IOPS BENCH_DATA_BPS; do
 	case ${!v} in
 	'' | *[!0-9]*) echo "bench: $v must be a number" >&2; exit 2 ;;
 	esac
@@ -126,6 +149,22 @@ throughput_plan() {
 						echo "$h:$w:$bs:$pat:j$j"
 					done
 				done
+			done
+		done
+	done | grep -E -- "${BENCH_ROWS:-.}" || true
+}
+
+# datadisk_plan: the rows of bench-datadisk, BENCH_ROWS applied
+# (TARGET:DUP:PATTERN:DISK, bench/datadisk-guest.sh).
+datadisk_plan() {
+	local pat h d
+	for pat in seq rand; do
+		echo "linear:0:$pat:slow"
+		echo "thin:0:$pat:slow"
+		for h in sha256 xxhash64; do
+			for d in 0 50 90; do
+				echo "$h:$d:$pat:slow"
+				echo "$h:$d:$pat:cpu"
 			done
 		done
 	done | grep -E -- "${BENCH_ROWS:-.}" || true
@@ -242,6 +281,20 @@ sustained)
 	if [ -n "$prefill" ]; then
 		VM_QEMU_ARGS="-drive file=$prefill,if=none,id=vdpre,format=raw,cache=unsafe,discard=unmap,$throttle -device virtio-blk-pci,drive=vdpre"
 	fi ;;
+discard)
+	gcc -O2 -Wall -Wextra -static -o "$plan/tests/bench/syncprobe" "$top/bench/syncprobe.c"
+	# Each row first writes BENCH_FILL_MB (minutes under TCG).
+	rows=3 per_row=$((BENCH_SECONDS + 600)) ;;
+datadisk)
+	datadisk_plan > "$plan/tests/bench/rows.plan"
+	rows=$(wc -l < "$plan/tests/bench/rows.plan")
+	[ "$rows" -gt 0 ] || { echo "bench: BENCH_ROWS='${BENCH_ROWS:-}' selects no row" >&2; exit 2; }
+	per_row=$((BENCH_SECONDS + 120))
+	rm -f "$out/data-slow.img" "$out/data-cpu.img"
+	truncate -s "${BENCH_DATA_MB}M" "$out/data-slow.img" "$out/data-cpu.img"
+	VM_QEMU_ARGS="-drive file=$out/data-slow.img,if=none,id=vdslow,format=raw,cache=unsafe,discard=unmap,throttling.iops-write=$BENCH_DATA_IOPS,throttling.bps-write=$BENCH_DATA_BPS -device virtio-blk-pci,drive=vdslow"
+	VM_QEMU_ARGS="$VM_QEMU_ARGS -drive file=$out/data-cpu.img,if=none,id=vdcpu,format=raw,cache=unsafe,discard=unmap -device virtio-blk-pci,drive=vdcpu"
+	echo "bench: $rows datadisk rows planned; data disk throttled to $BENCH_DATA_IOPS write IOPS, $BENCH_DATA_BPS B/s" ;;
 activation)
 	[ "${PREFILL_ENTRIES:-0}" -gt 0 ] || PREFILL_ENTRIES=20000000
 	build_prefill
@@ -250,7 +303,7 @@ activation)
 	VM_QEMU_ARGS="-drive file=$prefill,if=none,id=vdpre,format=raw,cache=unsafe,discard=unmap -device virtio-blk-pci,drive=vdpre" ;;
 esac
 case $bench in
-stall | sustained)
+stall | sustained | discard)
 	truncate -s "${BENCH_META_MB}M" "$out/meta.img"
 	# The metadata disk comes before the pre-filled one: /dev/vdc, /dev/vdd.
 	VM_QEMU_ARGS="-drive file=$out/meta.img,if=none,id=vdmeta,format=raw,cache=unsafe,discard=unmap,$throttle -device virtio-blk-pci,drive=vdmeta $VM_QEMU_ARGS" ;;
@@ -260,7 +313,8 @@ export VM_QEMU_ARGS
 guest_tmo=$((rows * per_row + 600))
 {
 	for v in BENCH_SECONDS BENCH_META_MB BENCH_DATA_MB BENCH_OVERWRITE_MB \
-		BENCH_JOBS BENCH_HASH BENCH_WINDOW PREFILL_DATA_MB BENCH_META_READ_DELAY_MS; do
+		BENCH_JOBS BENCH_HASH BENCH_WINDOW PREFILL_DATA_MB BENCH_META_READ_DELAY_MS \
+		BENCH_FILL_MB BENCH_DISCARD_MB BENCH_DISCARD_AT BENCH_DATA_IOPS BENCH_DATA_BPS; do
 		echo "$v=${!v}"
 	done
 	[ "$bench" != sustained ] || printf 'BENCH_ROWS=%q\n' "${BENCH_ROWS:-.}"
@@ -283,7 +337,7 @@ cat "$INITRD_BASE" "$out/plan.cpio" > "$out/initrd.cpio"
 console=$out/console-$bench.log
 echo "bench $bench: $BENCH_SECONDS s per row, $rows rows; console: $console"
 case $bench in
-stall | sustained)
+stall | sustained | discard)
 	echo "bench $bench: metadata disk throttled to $BENCH_META_IOPS write IOPS, $BENCH_META_BPS B/s" ;;
 esac
 [ "$bench" != sustained ] ||
@@ -340,7 +394,7 @@ esac
 
 analyzer=$top/bench/analyze-$bench.sh
 [ "$bench" != stall ] || analyzer=$top/bench/analyze.sh
-export BENCH_META_IOPS BENCH_META_BPS BENCH_WINDOW
+export BENCH_META_IOPS BENCH_META_BPS BENCH_WINDOW BENCH_DATA_IOPS BENCH_DATA_BPS
 BENCH_REV=$rev BENCH_OTHER_VMS=$(cat "$out/other-vms" 2>/dev/null || echo 0) \
 	BENCH_TCG_FLUSHES=$out/tcg-flushes "$analyzer" "$VM_SHARE/bench" "$out"
 # A flush of QEMU's translation cache stops the whole guest for ~0.1 s.

@@ -51,40 +51,23 @@ PROBE_MB=64
 
 [ "${BENCH_PREFILL:-0}" = 0 ] || [ -b "$PRE" ] || fail "pre-filled metadata disk $PRE missing"
 
-# sampler NAME FILE: uptime + dmsetup status of NAME every second, until
-# /tmp/sampling goes away.
-sampler() {
-	while [ -e /tmp/sampling ]; do
-		echo "$(cut -d' ' -f1 /proc/uptime) $(dmsetup status "$1" 2>/dev/null)"
-		sleep 1
-	done > "$2"
-}
-
 # measure ROW DEV STATUS_NAME: the writer, the probe and the sampler, side by
 # side for S seconds.
 measure() {
-	local row=$1 dev=$2 bytes spid ppid lpid
-	bytes=$(($(dev_sectors "$dev") * 512))
+	local row=$1 dev=$2 lpid
 	say "row $row: ${S}s on $dev"
-	: > /tmp/sampling
-	sampler "$3" "$OUT/$row.samples" &
-	spid=$!
 	# The probes are given a minute more than the writer and stopped
 	# (SIGTERM) when it ends, so that they cover all of it: fio starts
 	# writing a little after them.
-	/tests/bench/syncprobe "$dev" $((bytes - PROBE_MB * 1048576)) $((PROBE_MB * 256)) \
-		500 $((S + 60)) > "$OUT/$row.sync" 2> "$OUT/$row.sync.err" &
-	ppid=$!
+	probes_start "$row" "$dev" "$3"
 	# Late wake-ups (> 20 ms) of a 5 ms SCHED_FIFO timer on each CPU.
 	/tests/bench/stallprobe 5 20 $((S + 60)) > "$OUT/$row.stalls" 2> "$OUT/$row.stalls.err" &
 	lpid=$!
 	# shellcheck disable=SC2086 # ROW_FIO: fio options, one a word
 	BENCH_DEV=$dev BENCH_RUNTIME=$S BENCH_LOG=$OUT/$row run_fio "$row" stall.fio ${ROW_FIO:-}
-	kill -TERM $ppid $lpid 2>/dev/null || true
-	wait $ppid || fail "syncprobe failed on $row: $(cat "$OUT/$row.sync.err")"
+	kill -TERM $lpid 2>/dev/null || true
 	wait $lpid || fail "stallprobe failed on $row: $(cat "$OUT/$row.stalls.err")"
-	rm -f /tmp/sampling
-	wait $spid
+	probes_stop "$row"
 	say "row $row: done, $(wc -l < "$OUT/${row}_lat.1.log") completions," \
 		"$(wc -l < "$OUT/$row.sync") fdatasyncs"
 }

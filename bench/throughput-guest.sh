@@ -74,17 +74,7 @@ while IFS=: read -r target wl bs pat jobs <&3; do
 	mkbrd 2 "$BENCH_DATA_MB"
 	sz=$(dev_sectors "$DATA")
 	sz=$((sz / 128 * 128))	# whole 64 KiB blocks for thin and 64k rows
-	case $target in
-	linear)
-		dm_create bench-linear "0 $sz linear $DATA 0"
-		dev=/dev/mapper/bench-linear ;;
-	thin)
-		thin_pool bench "$MDEV" "$DATA" "$sz"
-		dev=/dev/mapper/bench-vol ;;
-	*)
-		dedup_create bench-dedup "$MDEV" "$DATA" "$bsb" "$target"
-		dev=/dev/mapper/bench-dedup ;;
-	esac
+	target_create "$target" "$DATA" "$MDEV" "$sz" "$bsb"
 	size=$(($(dev_sectors "$dev") * 512 / j / bsb * bsb))
 	dedupe=0
 	case $wl in
@@ -102,15 +92,7 @@ while IFS=: read -r target wl bs pat jobs <&3; do
 	write_env "$dev" "$rw" "$bs" "$j" "$size" 1 "$dedupe"
 	run_fio "$row" write.fio
 	echo "size_per_job=$size" > "$OUT/$row.region"
-	case $target in
-	linear) dmsetup remove bench-linear || fail "cannot remove bench-linear" ;;
-	thin)
-		dmsetup remove bench-vol || fail "cannot remove bench-vol"
-		dmsetup remove bench-pool || fail "cannot remove bench-pool" ;;
-	*)
-		dedup_stats bench-dedup "$row"
-		dedup_teardown ;;
-	esac
+	target_remove "$target" "$row"
 	echo "$target:$wl:$bs:$pat:$jobs" >> "$OUT/rows"
 done 3< $PLAN
 say "all rows done"
