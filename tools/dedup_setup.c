@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "dedup/dedup.h"
+#include "dedup/dmsetup.h"
 #include "dedup/setup.h"
 #include "pdata/log.h"
 
@@ -68,7 +69,7 @@ static int say(int status, const char *name, const char *fmt, ...)
 static int live_table(const char *name, char *table)
 {
 	char *out = NULL, *w[MAX_WORDS], copy[TABLE_MAX];
-	int r = dd_dmsetup(&out, true, "table", name, NULL);
+	int r = dd_dmsetup(&out, DD_ERR_QUIET, "table", name, NULL);
 
 	if (r || !out) {
 		free(out);
@@ -229,9 +230,9 @@ static int attach(const struct dd_tab_entry *e)
 	dd_tab_table(e, sectors, dd_dev_path(e->meta, mbuf, sizeof(mbuf)),
 		     dd_dev_path(e->data, dbuf, sizeof(dbuf)), fd.block_size,
 		     fd.hash, table, sizeof(table));
-	if (dd_dmsetup(NULL, false, "create", e->name, "--table", table, NULL))
+	if (dd_dmsetup(NULL, DD_ERR_SHOW, "create", e->name, "--table", table, NULL))
 		return say(EX_DMSETUP, e->name, "dmsetup create failed (the kernel log says why: dmesg | grep dedup)");
-	if (dd_dmsetup(NULL, false, "mknodes", e->name, NULL))
+	if (dd_dmsetup(NULL, DD_ERR_SHOW, "mknodes", e->name, NULL))
 		say(0, e->name, "warning: dmsetup mknodes failed");
 	printf("%s: attached%s: %s\n", e->name,
 	       fd.formatted ? "" : " (the target formats it)", table);
@@ -280,7 +281,7 @@ static int detach(const char *name)
 	if (r <= 0)
 		return r < 0 ? EX_DEVICE : (printf("%s: not active\n", name),
 					    EX_DONE);
-	if (dd_dmsetup(NULL, false, "remove", "--retry", name, NULL))
+	if (dd_dmsetup(NULL, DD_ERR_SHOW, "remove", "--retry", name, NULL))
 		return say(EX_DMSETUP, name, "dmsetup remove failed: still in use (mounted, or under another device)? Only a clean remove saves the index");
 	printf("%s: detached, index saved\n", name);
 	return EX_DONE;
@@ -319,10 +320,10 @@ static int grow(const char *name)
 		     (unsigned long long)sectors);
 	for (i = 2; i < n && o < sizeof(table); i++)
 		o += snprintf(table + o, sizeof(table) - o, " %s", w[i]);
-	if (dd_dmsetup(NULL, false, "load", name, "--table", table, NULL))
+	if (dd_dmsetup(NULL, DD_ERR_SHOW, "load", name, "--table", table, NULL))
 		return say(EX_DMSETUP, name, "dmsetup load failed (the kernel log says why); the device is unchanged");
-	r = dd_dmsetup(NULL, false, "suspend", name, NULL);
-	if (dd_dmsetup(NULL, false, "resume", name, NULL) || r)
+	r = dd_dmsetup(NULL, DD_ERR_SHOW, "suspend", name, NULL);
+	if (dd_dmsetup(NULL, DD_ERR_SHOW, "resume", name, NULL) || r)
 		return say(EX_DMSETUP, name, "dmsetup suspend or resume failed: check \"dmsetup info %s\"",
 			   name);
 	printf("%s: reloaded, %llu -> %llu sectors, data device %llu bytes\n",
@@ -349,7 +350,7 @@ static void get_index_state(const char *name, char *buf, size_t len)
 	char *out = NULL, *p;
 
 	snprintf(buf, len, "-");
-	if (!dd_dmsetup(&out, true, "message", name, "0", "stats", NULL) && out) {
+	if (!dd_dmsetup(&out, DD_ERR_QUIET, "message", name, "0", "stats", NULL) && out) {
 		p = strstr(out, "index_state=");
 		if (p && (p == out || p[-1] == '\n'))
 			snprintf(buf, len, "%.*s", (int)strcspn(p + 12, "\n"),
@@ -370,7 +371,7 @@ static int status_one(const char *name)
 		return r < 0 ? EX_DEVICE : EX_INACTIVE;
 	}
 	dd_words(table, t, MAX_WORDS);
-	if (dd_dmsetup(&out, false, "status", name, NULL) || !out ||
+	if (dd_dmsetup(&out, DD_ERR_SHOW, "status", name, NULL) || !out ||
 	    dd_words(out, w, MAX_WORDS) < 11 || strcmp(w[2], "dedup")) {
 		free(out);
 		return say(EX_DMSETUP, name, "dmsetup status failed or is not a dm-dedup status line");
@@ -424,7 +425,7 @@ static int status_all(void)
 	if (!access(tab_path(), F_OK) &&
 	    dd_tab_read(tab_path(), &bad, add_entry, &s) < 0)
 		return EX_CONFIG;
-	if (!dd_dmsetup(&out, true, "ls", "--target", "dedup", NULL) && out)
+	if (!dd_dmsetup(&out, DD_ERR_QUIET, "ls", "--target", "dedup", NULL) && out)
 		for (line = strtok_r(out, "\n", &save); line;
 		     line = strtok_r(NULL, "\n", &save))
 			if (strcmp(line, "No devices found"))

@@ -19,15 +19,14 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
 #include "dedup/json.h"
+#include "dedup/dmsetup.h"
 #include "pdata/log.h"
 
 #ifndef DM_DEDUP_VERSION
@@ -163,69 +162,19 @@ static char *xstrdup(const char *s)
 /* ------------------------------------------------------------------ */
 /* running dmsetup */
 
-/* Append ARG to the command in CMD, quoted for /bin/sh. */
-static void append_quoted(char **cmd, size_t *len, const char *arg)
-{
-	size_t need = *len + 4 * strlen(arg) + 4;
-	char *p;
-
-	*cmd = xrealloc(*cmd, need);
-	p = *cmd + *len;
-	*p++ = ' ';
-	*p++ = '\'';
-	for (; *arg; arg++) {
-		if (*arg == '\'') {
-			memcpy(p, "'\\''", 4);
-			p += 4;
-		} else {
-			*p++ = *arg;
-		}
-	}
-	*p++ = '\'';
-	*p = '\0';
-	*len = p - *cmd;
-}
-
 /*
- * Run "dmsetup ARGS..." (NULL terminated) and return its standard output
- * and error, NUL terminated; *ok tells whether it exited with status 0.
+ * Runs "dmsetup ARGS..." (dd_dmsetup(), ARGS ending with NULL) with its
+ * standard error merged into *out, which is always set: whether it exited
+ * with status 0.
  */
-static char *dmsetup(bool *ok, const char *arg, ...)
+#define dmsetup(out, ...)						\
+	ran(dd_dmsetup(out, DD_ERR_MERGE, __VA_ARGS__), out)
+
+static bool ran(int status, char **out)
 {
-	va_list ap;
-	char *cmd = xstrdup("dmsetup"), *out = NULL;
-	size_t len = strlen(cmd), n = 0, max = 0, got;
-	FILE *f;
-	int st;
-
-	va_start(ap, arg);
-	for (; arg; arg = va_arg(ap, const char *))
-		append_quoted(&cmd, &len, arg);
-	va_end(ap);
-	cmd = xrealloc(cmd, len + 6);
-	strcpy(cmd + len, " 2>&1");
-
-	*ok = false;
-	f = popen(cmd, "r");
-	if (!f) {
-		fprintf(stderr, "dedup_stats: cannot run %s: %s\n", cmd,
-			strerror(errno));
-		free(cmd);
-		return xstrdup("");
-	}
-	do {
-		if (max - n < 4096) {
-			max = max ? 2 * max : 8192;
-			out = xrealloc(out, max);
-		}
-		got = fread(out + n, 1, max - n - 1, f);
-		n += got;
-	} while (got);
-	out[n] = '\0';
-	st = pclose(f);
-	*ok = st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
-	free(cmd);
-	return out;
+	if (status < 0 && !*out)
+		*out = xstrdup("");
+	return status == 0;
 }
 
 /* The first line of TEXT, for error messages. */
@@ -341,7 +290,8 @@ static bool table_block_size(struct device *d, uint64_t *v)
 	unsigned int nr = 0;
 	bool ok, found = false;
 
-	out = dmsetup(&ok, "table", d->name, NULL);
+	out = NULL;
+	ok = dmsetup(&out, "table", d->name, NULL);
 	if (ok && target_words(out, &buf, words, &nr, false))
 		found = nr >= TABLE_POS_BLOCK_SIZE &&
 			parse_u64(words[TABLE_POS_BLOCK_SIZE - 1], v);
@@ -358,7 +308,8 @@ static int read_device(struct device *d)
 	bool ok;
 	int i;
 
-	out = dmsetup(&ok, "status", d->name, NULL);
+	out = NULL;
+	ok = dmsetup(&out, "status", d->name, NULL);
 	if (!ok) {
 		fprintf(stderr, "dedup_stats: %s: dmsetup status failed: %s\n",
 			d->name, first_line(out));
@@ -374,7 +325,8 @@ static int read_device(struct device *d)
 	}
 	free(out);
 
-	out = dmsetup(&ok, "message", d->name, "0", "stats", NULL);
+	out = NULL;
+	ok = dmsetup(&out, "message", d->name, "0", "stats", NULL);
 	if (ok)
 		parse_stats(d, out);
 	free(out);
@@ -417,7 +369,8 @@ static char **list_devices(size_t *nr)
 	bool ok;
 
 	*nr = 0;
-	out = dmsetup(&ok, "ls", "--target", "dedup", NULL);
+	out = NULL;
+	ok = dmsetup(&out, "ls", "--target", "dedup", NULL);
 	if (!ok) {
 		fprintf(stderr, "dedup_stats: dmsetup ls failed: %s\n",
 			first_line(out));

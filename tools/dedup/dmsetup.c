@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * dmsetup.c - running dmsetup for dedup_setup and its monitor: a command
- * to completion with its output, or started in the background (dmsetup
- * wait) with its output on a pipe; and splitting an output line into
- * words.
+ * dmsetup.c - running dmsetup for dedup_setup, its monitor and dedup_stats:
+ * a command to completion with its output (and its errors, merged, for
+ * dedup_stats's messages), or started in the background (dmsetup wait)
+ * with its output on a pipe; and splitting an output line into words.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,10 +15,10 @@
 #include <unistd.h>
 
 #include "dedup/dedup.h"
-#include "dedup/setup.h"
+#include "dedup/dmsetup.h"
 #include "pdata/log.h"
 
-pid_t dd_spawn(const char *const *argv, int *out, bool quiet)
+pid_t dd_spawn(const char *const *argv, int *out, enum dd_stderr err)
 {
 	int fd[2] = { -1, -1 };
 	sigset_t none;
@@ -40,10 +40,12 @@ pid_t dd_spawn(const char *const *argv, int *out, bool quiet)
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		if (out) {
 			dup2(fd[1], 1);
+			if (err == DD_ERR_MERGE)
+				dup2(fd[1], 2);
 			close(fd[0]);
 			close(fd[1]);
 		}
-		if (quiet)
+		if (err == DD_ERR_QUIET)
 			dup2(open("/dev/null", O_WRONLY), 2);
 		execvp(argv[0], (char **)argv);
 		fprintf(stderr, "%s: cannot run %s: %s\n", pd_prog, argv[0],
@@ -67,7 +69,7 @@ int dd_reap(pid_t pid)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-int dd_dmsetup(char **out, bool quiet, ...)
+int dd_dmsetup(char **out, enum dd_stderr err, ...)
 {
 	const char *argv[16] = { "dmsetup" };
 	size_t n = 1, len = 0, cap = 0;
@@ -77,11 +79,11 @@ int dd_dmsetup(char **out, bool quiet, ...)
 	pid_t pid;
 	int fd;
 
-	va_start(ap, quiet);
+	va_start(ap, err);
 	while (n < ARRAY_SIZE(argv) - 1 && (argv[n] = va_arg(ap, const char *)))
 		n++;
 	va_end(ap);
-	pid = dd_spawn(argv, out ? &fd : NULL, quiet);
+	pid = dd_spawn(argv, out ? &fd : NULL, err);
 	if (pid < 0)
 		return -1;
 	if (out) {

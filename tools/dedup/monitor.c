@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "dedup/dedup.h"
+#include "dedup/dmsetup.h"
 #include "dedup/setup.h"
 #include "pdata/log.h"
 
@@ -171,7 +172,7 @@ static void list_devices(struct monitor *m)
 {
 	char *out = NULL, *line, *save = NULL;
 
-	if (dd_dmsetup(&out, true, "ls", "--target", "dedup", NULL) || !out) {
+	if (dd_dmsetup(&out, DD_ERR_QUIET, "ls", "--target", "dedup", NULL) || !out) {
 		free(out);
 		return;
 	}
@@ -204,7 +205,7 @@ static void start_waiter(struct mon_dev *d)
 	snprintf(ev, sizeof(ev), "%lu", d->event);
 	argv[2] = d->name;
 	argv[3] = ev;
-	d->waiter = dd_spawn(argv, &d->fd, true);
+	d->waiter = dd_spawn(argv, &d->fd, DD_ERR_QUIET);
 	if (d->waiter < 0) {
 		mlog(LOG_ERR, d->name, "cannot run dmsetup wait");
 		d->waiter = 0;
@@ -224,7 +225,7 @@ struct reading {
 static int event_nr(const char *name, unsigned long *ev)
 {
 	char *out = NULL, *end;
-	int r = dd_dmsetup(&out, true, "info", "-c", "--noheadings", "-o",
+	int r = dd_dmsetup(&out, DD_ERR_QUIET, "info", "-c", "--noheadings", "-o",
 			   "events", name, NULL);
 
 	if (!r && out) {
@@ -252,7 +253,7 @@ static int read_device(struct mon_dev *d, struct reading *r)
 
 	if (event_nr(d->name, &r->event))
 		return 1;
-	if (dd_dmsetup(&out, true, "status", d->name, NULL) || !out)
+	if (dd_dmsetup(&out, DD_ERR_QUIET, "status", d->name, NULL) || !out)
 		goto out;
 	ret = -1;
 	if (dd_words(out, w, ARRAY_SIZE(w)) < 8 || strcmp(w[2], "dedup")) {
@@ -342,7 +343,7 @@ static void try_growing(struct monitor *m, struct mon_dev *d, int kind)
 	mlog(LOG_INFO, d->name, "%s: running %s", kind_name[kind],
 	     cmd ? cmd : path);
 	fflush(stdout);
-	r = dd_spawn(argv, NULL, false);
+	r = dd_spawn(argv, NULL, DD_ERR_SHOW);
 	r = r < 0 ? -1 : dd_reap(r);
 	free(cmd);
 	if (r) {

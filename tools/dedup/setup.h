@@ -94,24 +94,6 @@ int dd_unit_generate(const char *dir, const struct dd_tab_entry *e,
 		     const char *exe, const char *tab);
 
 /*
- * Starts argv[0] (found on PATH) with argv, its standard output on a pipe
- * whose reading end goes to *out if out is set, its standard error to
- * /dev/null if quiet, and no signal blocked: its pid, or -1.
- */
-pid_t dd_spawn(const char *const *argv, int *out, bool quiet);
-/* Waits for pid: its exit status, or -1 if it was killed. */
-int dd_reap(pid_t pid);
-/*
- * Runs "dmsetup ARGS..." (up to a NULL): its exit status, or -1 if it
- * could not be run.  *out, if out is set, gets its standard output
- * (malloc'ed, NUL-terminated); quiet sends its standard error to
- * /dev/null.
- */
-int dd_dmsetup(char **out, bool quiet, ...);
-/* Splits text (changed) at blanks up to its first newline. */
-size_t dd_words(char *text, char **w, size_t max);
-
-/*
  * dedup_setup monitor [OPTIONS] [NAME...] (argv[0] is "monitor"), with
  * deduptab at tab and grow_fn as dedup_setup grow: runs until SIGTERM,
  * SIGINT or SIGHUP; 0, or 1 on a usage error.
