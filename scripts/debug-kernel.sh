@@ -33,6 +33,8 @@ set -euo pipefail
 RECIPE=1
 
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=scripts/cache-lib.sh
+. "$here/cache-lib.sh"
 frag=$here/debug-kernel.config
 tarball=${DEBUG_KERNEL_TARBALL:-/usr/src/linux-source-6.1.tar.xz}
 cache_root=${DM_DEDUP_CACHE:-/var/cache/dm-dedup}
@@ -85,12 +87,7 @@ done
 
 mkdir -p "$cache_root"
 # One builder per key; a second caller waits and then finds .complete.
-exec 9>"$dir.lock"
-if ! flock -n 9; then
-	echo "debug-kernel: another build of $dir is running; waiting" >&2
-	flock 9
-fi
-if [ -e "$dir/.complete" ]; then
+if cache_claim "$dir" debug-kernel; then
 	print_env
 	exit 0
 fi

@@ -33,6 +33,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=scripts/cache-lib.sh
+. "$here/cache-lib.sh"
 cache_root=${DM_DEDUP_CACHE:-/var/cache/dm-dedup}
 die() { echo "system-image: $*" >&2; exit 1; }
 
@@ -151,12 +153,7 @@ fi
 [ ${#sources[@]} -gt 0 ] || die "no apt source of bookworm on this host (set SYSTEM_IMAGE_SOURCES)"
 
 mkdir -p "$cache_root"
-exec 9>"$dir.lock"
-if ! flock -n 9; then
-	echo "system-image: another build of $dir is running; waiting" >&2
-	flock 9
-fi
-if [ -e "$dir/.complete" ]; then
+if cache_claim "$dir" system-image; then
 	print_env
 	exit 0
 fi
