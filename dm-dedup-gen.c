@@ -40,6 +40,10 @@
  * the open generation could be frozen.  Each wait is counted and timed.
  * With blocking_commit, writers instead wait whenever a commit is in
  * flight, as in designs that hold the metadata lock across the commit.
+ * Discards have a share of each generation of their own
+ * (DEDUP_DISCARD_GEN_BYTES, DEDUP_DISCARD_GEN_BLOCKS): a discard that
+ * finds it taken asks for a commit and waits for the next generation
+ * (dedup_cow_admit_discard()), not counted as back-pressure.
  * Generation entries come from mempools: when memory is short a writer
  * waits for the next commit to return entries, instead of failing.  A
  * record takes the three entries it may need all at once or none; only
@@ -492,10 +496,6 @@ struct record_spares {
 	u64 claim_seq;		/* a hit: the publish epoch of its lookup */
 };
 
-/*
- * Everything but the committed counts of old and value is known; cow->lock
- * held.
- */
 /* Array block bidx of array a is changed by an unmapping in g. */
 static void discard_touch(struct dedup_gen *g, unsigned int a, u64 bidx)
 {
@@ -505,6 +505,10 @@ static void discard_touch(struct dedup_gen *g, unsigned int a, u64 bidx)
 	}
 }
 
+/*
+ * Everything but the committed counts of old and value is known; cow->lock
+ * held.
+ */
 static int __record(struct dedup_cow *cow, u64 lbn, u64 value, u64 old,
 		    u32 old_committed, u32 value_committed, unsigned int flags,
 		    const u8 *fp, struct record_spares *sp)
@@ -549,8 +553,9 @@ static int __record(struct dedup_cow *cow, u64 lbn, u64 value, u64 old,
 		g->bytes += sizeof(*l);
 		if (value == DEDUP_UNMAPPED) {
 			g->discard_lbns++;
-			discard_touch(g, 0, div_u64(lbn, DEDUP_ARRAY_PAYLOAD /
-						      sizeof(__le64)));
+			discard_touch(g, DEDUP_DISCARD_LBN,
+				      div_u64(lbn, DEDUP_ARRAY_PAYLOAD /
+					      sizeof(__le64)));
 		}
 	}
 	l->value = value;
@@ -572,20 +577,21 @@ static int __record(struct dedup_cow *cow, u64 lbn, u64 value, u64 old,
 			}
 		}
 		if (dedup_is_pbn(old)) {
-			bool created = sp->p2;
+			bool created = !!sp->p2;
 
 			p = gen_get_pbn(cow, old, &sp->p2);
 			created = created && !sp->p2;
 			if (created && value == DEDUP_UNMAPPED) {
 				g->discard_pbns++;
-				discard_touch(g, 1, div_u64(old,
-						DEDUP_REFCOUNTS_PER_BLOCK));
-				discard_touch(g, 2, div_u64(old,
-						DEDUP_ARRAY_PAYLOAD /
-						cow->p.fp_size));
-				discard_touch(g, 3, div_u64(old,
-						DEDUP_CHUNK_BLOCKS *
-						DEDUP_REFCOUNTS_PER_BLOCK));
+				discard_touch(g, DEDUP_DISCARD_REFCOUNT,
+					      div_u64(old,
+						      DEDUP_REFCOUNTS_PER_BLOCK));
+				discard_touch(g, DEDUP_DISCARD_FP,
+					      div_u64(old, DEDUP_ARRAY_PAYLOAD /
+						      cow->p.fp_size));
+				discard_touch(g, DEDUP_DISCARD_SUMMARY,
+					      div_u64(old, DEDUP_CHUNK_BLOCKS *
+						      DEDUP_REFCOUNTS_PER_BLOCK));
 			}
 			p->delta--;
 			if (!eff) {
@@ -787,6 +793,16 @@ bool dedup_cow_meta_room(struct dedup_cow *cow)
 	return in_a <= c->meta_free_a;
 }
 
+/* Whether the open generation holds its share of discards; lock held. */
+static bool discards_full(struct dedup_cow *cow)
+{
+	struct dedup_gen *g = cow->open;
+
+	lockdep_assert_held(&cow->lock);
+	return g->discard_bytes >= DEDUP_DISCARD_GEN_BYTES ||
+		g->discard_arrays >= DEDUP_DISCARD_GEN_BLOCKS;
+}
+
 static bool admit_blocked(struct dedup_cow *cow, bool discard)
 {
 	lockdep_assert_held(&cow->lock);
@@ -795,7 +811,7 @@ static bool admit_blocked(struct dedup_cow *cow, bool discard)
 		return false;
 	if (!dedup_cow_meta_room(cow))
 		return true;
-	if (discard && cow->open->discard_bytes >= DEDUP_DISCARD_GEN_BYTES)
+	if (discard && discards_full(cow))
 		return true;
 	if (cow->p.f.blocking_commit)
 		return cow->commit_in_flight;
@@ -839,10 +855,21 @@ static int admit(struct dedup_cow *cow, bool discard)
 	if (r <= 0)
 		return r;
 
-	/* The committer commits while there is no room for the metadata. */
+	/*
+	 * The committer commits while there is no room for the metadata; with
+	 * blocking_commit writers wait for the commit in flight instead, and
+	 * a discard asks for one only when its share is taken.
+	 */
 	start = ktime_get();
-	if (discard || !cow->p.f.blocking_commit)
+	if (!cow->p.f.blocking_commit) {
 		dedup_cow_request_commit(cow);
+	} else if (discard) {
+		spin_lock(&cow->lock);
+		if (discards_full(cow))
+			cow->commit_requested = true;
+		spin_unlock(&cow->lock);
+		wake_up(&cow->commit_wait);
+	}
 	wait_event(cow->room_wait, (r = admit_check(cow, discard)) <= 0);
 	if (discard)
 		return r;

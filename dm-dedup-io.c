@@ -7,10 +7,12 @@
  * of their own, so that writers waiting for room in the open generation
  * (dedup_cow_admit()) hold up no read, and a large discard, which goes at
  * the pace of commits (dedup_cow_admit_discard()), holds up no write; a
- * flush is queued for the commit straight from map().  A worker holds a per-LBN lock (a
- * "cell") for the life of a bio, so bios to one block run in arrival
- * order, and a read never sees a mapping whose data write is still in
- * flight.
+ * flush is queued for the commit straight from map().  A worker holds a
+ * per-LBN lock (a "cell") for the life of a bio, so the reads and writes
+ * of one block run in arrival order, and a read never sees a mapping whose
+ * data write is still in flight.  A discard takes the cells of its blocks
+ * one at a time as it goes, so a write sent after it may get to a block
+ * first (the block layer orders no two bios in flight at once).
  *
  * Write of a block: read-modify-write if partial, then zero detection,
  * fingerprint, lookup.  A hit (verified by byte comparison when asked, or
@@ -318,7 +320,9 @@ static void data_write_endio(struct bio *bio)
 /*
  * Whether the pool takes a change now: -ENOSPC when there is no room for
  * its metadata (out_of_metadata_space); else waits while the open
- * generation is full.  (In ro and fail modes changes fail before this.)
+ * generation is full, and a discard's block also while the generation
+ * holds its share of discards.  (In ro and fail modes changes fail
+ * before this.)
  */
 static int admit(struct dedup_c *dc, bool discard)
 {
@@ -933,7 +937,9 @@ int dedup_io_create(struct dedup_c *dc)
 	 * Unbound: one submitter's bios spread over every CPU.  Up to twice
 	 * as many submit workers as CPUs, so that a worker waiting (for a
 	 * cell, for room in the generation) leaves the CPUs busy.  One
-	 * discard worker: discards wait for commits, not for CPUs.
+	 * discard worker: discards wait for commits, not for CPUs, and one
+	 * run of neighbouring blocks at a time keeps the bound of their
+	 * metadata blocks (dm-dedup-gen.c, discard_touch()) tight.
 	 */
 	dc->wq = alloc_workqueue("dedup_io", WQ_MEM_RECLAIM | WQ_UNBOUND, 0);
 	dc->done_wq = alloc_workqueue("dedup_done",

@@ -167,6 +167,15 @@ void dedup_gen_module_exit(void);
 /* log2 of the buckets of the claims table. */
 #define DEDUP_CLAIM_BITS	12
 
+/* The arrays an unmapping changes (struct dedup_gen's discard_cursor). */
+enum {
+	DEDUP_DISCARD_LBN,
+	DEDUP_DISCARD_REFCOUNT,
+	DEDUP_DISCARD_FP,
+	DEDUP_DISCARD_SUMMARY,
+	DEDUP_DISCARD_ARRAYS,
+};
+
 /* An LBN whose mapping changed in a generation. */
 struct gen_lbn {
 	struct hlist_node node;
@@ -208,15 +217,15 @@ struct dedup_gen {
 	/*
 	 * The entries that unmapping created, and a bound on the array
 	 * blocks they change: per array (lbn, refcount, fp, summary) a
-	 * cursor counts each change of block, and changes + 1 >= distinct
-	 * blocks, which a discard's run of neighbours makes tight.  The
-	 * worst case of the other entries is one block each
-	 * (dedup_cow_meta_room()).
+	 * cursor counts the first block and each change of block, which is
+	 * at least the number of distinct blocks, and exactly that for a
+	 * discard's run of neighbours.  The worst case of the other entries
+	 * is one block each (dedup_cow_meta_room()).
 	 */
 	unsigned long discard_lbns;
 	unsigned long discard_pbns;
 	u64 discard_arrays;
-	u64 discard_cursor[4];
+	u64 discard_cursor[DEDUP_DISCARD_ARRAYS];
 	/* counter deltas for status */
 	s64 d_mapped;
 	s64 d_zero;
@@ -311,12 +320,14 @@ struct dedup_cow {
 };
 
 /*
- * Array entry bytes that the blocks discards unmap may change in one
- * generation: 8 per LBN, and 4 + fp_size more per block that dies.  256
- * KiB is 64 array blocks when the blocks are neighbours, about 6,000 LBNs
- * of unique data with sha256 (doc/metadata.md, "Discards").
+ * The share of one generation that discards may take: array entry bytes
+ * changed (8 per LBN, 4 + fp_size more per block that dies; 256 KiB is
+ * about 6,000 LBNs of unique data with sha256, 64 array blocks when the
+ * blocks are neighbours), and array blocks by the cursors' bound (scattered
+ * blocks reach it first).  doc/metadata.md, "Discards".
  */
-#define DEDUP_DISCARD_GEN_BYTES	(256U << 10)
+#define DEDUP_DISCARD_GEN_BYTES		(256U << 10)
+#define DEDUP_DISCARD_GEN_BLOCKS	96
 
 /* Bytes one generation may hold: half of max_open_mb. */
 static inline size_t dedup_gen_cap(struct dedup_cow *cow)
