@@ -57,7 +57,9 @@
 #   make bench-discard   a 768 MiB discard beside random writes and an
 #                        fdatasync probe: dm-linear, dm-thin, dedup (~15 min)
 #   make bench-datadisk  writes bound by a throttled data disk: dm-linear,
-#                        dm-thin, dedup at 0/50/90 % duplicates (~20 min)
+#                        dm-thin, dedup at 0/50/90 % duplicates (~10 min)
+#   make bench-quiet     a 4 KiB write + fdatasync every 100 ms on an idle
+#                        device: fdatasync latency, metadata per commit
 #   make check-capacity  a > 15.875 GiB generated metadata image in the VM
 #                        (scripts/check-capacity.sh; outside make check)
 #   make clean / distclean
@@ -208,12 +210,15 @@ bench-sustained: initramfs
 bench-activation: initramfs
 	@bench/run-vm.sh activation
 
-.PHONY: bench-discard bench-datadisk
+.PHONY: bench-discard bench-datadisk bench-quiet
 bench-discard: initramfs
 	@bench/run-vm.sh discard
 
 bench-datadisk: initramfs
 	@bench/run-vm.sh datadisk
+
+bench-quiet: initramfs
+	@bench/run-vm.sh quiet
 
 # Issue 14: a metadata image larger than 15.875 GiB (scripts/check-capacity.sh).
 .PHONY: check-capacity

@@ -31,6 +31,7 @@
 #                    kprobe trace (ftrace mono clock) to "name start_ms
 #                    end_ms" lines, times relative to T0 ms
 #   fio_w JSON EXPR  jq EXPR applied to the write half of the first job
+#   fio_r JSON EXPR  the same for its read half
 #   status_fields    the status field names of a dedup line, from
 #                    tests/lib.sh's DEDUP_STATUS_FIELDS (the test suite's list)
 
@@ -128,6 +129,7 @@ trace_phases() {
 }
 
 fio_w() { jq -r ".jobs[0].write | $2" "$1"; }
+fio_r() { jq -r ".jobs[0].read | $2" "$1"; }
 
 status_fields() {
 	sed -n '/^DEDUP_STATUS_FIELDS="/,/"$/p' "$bench_top/tests/lib.sh" |

@@ -50,9 +50,13 @@ for h in sha256 blake2b-256 xxhash64; do
 	o4='' b8=''
 done
 
+# fio_io ID JSON EXPR: EXPR of the half of the job the row measures
+# (reads for read50 rows).
+fio_io() { case $1 in *:read50:*) fio_r "$2" "$3" ;; *) fio_w "$2" "$3" ;; esac; }
+
 # First pass: IOPS of every row, for the dm-linear yardstick.
 for id in "${rows[@]}"; do
-	iops[$id]=$(fio_w "$in/${id//:/_}.json" .iops)
+	iops[$id]=$(fio_io "$id" "$in/${id//:/_}.json" .iops)
 done
 
 wrapped=
@@ -81,16 +85,17 @@ wrapped=
 		f=$in/${id//:/_}
 		IFS=: read -r t w bs pat j <<<"$id"
 		lin=${iops[linear:unique:$bs:$pat:$j]:-}
+		[ "$w" != read50 ] || lin=${iops[linear:read50:$bs:$pat:$j]:-}
 		ceil=
-		case $t in
-		linear | thin) ;;
+		case $t:$w in
+		linear:* | thin:* | *:read50) ;;
 		*) if [ "$bs" = 4k ]; then ceil=${c4[$t]:-}; else ceil=${c64[$t]:-}; fi
 			[ -z "$ceil" ] || ceil=$((ceil * cpus)) ;;
 		esac
 		read -r busy tot _ < <(sys_cpu "$f.sys")
-		ios=$(fio_w "$f.json" .total_ios)
-		bytes=$(fio_w "$f.json" .io_bytes)
-		p99=$(fio_w "$f.json" '.lat_ns.percentile."99.000000" // 0')
+		ios=$(fio_io "$id" "$f.json" .total_ios)
+		bytes=$(fio_io "$id" "$f.json" .io_bytes)
+		p99=$(fio_io "$id" "$f.json" '.lat_ns.percentile."99.000000" // 0')
 		hits=-
 		if [ -f "$f.stats" ]; then
 			h1=$(kv "$f.stats" dedup_hits); h0=$(kv "$f.before.stats" dedup_hits)
@@ -98,7 +103,7 @@ wrapped=
 		fi
 		per=$(kv "$f.region" size_per_job)
 		n=${j#j}
-		if [ "$w" != overwrite ] && [ -n "$per" ] && [ "$bytes" -gt $((per * n)) ]; then
+		if [ "$w" != overwrite ] && [ "$w" != read50 ] && [ -n "$per" ] && [ "$bytes" -gt $((per * n)) ]; then
 			wrapped="$wrapped $id"
 		fi
 		read -r bound "ratio[$id]" < <(awk -v i="${iops[$id]}" -v l="$lin" -v c="$ceil" 'BEGIN {
@@ -134,6 +139,13 @@ wrapped=
 			r=$(ratio_of "$h:overwrite:4k:seq:$j" "$h:unique:4k:seq:$j")
 			echo "  $h overwrite / unique, $j: ${r:--} (target >= 1.0): $(verdict "$r" 1.0)"
 		done
+	done
+	echo
+	echo "Issue 25 targets, reads of data written at 50 % duplicates (dedup: 4 KiB blocks):"
+	for r in 4k:rand 64k:seq; do
+		b=${r%:*} p=${r#*:}
+		v=$(ratio_of "sha256:read50:$b:$p:j2" "linear:read50:$b:$p:j2")
+		echo "  $b $p reads, dedup / dm-linear: ${v:--} (target >= 0.90): $(verdict "$v" 0.90)"
 	done
 } > "$out/throughput.txt"
 cat "$out/throughput.txt"

@@ -1,7 +1,7 @@
 #!/bin/bash
 # run-vm.sh - host side of the benchmarks (bench/README.md).
 #
-# Usage: bench/run-vm.sh [stall|profile|throughput|sustained|activation|discard|datadisk]
+# Usage: bench/run-vm.sh [stall|profile|throughput|sustained|activation|discard|datadisk|quiet]
 #        (default stall)
 #
 # Boots the test VM once (scripts/vm-lib.sh: same kernel, initramfs and QEMU
@@ -24,10 +24,14 @@
 #   datadisk    bench/datadisk-guest.sh, bench/analyze-datadisk.sh: writes
 #               bound by a throttled data disk (metadata on a RAM disk),
 #               beside the same rows on an unthrottled one
+#   quiet       bench/quiet-guest.sh, bench/analyze-quiet.sh: a 4 KiB write +
+#               fdatasync every 100 ms on an idle device, metadata on the
+#               throttled disk
 #
 # Settings (environment):
 #   BENCH_SECONDS     seconds per row (defaults: stall 60, profile 20,
-#                     throughput 10, sustained 360, discard 60, datadisk 20)
+#                     throughput 10, sustained 360, discard 60, datadisk 20,
+#                     quiet 60)
 #   BENCH_DATA_IOPS, BENCH_DATA_BPS
 #                     datadisk: write IOPS and bytes/s of the throttled data
 #                     disk (2000, 8 MiB/s)
@@ -80,7 +84,8 @@ sustained) def_s=360 ;;
 activation) def_s=0 ;;
 discard) def_s=60 ;;
 datadisk) def_s=20 ;;
-*) echo "usage: bench/run-vm.sh [stall|profile|throughput|sustained|activation|discard|datadisk]" >&2; exit 2 ;;
+quiet) def_s=60 ;;
+*) echo "usage: bench/run-vm.sh [stall|profile|throughput|sustained|activation|discard|datadisk|quiet]" >&2; exit 2 ;;
 esac
 BENCH_SECONDS=${BENCH_SECONDS:-$def_s}
 BENCH_META_IOPS=${BENCH_META_IOPS:-200}
@@ -139,7 +144,7 @@ done
 # throughput_plan: the row ids of the throughput matrix, BENCH_ROWS applied.
 throughput_plan() {
 	local bs pat j h w
-	for bs in 4k 64k; do
+	(for bs in 4k 64k; do
 		for pat in seq rand; do
 			for j in 1 2; do
 				echo "linear:unique:$bs:$pat:j$j"
@@ -151,7 +156,13 @@ throughput_plan() {
 				done
 			done
 		done
-	done | grep -E -- "${BENCH_ROWS:-.}" || true
+	done
+	# Reads of data written at 50 % duplicates: 4 KiB random, 64 KiB sequential.
+	for bs in 4k:rand 64k:seq; do
+		for h in linear thin sha256; do
+			echo "$h:read50:${bs%:*}:${bs#*:}:j2"
+		done
+	done) | grep -E -- "${BENCH_ROWS:-.}" || true
 }
 
 # datadisk_plan: the rows of bench-datadisk, BENCH_ROWS applied
@@ -281,6 +292,9 @@ sustained)
 	if [ -n "$prefill" ]; then
 		VM_QEMU_ARGS="-drive file=$prefill,if=none,id=vdpre,format=raw,cache=unsafe,discard=unmap,$throttle -device virtio-blk-pci,drive=vdpre"
 	fi ;;
+quiet)
+	gcc -O2 -Wall -Wextra -static -o "$plan/tests/bench/syncprobe" "$top/bench/syncprobe.c"
+	rows=4 per_row=$((BENCH_SECONDS + 120)) ;;
 discard)
 	gcc -O2 -Wall -Wextra -static -o "$plan/tests/bench/syncprobe" "$top/bench/syncprobe.c"
 	# Each row first writes BENCH_FILL_MB (minutes under TCG).
@@ -303,7 +317,7 @@ activation)
 	VM_QEMU_ARGS="-drive file=$prefill,if=none,id=vdpre,format=raw,cache=unsafe,discard=unmap -device virtio-blk-pci,drive=vdpre" ;;
 esac
 case $bench in
-stall | sustained | discard)
+stall | sustained | discard | quiet)
 	truncate -s "${BENCH_META_MB}M" "$out/meta.img"
 	# The metadata disk comes before the pre-filled one: /dev/vdc, /dev/vdd.
 	VM_QEMU_ARGS="-drive file=$out/meta.img,if=none,id=vdmeta,format=raw,cache=unsafe,discard=unmap,$throttle -device virtio-blk-pci,drive=vdmeta $VM_QEMU_ARGS" ;;
@@ -337,7 +351,7 @@ cat "$INITRD_BASE" "$out/plan.cpio" > "$out/initrd.cpio"
 console=$out/console-$bench.log
 echo "bench $bench: $BENCH_SECONDS s per row, $rows rows; console: $console"
 case $bench in
-stall | sustained | discard)
+stall | sustained | discard | quiet)
 	echo "bench $bench: metadata disk throttled to $BENCH_META_IOPS write IOPS, $BENCH_META_BPS B/s" ;;
 esac
 [ "$bench" != sustained ] ||

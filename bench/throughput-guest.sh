@@ -9,8 +9,11 @@
 #   TARGET    linear | thin | sha256 | blake2b-256 | xxhash64 (dedup, that hash)
 #   WORKLOAD  unique | dup50 | dup100 (fio dedupe_percentage) | overwrite
 #             (BENCH_OVERWRITE_MB written first, unmeasured; then new unique
-#             data over the same blocks, looping)
-#   BS        4k | 64k: every write; dedup rows use it as their block size
+#             data over the same blocks, looping) | read50 (BENCH_OVERWRITE_MB
+#             written first in 4 KiB writes at dedupe_percentage 50, and
+#             committed; then reads of it, looping)
+#   BS        4k | 64k: every write (or read); dedup rows use it as their
+#             block size, except read50 rows: 4 KiB
 #   PATTERN   seq | rand
 #   jN        fio numjobs; job i writes its own 1/N of the device
 # Every row: fresh brd RAM disks of BENCH_DATA_MB (/dev/ram0 data,
@@ -71,10 +74,16 @@ while IFS=: read -r target wl bs pat jobs <&3; do
 	rw="write"
 	[ "$pat" = seq ] || rw=randwrite
 	bsb=$((${bs%k} * 1024))
+	dbs=$bsb
+	if [ "$wl" = read50 ]; then
+		rw="read"
+		[ "$pat" = seq ] || rw=randread
+		dbs=4096
+	fi
 	mkbrd 2 "$BENCH_DATA_MB"
 	sz=$(dev_sectors "$DATA")
 	sz=$((sz / 128 * 128))	# whole 64 KiB blocks for thin and 64k rows
-	target_create "$target" "$DATA" "$MDEV" "$sz" "$bsb"
+	target_create "$target" "$DATA" "$MDEV" "$sz" "$dbs"
 	size=$(($(dev_sectors "$dev") * 512 / j / bsb * bsb))
 	dedupe=0
 	case $wl in
@@ -83,6 +92,13 @@ while IFS=: read -r target wl bs pat jobs <&3; do
 	overwrite)
 		size=$((BENCH_OVERWRITE_MB * 1048576 / j / bsb * bsb))
 		prefill "$dev" "$bs" "$j" "$size" ;;
+	read50)
+		size=$((BENCH_OVERWRITE_MB * 1048576 / j / bsb * bsb))
+		write_env "$dev" write 4k "$j" "$size" 0 50
+		BENCH_RUNTIME=3600 fio --output=/dev/null /tests/bench/write.fio ||
+			fail "writing the data of $row failed"
+		[ "$dev" != /dev/mapper/bench-dedup ] ||
+			dmsetup message bench-dedup 0 commit || fail "commit failed" ;;
 	esac
 	case $target in
 	linear | thin) ;;
