@@ -128,7 +128,8 @@ step "DKMS built dm-dedup.ko for every installed 6.1 kernel with headers" check_
 
 check_tools() {
 	local f want=$out/tools-want
-	make -s -C tools install DESTDIR="$want" PREFIX=/usr >/dev/null || return 1
+	make -s -C tools install DESTDIR="$want" PREFIX=/usr \
+		SYSTEMDDIR=/lib/systemd >/dev/null || return 1
 	# files and links (the systemd generator is a link to dedup_setup)
 	for f in $(cd "$want" && find . -type f -o -type l | sed 's|^\.||'); do
 		case $f in
@@ -142,6 +143,15 @@ check_tools() {
 		{ echo "dedup_stats --version: $(/usr/sbin/dedup_stats --version)"; return 1; }
 }
 step "dm-dedup-tools installs every tool and man page of tools/" check_tools
+
+# dh_installsystemd's maintainer scripts enable the monitor whether or not
+# systemd runs here (deb-systemd-helper makes the link).
+check_enabled() {
+	local l=/etc/systemd/system/multi-user.target.wants/dedup-monitor.service
+	[ -L "$l" ] || { echo "$l missing: the package did not enable the monitor"; return 1; }
+	echo "enabled: $l -> $(readlink "$l")"
+}
+step "dm-dedup-tools enables dedup-monitor.service" check_enabled
 
 # ---- 4. boot the DKMS-built module in the VM --------------------------------
 mkdir -p "$out/tools"

@@ -305,6 +305,13 @@ expect "dmsetup load failed"
 not_logged "^(suspend|resume)"
 run 2 grow nosuch
 expect "^dedup_setup: nosuch: not active$"
+# no deduptab at all: the data device by its major:minor under /dev/block
+# (as udev links it), the size from it
+echo "0 131072 dedup 254:1 254:2 4096 sha256" > "$FAKE/dd0.table"
+mkdir -p devb/block
+ln -sf "$W/data.img" devb/block/254:2
+DEDUPTAB=$W/missing DEDUP_DEV_DIR=$W/devb run 0 grow dd0
+logged "load|dd0|--table|0 262144 dedup 254:1 254:2 4096 sha256"
 truncate -s 64M data.img
 echo "ok: grow"
 
@@ -549,6 +556,11 @@ mon_wait '^<6>dd0: reloaded after the grow command$'
 # dd2 has no grow.d file: --grow-command, which fails: no reload
 mon_wait '^<3>dd2: the grow command failed \(exit status 3\): not reloading$'
 not_logged '^load\|dd2'
+# a mode change and the low-water event counted by the time of one look:
+# both are reported
+mon_status dd2 out_of_metadata_space 900 990 2
+mon_wait '^<3>dd2: mode out_of_metadata_space \(was rw\)'
+mon_wait '^<4>dd2: dm event 2: metadata low-water mark reached, metadata 99\.0 % used'
 mon_status dd0 ro 900 100 1
 mon_wait '^<3>dd0: mode ro \(was rw\): read-only after an error'
 echo "0 131072 dedup ro needs_check 7 900/1000 100/1000 300 900 200 0 5 3 9 10 0 0 0" > "$FAKE/dd0.status.new"

@@ -390,6 +390,7 @@ static void check(struct monitor *m, struct mon_dev *d)
 	struct reading r;
 	unsigned int k, lv, warn;
 	bool first = !d->active, low_water, changed;
+	unsigned long extra;
 	int got = read_device(d, &r);
 
 	if (got) {
@@ -428,16 +429,26 @@ static void check(struct monitor *m, struct mon_dev *d)
 	/*
 	 * The target's events are mode changes and the low-water mark; the
 	 * event of a mode change is counted just after the mode is shown.
+	 * Of the events since the last look, a change seen earlier takes
+	 * the one it owed (if it came soon enough), a change seen now takes
+	 * one (or owes it, if none is counted yet); any other is the
+	 * low-water mark, also when it came together with a change.
 	 */
 	changed = !first && (strcmp(r.mode, d->mode) ||
 			     r.needs_check != d->needs_check);
-	low_water = !first && !changed && r.event > d->event;
-	if (changed)
-		d->owed = r.event == d->event ? now() : 0;
-	if (low_water && d->owed && now() - d->owed < OWED_SECONDS)
-		low_water = r.event - d->event > 1;
-	if (r.event > d->event && !changed)
+	extra = first || r.event < d->event ? 0 : r.event - d->event;
+	if (extra && d->owed) {
+		if (now() - d->owed < OWED_SECONDS)
+			extra--;
 		d->owed = 0;
+	}
+	if (changed) {
+		if (extra)
+			extra--;
+		else
+			d->owed = now();
+	}
+	low_water = extra > 0;
 	if (low_water)
 		mlog(LOG_WARN, d->name, "dm event %lu: metadata low-water mark reached, metadata %.1f %% used: grow the metadata device",
 		     r.event, r.pct[META]);
