@@ -193,32 +193,11 @@ debug-kernel: deps
 vm-shell: initramfs
 	@scripts/vm-shell.sh
 
-.PHONY: bench-stall bench-profile bench-throughput bench-sustained
-bench-stall: initramfs
-	@bench/run-vm.sh stall
-
-bench-profile: initramfs
-	@bench/run-vm.sh profile
-
-bench-throughput: initramfs
-	@bench/run-vm.sh throughput
-
-bench-sustained: initramfs
-	@bench/run-vm.sh sustained
-
-.PHONY: bench-activation
-bench-activation: initramfs
-	@bench/run-vm.sh activation
-
-.PHONY: bench-discard bench-datadisk bench-quiet
-bench-discard: initramfs
-	@bench/run-vm.sh discard
-
-bench-datadisk: initramfs
-	@bench/run-vm.sh datadisk
-
-bench-quiet: initramfs
-	@bench/run-vm.sh quiet
+# Each benchmark is one VM run of bench/run-vm.sh NAME (bench/README.md).
+BENCHES := stall profile throughput sustained activation discard datadisk quiet
+.PHONY: $(addprefix bench-,$(BENCHES))
+$(addprefix bench-,$(BENCHES)): bench-%: initramfs
+	@bench/run-vm.sh $*
 
 # Issue 14: a metadata image larger than 15.875 GiB (scripts/check-capacity.sh).
 .PHONY: check-capacity
