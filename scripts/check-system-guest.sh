@@ -17,10 +17,21 @@
 #                    fsync), then keep writing until the host kills QEMU
 #           final    unmount, detach (saving the index), dedup_check the
 #                    metadata, power off
+# Beside dd0, a second device dd1 sits on LVM (volume group ddvg on the
+# third disk): a 1 MiB metadata LV, enough for its 16 MiB data LV, its
+# grow command in /etc/dedup/grow.d/dd1 (lvextend), warn_metadata=100 in
+# deduptab so that only the kernel's low-water event can start a grow.
+# Boot 1 creates it. Boot 2 grows the data LV to 64 MiB and dd1 with
+# `dedup_setup grow` (the metadata is now too small for it), then fills it
+# with unique data until the packaged dedup-monitor.service sees the
+# low-water event and grows the metadata LV online. Every later boot finds
+# dd1 attached at boot, at its grown size, its data intact.
 # Files kept across boots on the share: sums (sha256sum lines of every file
 # written and synced on a clean path), fsynced (those of the crash boots).
 set -u
 PATH=/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin
+# LVM would warn of the trace fd (3) on every command
+export LVM_SUPPRESS_FD_WARNINGS=1
 S=/share
 NAME=dd0
 META=/dev/disk/by-id/virtio-ddmeta
@@ -31,6 +42,11 @@ MOUNTUNIT=mnt-dedup.mount
 # unique data per set: FILES files of FILE_MB MiB
 FILES=4
 FILE_MB=8
+# the device grown by the monitor, on LVM
+SMALL=dd1
+VG=ddvg
+PV=/dev/disk/by-id/virtio-ddlvm
+SMALL_MB=24
 
 read -r BOOT EXPECT THEN <"$S/plan" || exit 1
 R=$S/results-$BOOT
@@ -215,6 +231,118 @@ common() {
 	dmsetup message "$NAME" 0 stats | grep -E '^(index_|unique|mapped|dedup_hits|data_used)' | diag
 }
 
+# ---- dd1: the low-water event under systemd -------------------------------
+
+small_stat() { dmsetup message "$SMALL" 0 stats 2>/dev/null | sed -n "s/^$1=//p"; }
+
+# boot 1: ddvg with 1 MiB extents, dd1's LVs, grow command and deduptab line
+lvm_setup() {
+	pvcreate -q "$PV" && vgcreate -q -s 1M "$VG" "$PV" &&
+		lvcreate -q -y -L 1M -n meta1 "$VG" &&
+		lvcreate -q -y -L 16M -n data1 "$VG" || return 1
+	mkdir -p /etc/dedup/grow.d
+	cat >/etc/dedup/grow.d/$SMALL <<-EOF
+	#!/bin/sh
+	# make check-system: the monitor's grow command for $SMALL
+	[ "\$2" = data ] && exec lvextend -q -L +64M $VG/data1
+	exec lvextend -q -L +16M $VG/meta1
+	EOF
+	chmod 0755 /etc/dedup/grow.d/$SMALL
+	echo "$SMALL /dev/$VG/meta1 /dev/$VG/data1 format,warn_metadata=100" >>/etc/deduptab
+	systemctl daemon-reload && systemctl start "dedup-setup@$SMALL.service" &&
+		dmsetup table "$SMALL" | grep -q ' dedup '
+}
+
+# monitor_saw PATTERN: the monitor's journal of this boot has a line
+# matching PATTERN within 60 s
+monitor_saw() {
+	local i
+	for i in $(seq 1 60); do
+		journalctl -b -u dedup-monitor -o cat --no-pager -q | grep -Eq "$1" && return 0
+		sleep 1
+	done
+	journalctl -b -u dedup-monitor -o cat --no-pager -q | tail -n 20
+	return 1
+}
+
+monitor_watches() {
+	systemctl is-active -q dedup-monitor || { systemctl status --no-pager dedup-monitor; return 1; }
+	monitor_saw "^$SMALL: monitoring: mode rw"
+}
+
+# boot 2: the data LV grows, then dd1 with it (as an admin would after
+# lvextend); dedup_setup warns that the metadata is now too small
+grow_data() {
+	local out
+	lvextend -q -L 64M "$VG/data1" || return 1
+	out=$(dedup_setup grow "$SMALL" 2>&1) || { echo "$out"; return 1; }
+	echo "$out"
+	echo "$out" | grep -q "$SMALL: warning: metadata device .* is too small" &&
+		[ "$(blockdev --getsize64 "/dev/mapper/$SMALL")" = $((64 << 20)) ]
+}
+
+# boot 2: unique data, 1 MiB at a time, until the metadata grows; a write
+# refused with ENOSPC (out_of_metadata_space before the grow) is retried
+# for up to 120 s.
+fill_small() {
+	local dev=/dev/mapper/$SMALL n=0 tries err
+	small_stat metadata_total_blocks >"$S/dd1.mtotal0"
+	head -c "${SMALL_MB}M" /dev/urandom >/tmp/fill || return 1
+	while [ $n -lt $SMALL_MB ]; do
+		tries=0
+		until err=$(dd if=/tmp/fill of="$dev" bs=1M skip=$n seek=$n count=1 \
+			oflag=direct status=none 2>&1); do
+			echo "MiB $n: $err"
+			case $err in *"No space left on device"*) ;; *) return 1 ;; esac
+			tries=$((tries + 1))
+			[ $tries -lt 120 ] || return 1
+			sleep 1
+		done
+		n=$((n + 1))
+	done
+	sha256sum </tmp/fill >"$S/dd1.sha"
+	rm -f /tmp/fill
+}
+
+grown() {
+	local m0 m1 lv
+	m0=$(cat "$S/dd1.mtotal0") m1=$(small_stat metadata_total_blocks)
+	lv=$(lvs --noheadings --units m -o lv_size "$VG/meta1" | tr -d ' ')
+	echo "metadata_total_blocks ${m0:-?} -> ${m1:-?}, $VG/meta1 $lv, mode $(small_stat mode)"
+	[ -n "$m0" ] && [ -n "$m1" ] && [ "$m1" -gt "$m0" ] && [ "$lv" = 17.00m ] &&
+		[ "$(small_stat mode)" = rw ] || return 1
+	echo "$m1" >"$S/dd1.mtotal"
+}
+
+small_intact() {
+	[ -s "$S/dd1.sha" ] || { echo "no dd1.sha"; return 1; }
+	[ "$(dd if="/dev/mapper/$SMALL" bs=1M count=$SMALL_MB iflag=direct status=none |
+		sha256sum)" = "$(cat "$S/dd1.sha")" ]
+}
+
+# every boot after 2: dd1 attached at boot from LVM at its grown size
+small_back() {
+	local m
+	systemctl is-active -q "dedup-setup@$SMALL.service" ||
+		{ systemctl status --no-pager "dedup-setup@$SMALL.service"; return 1; }
+	[ -s "$S/dd1.mtotal" ] || { echo "boot 2 did not grow $SMALL"; return 1; }
+	m=$(small_stat metadata_total_blocks)
+	echo "metadata_total_blocks ${m:-?}, after the grow $(cat "$S/dd1.mtotal")"
+	[ "$m" = "$(cat "$S/dd1.mtotal")" ] && small_intact
+}
+
+lowwater() {
+	check "boot $BOOT: dedup-monitor.service active, watching $SMALL" monitor_watches
+	check "boot $BOOT: lvextend $VG/data1 to 64 MiB, dedup_setup grow $SMALL" grow_data
+	check "boot $BOOT: $SMALL filled with $SMALL_MB MiB of unique data" fill_small
+	check "boot $BOOT: the monitor logged the kernel's low-water event for $SMALL" \
+		monitor_saw "^$SMALL: dm event [0-9]+: metadata low-water mark reached"
+	check "boot $BOOT: the monitor ran grow.d/$SMALL (lvextend) and reloaded $SMALL" \
+		monitor_saw "^$SMALL: reloaded after the grow command"
+	check "boot $BOOT: $SMALL took the grown metadata LV online" grown
+	check "boot $BOOT: $SMALL's data reads back" small_intact
+}
+
 # ---- setup ---------------------------------------------------------------
 
 install_tools() {
@@ -276,6 +404,7 @@ setup() {
 	udevadm settle
 	check "boot 1: $UNIT active, /dev/mapper/$NAME and /dev/disk/by-id/dm-name-$NAME there" device_up
 	check "boot 1: mkfs.ext4 on /dev/mapper/$NAME, fstab entry mounted" format_mount
+	check "boot 1: $SMALL on LVM ($VG), 1 MiB metadata, attached by its unit" lvm_setup
 }
 
 # ---- then ----------------------------------------------------------------
@@ -294,6 +423,11 @@ crash_writes() {
 case $EXPECT in
 setup) setup ;;
 *) common ;;
+esac
+case $BOOT in
+1) ;;
+2) lowwater ;;
+*) check "boot $BOOT: $SMALL attached at boot from LVM, grown, its data intact" small_back ;;
 esac
 
 case $THEN in

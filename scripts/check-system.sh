@@ -5,7 +5,12 @@
 # shared over 9p) installs the dm-dedup-tools package of `make deb` and the
 # dm-dedup.ko built here for the guest's kernel, writes /etc/deduptab and an
 # fstab entry for ext4 on /dev/mapper/dd0 over two qcow2 virtio disks
-# (metadata, and a thin 8 GiB data disk), then:
+# (metadata, and a thin 8 GiB data disk), and a deduptab line for dd1 on
+# LVM on a third disk (1 MiB of metadata, grown by the monitor), then:
+#   boot 2     fills dd1 until the kernel's low-water event: the packaged
+#              dedup-monitor.service logs it, runs dd1's grow command
+#              (lvextend) and reloads dd1, which takes the space online;
+#              every later boot finds dd1 attached, grown, its data intact;
 #   boots 2-4  follow a clean `systemctl reboot`: the device was attached and
 #              mounted before local-fs.target, the last shutdown detached it
 #              and saved the index (index_state loading or ready at attach,
@@ -82,7 +87,8 @@ cp "$deb" "$ko" "$share/"
 install -m 0755 scripts/check-system-guest.sh "$share/guest.sh"
 if ! { qemu-img create -q -f qcow2 -b "$ROOT_IMAGE" -F raw "$out/root.qcow2" &&
 	qemu-img create -q -f qcow2 "$out/meta.qcow2" 256M &&
-	qemu-img create -q -f qcow2 "$out/data.qcow2" 8G; }; then
+	qemu-img create -q -f qcow2 "$out/data.qcow2" 8G &&
+	qemu-img create -q -f qcow2 "$out/lvm.qcow2" 1G; }; then
 	notok "qemu-img create the guest's disks"
 	finish
 fi
@@ -137,6 +143,8 @@ boot() {
 		-device virtio-blk-pci,drive=meta,serial=ddmeta \
 		-drive "file=$out/data.qcow2,if=none,id=data,format=qcow2,discard=unmap" \
 		-device virtio-blk-pci,drive=data,serial=dddata \
+		-drive "file=$out/lvm.qcow2,if=none,id=lvm,format=qcow2,discard=unmap" \
+		-device virtio-blk-pci,drive=lvm,serial=ddlvm \
 		-serial "file:$console" -monitor none \
 		</dev/null >"$out/qemu-$b.out" 2>&1 &
 	pid=$!

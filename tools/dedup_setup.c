@@ -287,6 +287,26 @@ static int detach(const char *name)
 	return EX_DONE;
 }
 
+/*
+ * A grow makes the data larger, not the metadata: warn (and go on) when
+ * the metadata device is now smaller than dedup_metadata_size says, as
+ * the target will run out of metadata space before the data is full.
+ */
+static void warn_size(const struct dd_tab_entry *e, uint64_t data_bytes,
+		      uint64_t sectors, uint32_t block_size, const char *hash)
+{
+	struct found fd = {
+		.formatted = true,
+		.data_bytes = data_bytes,
+		.block_size = block_size,
+	};
+
+	snprintf(fd.hash, sizeof(fd.hash), "%s", hash);
+	fd.meta_bytes = dev_size(e->name, e->meta);
+	if (fd.meta_bytes)
+		check_size(e, &fd, sectors);
+}
+
 static int grow(const char *name)
 {
 	char table[TABLE_MAX + 32], copy[TABLE_MAX];
@@ -308,7 +328,10 @@ static int grow(const char *name)
 		return EX_CONFIG;
 	if (!r) {
 		memset(&e, 0, sizeof(e));
+		snprintf(e.name, sizeof(e.name), "%s", name);
 		snprintf(dev, sizeof(dev), "/dev/block/%s", w[4]);
+		snprintf(e.meta, sizeof(e.meta), "%s%s",
+			 strchr(w[3], ':') ? "/dev/block/" : "", w[3]);
 	}
 	data = r ? e.data : strchr(w[4], ':') ? dev : w[4];
 	bytes = dev_size(name, data);
@@ -317,6 +340,7 @@ static int grow(const char *name)
 	sectors = logical_sectors(&e, bytes, strtoul(w[5], NULL, 10));
 	if (sectors < old)
 		sectors = old;
+	warn_size(&e, bytes, sectors, strtoul(w[5], NULL, 10), w[6]);
 	o = snprintf(table, sizeof(table), "0 %llu",
 		     (unsigned long long)sectors);
 	for (i = 2; i < n && o < sizeof(table); i++)

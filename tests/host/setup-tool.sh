@@ -291,6 +291,7 @@ echo "ok: detach"
 echo "0 131072 dedup 254:1 254:2 4096 sha256 2 commit_period_ms 500" > "$FAKE/dd0.table"
 truncate -s 128M data.img
 run 0 grow dd0
+expect_not "too small"
 logged "load|dd0|--table|0 262144 dedup 254:1 254:2 4096 sha256 2 commit_period_ms 500"
 logged "suspend|dd0"
 logged "resume|dd0"
@@ -312,6 +313,16 @@ mkdir -p devb/block
 ln -sf "$W/data.img" devb/block/254:2
 DEDUPTAB=$W/missing DEDUP_DEV_DIR=$W/devb run 0 grow dd0
 logged "load|dd0|--table|0 262144 dedup 254:1 254:2 4096 sha256"
+# grown past what its 4 MiB metadata device holds: a warning, and the grow
+# goes on (with deduptab; and without, the metadata device by major:minor)
+truncate -s 1G data.img
+run 0 grow dd0
+expect "^dedup_setup: dd0: warning: metadata device $M is too small: 4194304 bytes, where dedup_metadata_size -d 1073741824 "
+logged "load|dd0|--table|0 2097152 dedup 254:1 254:2 4096 sha256"
+ln -sf "$W/meta.img" devb/block/254:1
+DEDUPTAB=$W/missing DEDUP_DEV_DIR=$W/devb run 0 grow dd0
+expect "^dedup_setup: dd0: warning: metadata device /dev/block/254:1 is too small: 4194304 bytes"
+logged "load|dd0|--table|0 2097152 dedup 254:1 254:2 4096 sha256"
 truncate -s 64M data.img
 echo "ok: grow"
 
@@ -366,6 +377,7 @@ IgnoreOnIsolate=true
 BindsTo=dev-disk-by\\x2duuid-1234\\x2dABCD.device dev-disk-by\\x2dpartuuid-aa\\x2dbb\\x2d01.device
 After=dev-disk-by\\x2duuid-1234\\x2dABCD.device dev-disk-by\\x2dpartuuid-aa\\x2dbb\\x2d01.device
 After=systemd-udevd-kernel.socket systemd-modules-load.service
+After=blk-availability.service
 Wants=blockdev@dev-mapper-u0.target
 Before=blockdev@dev-mapper-u0.target
 Before=local-fs-pre.target dedup-setup.target
