@@ -694,6 +694,26 @@ int dedup_array_lookup(struct dedup_array *a, struct dedup_view v, u64 idx,
 			a->entry_size);
 }
 
+int dedup_array_lookup_run(struct dedup_array *a, struct dedup_view v, u64 idx,
+			   unsigned int nr, void *values)
+{
+	u8 *out = values;
+	int r = 0;
+
+	while (nr && !r) {
+		u64 bidx = div_u64(idx, a->per_block);
+		u32 off = idx - bidx * a->per_block;
+		unsigned int n = min(nr, a->per_block - off);
+
+		r = copy_out(a, v, bidx, (size_t)off * a->entry_size, out,
+			     (size_t)n * a->entry_size);
+		out += (size_t)n * a->entry_size;
+		idx += n;
+		nr -= n;
+	}
+	return r;
+}
+
 int dedup_array_lookup_block(struct dedup_array *a, struct dedup_view v,
 			     u64 bidx, void *buf)
 {

@@ -339,6 +339,35 @@ int dedup_cow_find_lbn(struct dedup_cow *cow, u64 lbn, u64 *value)
 	return r;
 }
 
+int dedup_cow_find_lbns(struct dedup_cow *cow, u64 lbn, unsigned int nr,
+			u64 *values)
+{
+	unsigned long in_mem = 0;
+	u64 mem[DEDUP_FIND_LBNS_MAX];
+	struct gen_lbn *l;
+	unsigned int i;
+	int r;
+
+	if (WARN_ON_ONCE(nr > DEDUP_FIND_LBNS_MAX))
+		return -EINVAL;
+	/* The generations first, as in dedup_cow_find_lbn(). */
+	spin_lock(&cow->lock);
+	for (i = 0; i < nr; i++) {
+		l = mem_find_lbn(cow, lbn + i);
+		if (l) {
+			mem[i] = l->value;
+			__set_bit(i, &in_mem);
+		}
+	}
+	spin_unlock(&cow->lock);
+	r = dedup_meta_find_lbns(cow->md, lbn, nr, values);
+	if (r)
+		return r;
+	for_each_set_bit(i, &in_mem, nr)
+		values[i] = mem[i];
+	return 0;
+}
+
 /*
  * In-memory part of a fingerprint lookup, cow->lock held: 1 and *pbn for a
  * live block, 0 for a dead one (a miss), -ENOENT if not in memory.

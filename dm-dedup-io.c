@@ -2,15 +2,19 @@
 /*
  * The path of every bio through the "dedup" target.
  *
- * Bios are split at data block boundaries (max_io_len) and handed to
- * workers; map() never blocks.  Reads, writes and discards have workers
+ * Writes are cut at data block boundaries in map(), reads at every
+ * DEDUP_READ_BLOCKS blocks (max_io_len), and handed to workers; map()
+ * never blocks.  Reads, writes and discards have workers
  * of their own, so that writers waiting for room in the open generation
  * (dedup_cow_admit()) hold up no read, and a large discard, which goes at
  * the pace of commits (dedup_cow_admit_discard()), holds up no write; a
- * flush is queued for the commit straight from map().  A worker holds a
- * per-LBN lock (a "cell") for the life of a bio, so the reads and writes
- * of one block run in arrival order, and a read never sees a mapping whose
- * data write is still in flight.  A discard takes the cells of its blocks
+ * flush is queued for the commit straight from map().  A worker holds
+ * the LBNs of its bio (a "cell": one block, or a read's range) for the
+ * life of the bio, so the reads and writes of one block run in arrival
+ * order, a read never sees a mapping whose data write is still in flight,
+ * and no block a read is reading is freed and reused under it.  A read
+ * goes to the data device in one piece per run of blocks that are
+ * contiguous there (or zero).  A discard takes the cells of its blocks
  * one at a time as it goes, so a write sent after it may get to a block
  * first (the block layer orders no two bios in flight at once).
  *
@@ -55,62 +59,83 @@ static bool is_metadata_error(int r)
 }
 
 /*
- * Cells: one bio at a time per LBN, in arrival order
+ * Cells: one bio at a time per LBN, in arrival order.  A bio holds the
+ * blocks [lbn, lbn + nr): one for a write or a discard's step, up to
+ * DEDUP_READ_BLOCKS for a read, never across a multiple of it; so bios
+ * whose ranges overlap hash to one list.  Each list holds its holders and
+ * waiters in arrival order, and a bio may go when no bio before it in its
+ * list overlaps it.
  */
-static struct dedup_io *cell_find(struct dedup_c *dc, u64 lbn)
+static struct list_head *cell_list(struct dedup_c *dc, u64 lbn)
 {
-	struct dedup_io *io;
+	return &dc->cells[hash_64(lbn >> DEDUP_READ_SHIFT, DEDUP_CELL_BITS)];
+}
 
-	hlist_for_each_entry(io, &dc->cells[hash_64(lbn, DEDUP_CELL_BITS)],
-			     cell_node)
-		if (io->lbn == lbn)
-			return io;
-	return NULL;
+static bool cells_overlap(struct dedup_io *a, struct dedup_io *b)
+{
+	return a->lbn < b->lbn + b->nr && b->lbn < a->lbn + a->nr;
+}
+
+/* Whether a bio before io in its list overlaps it. */
+static bool cell_blocked(struct dedup_c *dc, struct dedup_io *io)
+{
+	struct list_head *list = cell_list(dc, io->lbn);
+	struct dedup_io *e;
+
+	lockdep_assert_held(&dc->cell_lock);
+	list_for_each_entry(e, list, cell_node) {
+		if (e == io)
+			return false;
+		if (cells_overlap(e, io))
+			return true;
+	}
+	return false;
+}
+
+static void cell_lock_range(struct dedup_c *dc, struct dedup_io *io, u64 lbn,
+			    unsigned int nr)
+{
+	bool granted;
+
+	WARN_ON_ONCE(!nr || (lbn >> DEDUP_READ_SHIFT) !=
+		     ((lbn + nr - 1) >> DEDUP_READ_SHIFT));
+	io->lbn = lbn;
+	io->nr = nr;
+	spin_lock_irq(&dc->cell_lock);
+	list_add_tail(&io->cell_node, cell_list(dc, lbn));
+	granted = !cell_blocked(dc, io);
+	io->granted = granted;
+	spin_unlock_irq(&dc->cell_lock);
+
+	if (!granted)
+		wait_event(dc->cell_wait, READ_ONCE(io->granted));
+	io->cell_held = true;
 }
 
 static void cell_lock(struct dedup_c *dc, struct dedup_io *io, u64 lbn)
 {
-	struct dedup_io *holder;
-
-	io->lbn = lbn;
-	INIT_LIST_HEAD(&io->cell_waiters);
-	spin_lock_irq(&dc->cell_lock);
-	holder = cell_find(dc, lbn);
-	if (!holder) {
-		hlist_add_head(&io->cell_node,
-			       &dc->cells[hash_64(lbn, DEDUP_CELL_BITS)]);
-		io->cell_held = true;
-		spin_unlock_irq(&dc->cell_lock);
-		return;
-	}
-	io->granted = false;
-	list_add_tail(&io->cell_entry, &holder->cell_waiters);
-	spin_unlock_irq(&dc->cell_lock);
-
-	wait_event(dc->cell_wait, READ_ONCE(io->granted));
-	io->cell_held = true;
+	cell_lock_range(dc, io, lbn, 1);
 }
 
 static void cell_unlock(struct dedup_c *dc, struct dedup_io *io)
 {
-	struct dedup_io *next = NULL;
+	struct list_head *list = cell_list(dc, io->lbn);
+	struct dedup_io *e;
 	unsigned long flags;
+	bool woken = false;
 
 	spin_lock_irqsave(&dc->cell_lock, flags);
-	hlist_del(&io->cell_node);
+	list_del(&io->cell_node);
 	io->cell_held = false;
-	if (!list_empty(&io->cell_waiters)) {
-		next = list_first_entry(&io->cell_waiters, struct dedup_io,
-					cell_entry);
-		list_del(&next->cell_entry);
-		INIT_LIST_HEAD(&next->cell_waiters);
-		list_splice_init(&io->cell_waiters, &next->cell_waiters);
-		hlist_add_head(&next->cell_node,
-			       &dc->cells[hash_64(next->lbn, DEDUP_CELL_BITS)]);
-		WRITE_ONCE(next->granted, true);
+	/* Only the waiters that overlapped io may go now. */
+	list_for_each_entry(e, list, cell_node) {
+		if (e->granted || !cells_overlap(e, io) || cell_blocked(dc, e))
+			continue;
+		WRITE_ONCE(e->granted, true);
+		woken = true;
 	}
 	spin_unlock_irqrestore(&dc->cell_lock, flags);
-	if (next)
+	if (woken)
 		wake_up_all(&dc->cell_wait);
 }
 
@@ -522,28 +547,67 @@ static void process_write(struct dedup_io *io, struct bio *bio)
 /*
  * Reads, discards, flushes
  */
+/*
+ * One piece of a read: the bio's first "sectors" sectors, all of them in
+ * zero or unmapped blocks (value DEDUP_ZERO_PBN), or in blocks contiguous
+ * on the data device from value on; the rest of the bio follows.
+ */
+static void read_piece(struct dedup_c *dc, struct bio *bio, u64 value,
+		       sector_t offset, unsigned int sectors)
+{
+	struct bio *piece = bio;
+
+	if (sectors < bio_sectors(bio)) {
+		piece = bio_split(bio, sectors, GFP_NOIO, &dc->bs);
+		bio_chain(piece, bio);
+	}
+	if (value == DEDUP_ZERO_PBN) {
+		zero_fill_bio(piece);
+		bio_endio(piece);
+		return;
+	}
+	bio_set_dev(piece, dc->data_dev->bdev);
+	piece->bi_iter.bi_sector = (value << dc->block_shift) + offset;
+	dm_submit_bio_remap(bio, piece == bio ? NULL : piece);
+}
+
+/*
+ * A read of up to DEDUP_READ_BLOCKS blocks holds them all while their
+ * mappings are looked up and the data is read (so no block it reads can
+ * be freed and reused meanwhile), and goes to the data device in as few
+ * pieces as the blocks are contiguous there.
+ */
 static void process_read(struct dedup_io *io, struct bio *bio)
 {
 	struct dedup_c *dc = io->dc;
 	sector_t sector = dm_target_offset(dc->ti, bio->bi_iter.bi_sector);
-	u64 value;
+	sector_t offset = sector & (dc->block_sectors - 1);
+	u64 first = sector >> dc->block_shift, value[DEDUP_READ_BLOCKS];
+	unsigned int i, j, nr, sectors;
 	int r;
 
-	cell_lock(dc, io, sector >> dc->block_shift);
-	r = dedup_cow_find_lbn(dc->pool->cow, io->lbn, &value);
-	if (r == -ENODATA || (!r && value == DEDUP_ZERO_PBN)) {
-		zero_fill_bio(bio);
-		bio_endio(bio);
-		return;
-	}
+	BUILD_BUG_ON(DEDUP_READ_BLOCKS > DEDUP_FIND_LBNS_MAX);
+	nr = ((sector + bio_sectors(bio) - 1) >> dc->block_shift) - first + 1;
+	cell_lock_range(dc, io, first, nr);
+	r = dedup_cow_find_lbns(dc->pool->cow, first, nr, value);
 	if (r) {
 		fail_meta(io, "lookup", r);
 		return;
 	}
-	bio_set_dev(bio, dc->data_dev->bdev);
-	bio->bi_iter.bi_sector = (value << dc->block_shift) +
-		(sector & (dc->block_sectors - 1));
-	dm_submit_bio_remap(bio, NULL);
+	for (i = 0; i < nr; i++)
+		if (value[i] == DEDUP_UNMAPPED)
+			value[i] = DEDUP_ZERO_PBN;
+	for (i = 0; i < nr; i = j) {
+		for (j = i + 1; j < nr; j++)
+			if (value[i] == DEDUP_ZERO_PBN ?
+			    value[j] != DEDUP_ZERO_PBN :
+			    value[j] != value[i] + (j - i))
+				break;
+		sectors = min_t(sector_t, ((sector_t)(j - i) << dc->block_shift) -
+				offset, bio_sectors(bio));
+		read_piece(dc, bio, value[i], offset, sectors);
+		offset = 0;
+	}
 }
 
 /*
@@ -879,14 +943,22 @@ int dedup_map(struct dm_target *ti, struct bio *bio)
 	memset(io, 0, sizeof(*io));
 	io->dc = dc;
 	/* dm sends a flush with data as an empty flush, then the data. */
-	if (bio->bi_opf & REQ_PREFLUSH)
+	if (bio->bi_opf & REQ_PREFLUSH) {
 		dedup_cow_complete_when_durable(dc->pool->cow, bio, 0);
-	else if (bio_op(bio) == REQ_OP_DISCARD)
+	} else if (bio_op(bio) == REQ_OP_DISCARD) {
 		stage_add(&dc->discards, io);
-	else if (bio_data_dir(bio) == READ)
+	} else if (bio_data_dir(bio) == READ) {
 		stage_add(&dc->reads, io);
-	else
+	} else {
+		/* A write is cut at its first block's end; dm sends the rest. */
+		sector_t left = dc->block_sectors -
+			(dm_target_offset(ti, bio->bi_iter.bi_sector) &
+			 (dc->block_sectors - 1));
+
+		if (bio_sectors(bio) > left)
+			dm_accept_partial_bio(bio, left);
 		stage_add(&dc->submit, io);
+	}
 	return DM_MAPIO_SUBMITTED;
 }
 
@@ -932,6 +1004,12 @@ static mempool_t *buf_pool_create(struct dedup_c *dc, unsigned int reserve)
 int dedup_io_create(struct dedup_c *dc)
 {
 	unsigned int cpus = num_online_cpus();
+	unsigned int i;
+
+	spin_lock_init(&dc->cell_lock);
+	for (i = 0; i < ARRAY_SIZE(dc->cells); i++)
+		INIT_LIST_HEAD(&dc->cells[i]);
+	init_waitqueue_head(&dc->cell_wait);
 
 	/*
 	 * Unbound: one submitter's bios spread over every CPU.  Up to twice

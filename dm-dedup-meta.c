@@ -834,6 +834,26 @@ int dedup_meta_find_lbn(struct dedup_meta *md, u64 lbn, u64 *value, u64 *seq)
 	return 0;
 }
 
+int dedup_meta_find_lbns(struct dedup_meta *md, u64 lbn, unsigned int nr,
+			 u64 *values)
+{
+	unsigned int i;
+	int idx, r;
+	u64 x;
+
+	idx = srcu_read_lock(&md->srcu);
+	r = dedup_array_lookup_run(&md->arrays[DEDUP_A_LBN],
+				   view(md, DEDUP_A_LBN), lbn, nr, values);
+	srcu_read_unlock(&md->srcu, idx);
+	for (i = 0; i < nr && !r; i++) {
+		x = le64_to_cpu((__force __le64)values[i]);
+		values[i] = x == DEDUP_LBN_UNMAPPED ? DEDUP_UNMAPPED :
+			x == DEDUP_LBN_ZERO ? DEDUP_ZERO_PBN :
+			x - DEDUP_LBN_PBN_BASE;
+	}
+	return r;
+}
+
 int dedup_meta_find_refcount(struct dedup_meta *md, u64 pbn, u32 *count,
 			     u64 *seq)
 {

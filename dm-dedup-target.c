@@ -325,8 +325,6 @@ static int dedup_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	dc->f.commit_period_ms = DEDUP_DEFAULT_COMMIT_PERIOD_MS;
 	dc->f.max_open_mb = DEDUP_DEFAULT_MAX_OPEN_MB;
 	dc->f.discard_passdown = true;
-	spin_lock_init(&dc->cell_lock);
-	init_waitqueue_head(&dc->cell_wait);
 
 	r = -EINVAL;
 	if (kstrtouint(argv[2], 10, &bs)) {
@@ -379,7 +377,8 @@ static int dedup_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		goto bad;
 	}
 
-	r = dm_set_target_max_io_len(ti, dc->block_sectors);
+	/* Writes are cut at each block in dedup_map(), reads at this. */
+	r = dm_set_target_max_io_len(ti, dc->block_sectors * DEDUP_READ_BLOCKS);
 	if (r) {
 		ti->error = "Cannot set maximum I/O size";
 		goto bad;

@@ -18,6 +18,13 @@
 #define DEDUP_POOL_SIZE			16
 #define DEDUP_BUF_RESERVE		(1U << 20)	/* bytes of block buffers kept */
 #define DEDUP_CELL_BITS			10
+/*
+ * A read is remapped in pieces of contiguous blocks, up to this many
+ * blocks (aligned, so that no bio crosses a multiple of it); cells are
+ * hashed by that span, so that bios whose ranges overlap meet in one list.
+ */
+#define DEDUP_READ_SHIFT		5
+#define DEDUP_READ_BLOCKS		(1U << DEDUP_READ_SHIFT)
 
 /*
  * The pool's modes, in degrading order (dm-thin's pool modes).  The
@@ -131,11 +138,11 @@ struct dedup_c {
 	struct bio_set bs;
 
 	/*
-	 * Protects cells: the LBNs that a bio holds, each with the bios
-	 * waiting for it in arrival order.  Taken from end_io (irq).
+	 * Protects cells: the LBN ranges of the bios that hold or wait for
+	 * them, each list in arrival order.  Taken from end_io (irq).
 	 */
 	spinlock_t cell_lock;
-	struct hlist_head cells[1 << DEDUP_CELL_BITS];
+	struct list_head cells[1 << DEDUP_CELL_BITS];
 	wait_queue_head_t cell_wait;
 };
 
@@ -144,11 +151,10 @@ struct dedup_io {
 	struct dedup_c *dc;
 	struct list_head stage_entry;
 
-	/* cell */
-	struct hlist_node cell_node;
-	struct list_head cell_waiters;	/* when holding */
-	struct list_head cell_entry;	/* when waiting */
+	/* cell: the blocks [lbn, lbn + nr) */
+	struct list_head cell_node;
 	u64 lbn;
+	unsigned int nr;
 	bool cell_held;
 	bool granted;
 

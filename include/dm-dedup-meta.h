@@ -95,6 +95,12 @@ void dedup_meta_get_stats(struct dedup_meta *md, struct dedup_meta_stats *s);
 u64 dedup_meta_publish_seq(struct dedup_meta *md);
 /* What lbn maps to: a PBN or DEDUP_ZERO_PBN; -ENODATA if unmapped. */
 int dedup_meta_find_lbn(struct dedup_meta *md, u64 lbn, u64 *value, u64 *seq);
+/*
+ * What [lbn, lbn + nr) map to, from one published commit: a PBN,
+ * DEDUP_ZERO_PBN or DEDUP_UNMAPPED each.
+ */
+int dedup_meta_find_lbns(struct dedup_meta *md, u64 lbn, unsigned int nr,
+			 u64 *values);
 /* The committed reference count of pbn (0 if free). */
 int dedup_meta_find_refcount(struct dedup_meta *md, u64 pbn, u32 *count,
 			     u64 *seq);

@@ -10,12 +10,7 @@
 . /tests/data.inc
 
 BS=4096
-load_dedup
-mkbrd 3 128
-TIB=$((1024 * 1024 * 1024 * 2))			# sectors per TiB
-thin_pool
-thin_volume bigdata 0 $((256 * TIB))
-M=/dev/ram2
+thin_data bigdata $((256 * TIB))
 DEV=/dev/mapper/huge
 LOGICAL=$((1024 * TIB))
 

@@ -15,7 +15,6 @@ BS=4096
 MB=$(by_load 16 4)		# written before and after the grow, each
 load_dedup
 mkbrd 3 160
-GIB=$((1024 * 1024 * 2))	# sectors per GiB
 thin_pool
 M=/dev/ram2
 DEV=/dev/mapper/gs

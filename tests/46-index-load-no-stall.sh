@@ -12,12 +12,7 @@
 
 BS=4096
 UNIQUE=$(by_load 500000 100000)
-load_dedup
-mkbrd 3 128
-GIB=$((1024 * 1024 * 2))
-thin_pool
-thin_volume data 0 $((4 * GIB))
-M=/dev/ram2
+thin_data data $((4 * GIB))
 DEV=/dev/mapper/il
 ddgen --unique $UNIQUE --data-blocks $((4 * GIB / 8)) \
 	-o $M -q || fail "ddgen"

@@ -13,7 +13,6 @@
 . /tests/lib.sh
 
 BS=4096
-TIB=$((1024 * 1024 * 1024 * 2))			# sectors per TiB
 load_dedup
 mkbrd 3 256
 thin_pool

@@ -314,6 +314,21 @@ thin_volume() {
 	dm_create "$1" "0 $3 thin /dev/mapper/pool $2"
 }
 
+# Sectors per GiB and per TiB, for thin volumes of real sizes.
+GIB=$((1024 * 1024 * 2))
+TIB=$((1024 * GIB))
+
+# thin_data NAME SECTORS: the dedup module loaded, 3 RAM disks of 128 MiB,
+# and a thin volume NAME of SECTORS (pool on /dev/ram0 and /dev/ram1);
+# M=/dev/ram2 is left for dedup's metadata.
+thin_data() {
+	load_dedup
+	mkbrd 3 128
+	thin_pool
+	thin_volume "$1" 0 "$2"
+	M=/dev/ram2
+}
+
 expect_table_error() {
 	local table=$1 text=$2 dev="xfail$$" mark out klog
 	new_mark >/dev/null
