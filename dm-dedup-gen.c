@@ -360,9 +360,11 @@ int dedup_cow_find_lbns(struct dedup_cow *cow, u64 lbn, unsigned int nr,
 		}
 	}
 	spin_unlock(&cow->lock);
-	r = dedup_meta_find_lbns(cow->md, lbn, nr, values);
-	if (r)
-		return r;
+	if (bitmap_weight(&in_mem, nr) < nr) {
+		r = dedup_meta_find_lbns(cow->md, lbn, nr, values);
+		if (r)
+			return r;
+	}
 	for_each_set_bit(i, &in_mem, nr)
 		values[i] = mem[i];
 	return 0;

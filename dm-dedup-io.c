@@ -587,7 +587,17 @@ static void process_read(struct dedup_io *io, struct bio *bio)
 	int r;
 
 	BUILD_BUG_ON(DEDUP_READ_BLOCKS > DEDUP_FIND_LBNS_MAX);
+	if (!bio_sectors(bio)) {
+		bio_endio(bio);
+		return;
+	}
 	nr = ((sector + bio_sectors(bio) - 1) >> dc->block_shift) - first + 1;
+	/*
+	 * dm polls the clone only: pieces split from it must complete by
+	 * interrupt (as blk-merge does before a split).
+	 */
+	if (nr > 1)
+		bio_clear_polled(bio);
 	cell_lock_range(dc, io, first, nr);
 	r = dedup_cow_find_lbns(dc->pool->cow, first, nr, value);
 	if (r) {

@@ -150,10 +150,10 @@ void dedup_array_reader_buffer_new(struct dm_buffer *b);
  */
 int dedup_array_lookup(struct dedup_array *a, struct dedup_view v, u64 idx,
 		       void *value);
-/* The whole payload of array block bidx (zero if absent) into buf. */
 /* Entries [idx, idx + nr) into values, in order (zeroes where absent). */
 int dedup_array_lookup_run(struct dedup_array *a, struct dedup_view v, u64 idx,
 			   unsigned int nr, void *values);
+/* The whole payload of array block bidx (zero if absent) into buf. */
 int dedup_array_lookup_block(struct dedup_array *a, struct dedup_view v,
 			     u64 bidx, void *buf);
 /* The first entry >= from of block bidx equal to value; -ENODATA if none. */
