@@ -83,7 +83,8 @@ finish() {
 	exit 0
 }
 
-stat_of() { dmsetup message "$NAME" 0 stats 2>/dev/null | sed -n "s/^$1=//p"; }
+# stat_of FIELD [DEVICE]: a field of the stats message of DEVICE (dd0)
+stat_of() { dmsetup message "${2:-$NAME}" 0 stats 2>/dev/null | sed -n "s/^$1=//p"; }
 
 # ---- what every boot after the first checks ------------------------------
 
@@ -233,7 +234,7 @@ common() {
 
 # ---- dd1: the low-water event under systemd -------------------------------
 
-small_stat() { dmsetup message "$SMALL" 0 stats 2>/dev/null | sed -n "s/^$1=//p"; }
+small_stat() { stat_of "$1" "$SMALL"; }
 
 # boot 1: ddvg with 1 MiB extents, dd1's LVs, grow command and deduptab line
 lvm_setup() {
