@@ -275,14 +275,24 @@ static int lookup(const char *name, struct dd_tab_entry *e)
 
 static int detach(const char *name)
 {
-	char table[TABLE_MAX];
+	char table[TABLE_MAX], *out = NULL;
 	int r = live_table(name, table);
 
 	if (r <= 0)
 		return r < 0 ? EX_DEVICE : (printf("%s: not active\n", name),
 					    EX_DONE);
-	if (dd_dmsetup(NULL, DD_ERR_SHOW, "remove", "--retry", name, NULL))
+	/*
+	 * dmsetup --retry reports each busy try (udev's probe after an
+	 * umount holds the device a moment): its words matter only if the
+	 * remove fails in the end.
+	 */
+	if (dd_dmsetup(&out, DD_ERR_MERGE, "remove", "--retry", name, NULL)) {
+		if (out)
+			fputs(out, stderr);
+		free(out);
 		return say(EX_DMSETUP, name, "dmsetup remove failed: still in use (mounted, or under another device)? Only a clean remove saves the index");
+	}
+	free(out);
 	printf("%s: detached, index saved\n", name);
 	return EX_DONE;
 }

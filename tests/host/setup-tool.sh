@@ -37,6 +37,8 @@ create)	[ "$3" = --table ] || { echo "fake: bad create $*" >&2; exit 1; }
 	echo "$4" > "$f/$2.table" ;;
 remove)	[ "$2" = --retry ] || { echo "fake: bad remove $*" >&2; exit 1; }
 	[ -f "$f/$3.table" ] || gone
+	# as dmsetup --retry reports a try that found the device busy
+	echo "device-mapper: remove ioctl on $3  failed: Device or resource busy" >&2
 	rm -f "$f/$3.table" ;;
 table|status)
 	[ -f "$f/$2.$1" ] || gone
@@ -284,6 +286,11 @@ rm "$FAKE/lin.table"
 run 0 attach dd0
 FAKE_FAIL=remove run 3 detach dd0
 expect "^dedup_setup: dd0: dmsetup remove failed: still in use"
+expect "^fake: remove failed"
+# a busy try that dmsetup --retry got past says nothing
+run 0 detach dd0
+expect "^dd0: detached, index saved$"
+expect_not "busy"
 echo "ok: detach"
 
 # ---- grow -------------------------------------------------------------------------------
