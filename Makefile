@@ -160,18 +160,27 @@ initramfs: module test-modules tools test-tools
 check: initramfs
 	@scripts/run-tests.sh
 
-# The long crash campaign: the same two tests as in make check, with more
-# points and power cuts (their counts reach the guest on the kernel command
-# line), and timeouts to match.
+# The long crash campaign: the crash and power-cut tests of make check, with
+# more points, cuts and seconds (their counts reach the guest on the kernel
+# command line), and timeouts to match.
 CRASH_POINTS ?= 200
+CRASH_FLUSH_CUTS ?= 40
 CRASH_EXT4_ROUNDS ?= 20
+CRASH_XFS_ROUNDS ?= 20
+CRASH_SQLITE_ROUNDS ?= 20
+CRASH_STRESS_SECONDS ?= 120
 CRASH_TIMEOUT_SCALE ?= 8
 CRASH_SEED ?=
 check-crash: initramfs
 	@VM_TIMEOUT_SCALE=$(CRASH_TIMEOUT_SCALE) VM_APPEND="CRASH_POINTS=$(CRASH_POINTS) \
-		EXT4_ROUNDS=$(CRASH_EXT4_ROUNDS) $(if $(CRASH_SEED),CRASH_SEED=$(CRASH_SEED)) \
-		$(VM_APPEND)" scripts/run-tests.sh --guest 44-crash-points.sh \
-		--guest 45-ext4-powercut.sh --no-host --results build/logs/crash.tap \
+		FLUSH_CUTS=$(CRASH_FLUSH_CUTS) EXT4_ROUNDS=$(CRASH_EXT4_ROUNDS) \
+		XFS_ROUNDS=$(CRASH_XFS_ROUNDS) SQLITE_ROUNDS=$(CRASH_SQLITE_ROUNDS) \
+		STRESS_SECONDS=$(CRASH_STRESS_SECONDS) \
+		$(if $(CRASH_SEED),CRASH_SEED=$(CRASH_SEED)) \
+		$(VM_APPEND)" scripts/run-tests.sh --guest 42-powercut-flush.sh \
+		--guest 44-crash-points.sh --guest 45-ext4-powercut.sh \
+		--guest 70-xfs-powercut.sh --guest 71-sqlite-powercut.sh \
+		--guest 72-stress-ng.sh --no-host --results build/logs/crash.tap \
 		--logs build/logs/crash
 
 check-harness: initramfs

@@ -24,6 +24,8 @@ PKGS="qemu-system-x86 busybox-static fio dmsetup kmod cpio xz-utils gcc make
 libc6-dev bc e2fsprogs gnuplot-nox util-linux"
 # debug kernel build (make debug-kernel)
 PKGS="$PKGS flex bison libelf-dev libssl-dev"
+# real clients in the guest: XFS, SQLite, stress-ng (issue 27)
+PKGS="$PKGS xfsprogs sqlite3 stress-ng"
 # host-side tool tests (tests/host: valgrind, python3 for the JSON checks)
 PKGS="$PKGS valgrind python3"
 # make checkpatch (checkpatch.pl needs more than perl-base)

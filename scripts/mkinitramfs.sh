@@ -6,7 +6,8 @@
 # Contents:
 #   busybox-static with a symlink per applet (what `busybox --install -s`
 #   makes), /sbin/modprobe included: the kernel autoloads crypto through it;
-#   dmsetup, fio, mke2fs/mkfs.ext4, e2fsck, blkdiscard + the libraries ldd
+#   dmsetup, fio, mke2fs/mkfs.ext4, e2fsck, blkdiscard, mkfs.xfs,
+#   xfs_repair, sqlite3, stress-ng + the libraries ldd
 #   lists; guest kernel modules (with dependencies, paths kept) + depmod -b;
 #   dm-dedup.ko and tests/modules/*.ko in lib/modules/$KVER/updates;
 #   executables of tools/, tests/tools/ and build/host (test-only tools) in
@@ -35,12 +36,13 @@ MODULES="dm-mod dm-bufio dm-persistent-data dm-bio-prison dm-thin-pool
 dm-flakey dm-delay dm-log-writes dm-zero dm-snapshot brd loop
 virtio_pci virtio_blk crc32c_generic crc32c-intel libcrc32c
 sha256-ssse3 sha256_generic blake2b_generic xxhash_generic
-ext4 9p 9pnet 9pnet_virtio"
+ext4 xfs 9p 9pnet 9pnet_virtio"
 # Without these the VM cannot run the harness at all.
 REQUIRED="dm-mod dm-persistent-data virtio_pci virtio_blk 9p 9pnet_virtio brd"
 
 BINARIES="/usr/sbin/dmsetup /usr/bin/fio /usr/sbin/mke2fs /usr/sbin/e2fsck
-/usr/sbin/blkdiscard"
+/usr/sbin/blkdiscard /usr/sbin/mkfs.xfs /usr/sbin/xfs_repair /usr/bin/sqlite3
+/usr/bin/stress-ng"
 
 [ -d "$moddir" ] || { echo "mkinitramfs: no modules at $moddir" >&2; exit 1; }
 [ -x /bin/busybox ] || { echo "mkinitramfs: busybox-static missing" >&2; exit 1; }

@@ -65,7 +65,7 @@ assert_eq "$(dedup_field aw mode)" rw "mode"
 
 # Every block: the model's last generation ("0": zeroes) for it.
 blkpat read $DEV $BS 0 $N > /tmp/got || fail "read back failed"
-awk -v fill=$FILL 'NR == FNR {
+awk -v fill=$FILL 'FILENAME == ARGV[1] {
 		for (b = $1; b < $1 + $2; b++)
 			want[b] = $3
 		next

@@ -248,7 +248,7 @@ done
 LAST=$k
 # The model must know what the device holds now.
 blkpat read $DEV $BS 0 $RANGE > /tmp/final
-awk 'NR == FNR { last[$2] = $3; next }
+awk 'FILENAME == ARGV[1] { last[$2] = $3; next }
 	{ w = ($1 in last) ? last[$1] : "0"
 	  if ($2 != w) { printf "block %d reads %s, the model says %s\n", $1, $2, w; bad++ } }
 	END { exit bad > 0 }' /tmp/ops /tmp/final || fail "the live device does not hold what the model says"
@@ -293,7 +293,7 @@ awk '$2 == "MARK" {
 		n = 0; prev = $1; next
 	}
 	$2 ~ /FLUSH|FUA/ { n++; last = $1 }' /tmp/dlist > /tmp/dcuts
-awk 'NR == FNR { at[$1] = $2; cut[$1] = $3; next }
+awk 'FILENAME == ARGV[1] { at[$1] = $2; cut[$1] = $3; next }
 	$2 == "MARK" && $3 == "s0" { on = 1; next }
 	!on { next }
 	$2 == "MARK" {
@@ -386,7 +386,7 @@ while read -r kind entry mk dentry; do
 	blkpat read /dev/mapper/rp $BS 0 $RANGE > /tmp/got ||
 		fail "$pt: reading the replayed device failed"
 	if ! awk -v dur="$dur" -v alt="$alt" -v pt="$pt" '
-		NR == FNR {
+		FILENAME == ARGV[1] {
 			if ($1 <= dur) want[$2] = $3
 			else if ($1 == alt) alts[$2] = alts[$2] " " $3
 			next

@@ -64,6 +64,11 @@
 #   thin_volume NAME ID SECTORS
 #                              thin volume ID of that pool, SECTORS long:
 #                              a large sparse device
+#   thin_data NAME SECTORS [MB] load_dedup, 3 RAM disks of MB, thin_pool and
+#                              a thin volume NAME; M=/dev/ram2
+#   fs_mkfs FS DEV | fs_check FS DEV
+#                              make ext4 or xfs on DEV; its checker, repairing
+#                              nothing
 #
 # Faults:
 #   dm_fault NAME MODE [SUSPEND_OPTION...]
@@ -318,15 +323,37 @@ thin_volume() {
 GIB=$((1024 * 1024 * 2))
 TIB=$((1024 * GIB))
 
-# thin_data NAME SECTORS: the dedup module loaded, 3 RAM disks of 128 MiB,
-# and a thin volume NAME of SECTORS (pool on /dev/ram0 and /dev/ram1);
-# M=/dev/ram2 is left for dedup's metadata.
+# thin_data NAME SECTORS [MB]: the dedup module loaded, 3 RAM disks of MB
+# (default 128) MiB, and a thin volume NAME of SECTORS (pool on /dev/ram0
+# and /dev/ram1); M=/dev/ram2 is left for dedup's metadata.
 thin_data() {
 	load_dedup
-	mkbrd 3 128
+	mkbrd 3 "${3:-128}"
 	thin_pool
 	thin_volume "$1" 0 "$2"
 	M=/dev/ram2
+}
+
+# fs_mkfs FS DEV: a file system of the tests (ext4 or xfs) on DEV, as a
+# user would make it but without discard and without lazy initialisation
+# (ext4: 8192 inodes, a 16 MiB journal, written now, not by a thread later).
+fs_mkfs() {
+	case $1 in
+	ext4) mkfs.ext4 -q -F -b 4096 -N 8192 -J size=16 \
+		-E nodiscard,lazy_itable_init=0,lazy_journal_init=0 "$2" ;;
+	xfs) mkfs.xfs -q -f -K "$2" ;;
+	*) echo "fs_mkfs: no file system $1" >&2; return 1 ;;
+	esac
+}
+
+# fs_check FS DEV: the file system's checker on unmounted DEV, repairing
+# nothing (e2fsck -fn, xfs_repair -n).
+fs_check() {
+	case $1 in
+	ext4) e2fsck -fn "$2" ;;
+	xfs) xfs_repair -n "$2" ;;
+	*) echo "fs_check: no file system $1" >&2; return 1 ;;
+	esac
 }
 
 expect_table_error() {

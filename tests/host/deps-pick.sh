@@ -55,11 +55,12 @@ expect() {
 	echo "ok: $1"
 }
 
+# Every package deps.sh lists (its PKGS= lines), installed.
 base_pkgs() {
-	for p in qemu-system-x86 busybox-static fio dmsetup kmod cpio xz-utils gcc \
-		make libc6-dev bc e2fsprogs gnuplot-nox util-linux flex bison \
-		libelf-dev libssl-dev valgrind python3 perl linux-perf jq \
-		build-essential dpkg-dev debhelper dh-dkms dkms; do
+	local PKGS p
+	eval "$(awk '/^PKGS=/ { on = 1 } on { print } on && /"$/ { on = 0 }' \
+		"$TOP/scripts/deps.sh")"
+	for p in $PKGS; do
 		echo "$p 1.0"
 	done
 }
