@@ -393,7 +393,6 @@ static int commit_alone(struct dedup_cow *cow);
  */
 static noinline int dedup_cow_do_commit(struct dedup_cow *cow)
 {
-	struct dedup_counters space;
 	struct dedup_gen *f;
 	struct bio_list done;
 	const char *op;
@@ -449,6 +448,7 @@ static noinline int dedup_cow_do_commit(struct dedup_cow *cow)
 	ms = ktime_ms_delta(ktime_get(), start);
 	spin_lock(&cow->lock);
 	dedup_meta_publish(cow->md);
+	dedup_cow_take_space(cow);
 	cow->publish_seq++;
 	cow->frozen = NULL;
 	cow->durable_seq = f->seq;
@@ -463,8 +463,7 @@ static noinline int dedup_cow_do_commit(struct dedup_cow *cow)
 	spin_unlock(&cow->lock);
 	wake_up_all(&cow->room_wait);
 	dedup_cow_end_bios(&done, BLK_STS_OK);
-	dedup_meta_counters(cow->md, &space);
-	dedup_cow_space_changed(cow, &space);
+	dedup_cow_space_event(cow);
 
 	/* Readers of the previous commit finish before anything is reused. */
 	dedup_meta_retire(cow->md);
@@ -487,25 +486,33 @@ static noinline int dedup_cow_do_commit(struct dedup_cow *cow)
 
 static int commit_alone(struct dedup_cow *cow)
 {
-	struct dedup_counters space;
 	int r;
 
 	lockdep_assert_held(&cow->commit_mutex);
-	if (READ_ONCE(cow->read_only))
+	spin_lock(&cow->lock);
+	if (cow->read_only) {
+		spin_unlock(&cow->lock);
 		return -EIO;
+	}
+	/* A writer that finds no room meanwhile waits for it, not ENOSPC. */
+	cow->commit_in_flight = true;
+	spin_unlock(&cow->lock);
 	r = dedup_meta_commit(cow->md, 0, 0);
 	if (r) {
 		commit_failed(cow, "commit", r, false);
 		return r;
 	}
+	dedup_fault_delay(DEDUP_FAULT_PUBLISH);
 	spin_lock(&cow->lock);
 	dedup_meta_publish(cow->md);
-	cow->publish_seq++;
-	spin_unlock(&cow->lock);
-	dedup_meta_retire(cow->md);
 	/* Writes waiting for metadata room see what it freed or added. */
-	dedup_meta_space(cow->md, &space);
-	dedup_cow_space_changed(cow, &space);
+	dedup_cow_take_space(cow);
+	cow->publish_seq++;
+	cow->commit_in_flight = false;
+	spin_unlock(&cow->lock);
+	wake_up_all(&cow->room_wait);
+	dedup_meta_retire(cow->md);
+	dedup_cow_space_event(cow);
 	return 0;
 }
 

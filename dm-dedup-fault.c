@@ -28,6 +28,11 @@ module_param(test_publish_delay_ms, uint, 0644);
 MODULE_PARM_DESC(test_publish_delay_ms,
 		 "Testing only: wait this long between a commit and its publication");
 
+static unsigned int test_admit_delay_ms;
+module_param(test_admit_delay_ms, uint, 0644);
+MODULE_PARM_DESC(test_admit_delay_ms,
+		 "Testing only: wait this long between asking for a commit for metadata room and waiting for it");
+
 static unsigned int test_refcount_limit;
 module_param(test_refcount_limit, uint, 0644);
 MODULE_PARM_DESC(test_refcount_limit,
@@ -89,6 +94,9 @@ void dedup_fault_delay(enum dedup_fault_point point)
 		break;
 	case DEDUP_FAULT_ALLOC_READ:
 		ms = READ_ONCE(test_alloc_read_delay_ms);
+		break;
+	case DEDUP_FAULT_ADMIT:
+		ms = READ_ONCE(test_admit_delay_ms);
 		break;
 	default:
 		ms = 0;

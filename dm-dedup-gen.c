@@ -901,6 +901,7 @@ static int admit(struct dedup_cow *cow, bool discard)
 		spin_unlock(&cow->lock);
 		wake_up(&cow->commit_wait);
 	}
+	dedup_fault_delay(DEDUP_FAULT_ADMIT);
 	wait_event(cow->room_wait, (r = admit_check(cow, discard)) <= 0);
 	if (discard)
 		return r;
@@ -926,26 +927,39 @@ int dedup_cow_admit_discard(struct dedup_cow *cow)
 }
 
 /*
- * The free metadata changed (publish, growth); cow->lock not held.  The
- * low-water mark counts what is free beyond what one write must find
- * (dedup_cow_meta_room()), so it comes before out_of_metadata_space.
+ * Admission counts the free metadata of the commit just published; lock
+ * held.  Taken in the critical section that publishes, so that no writer
+ * sees a commit over (not in flight, its generation gone) while the room
+ * it left is not counted yet: with an empty open generation that looks
+ * like no room at all, and fails with ENOSPC (admit_check()).
  */
-void dedup_cow_space_changed(struct dedup_cow *cow,
-			     const struct dedup_counters *c)
+void dedup_cow_take_space(struct dedup_cow *cow)
 {
-	u64 reserve = meta_reserve(c->meta_total);
-	u64 need = 4 * WRITE_WORST_ARRAYS + 64 + reserve;
-	u64 free = c->meta_free_a > need ? c->meta_free_a - need : 0;
-	u64 low = min_t(u64, 1024, c->meta_total / 4);
+	lockdep_assert_held(&cow->lock);
+	dedup_meta_counters(cow->md, &cow->space);
+	cow->meta_reserve = meta_reserve(cow->space.meta_total);
+}
 
+/*
+ * Tells the owner whether the free metadata is at its low-water mark;
+ * cow->lock not held.  The mark counts what is free beyond what one write
+ * must find (dedup_cow_meta_room()), so it comes before
+ * out_of_metadata_space.
+ */
+void dedup_cow_space_event(struct dedup_cow *cow)
+{
+	u64 need, free, low;
+
+	if (!cow->p.space_event)
+		return;
 	spin_lock(&cow->lock);
-	cow->space = *c;
-	cow->meta_reserve = reserve;
+	need = 4 * WRITE_WORST_ARRAYS + 64 + cow->meta_reserve;
+	free = cow->space.meta_free_a > need ?
+		cow->space.meta_free_a - need : 0;
+	low = min_t(u64, 1024, cow->space.meta_total / 4);
 	spin_unlock(&cow->lock);
-	wake_up_all(&cow->room_wait);
-	if (cow->p.space_event)
-		cow->p.space_event(cow->p.context, free <= low ?
-				   DEDUP_METADATA_LOW : DEDUP_METADATA_OK);
+	cow->p.space_event(cow->p.context, free <= low ?
+			   DEDUP_METADATA_LOW : DEDUP_METADATA_OK);
 }
 
 /*
@@ -1048,8 +1062,9 @@ mempool_t *dedup_gen_pool_create(bool pbn)
 
 void dedup_gen_init_space(struct dedup_cow *cow)
 {
-	dedup_meta_counters(cow->md, &cow->space);
-	cow->meta_reserve = meta_reserve(cow->space.meta_total);
+	spin_lock(&cow->lock);
+	dedup_cow_take_space(cow);
+	spin_unlock(&cow->lock);
 }
 void dedup_cow_get_stats(struct dedup_cow *cow, struct dedup_cow_stats *s,
 			 struct dedup_counters *c)

@@ -187,13 +187,6 @@ static void space(struct dedup_meta *md, struct dedup_counters *c)
 	c->has_bulk = sc.has_bulk;
 }
 
-void dedup_meta_space(struct dedup_meta *md, struct dedup_counters *c)
-{
-	mutex_lock(&md->lock);
-	space(md, c);
-	mutex_unlock(&md->lock);
-}
-
 /* Region A up to its cap, then a bulk region (recorded in the superblock). */
 static int grow(struct dedup_meta *md, u64 nr_blocks)
 {

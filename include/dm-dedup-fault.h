@@ -14,6 +14,7 @@ enum dedup_fault_point {
 	DEDUP_FAULT_GEN_ALLOC,		/* a generation entry's allocation */
 	DEDUP_FAULT_OPEN_ALLOC,		/* the first allocation of an open */
 	DEDUP_FAULT_ALLOC_READ,		/* between a window's refcount reads */
+	DEDUP_FAULT_ADMIT,		/* between asking for room and waiting */
 };
 
 /* True when this allocation, one that has a fallback, must fail. */

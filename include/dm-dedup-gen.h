@@ -356,8 +356,9 @@ static inline unsigned int dedup_gen_bits(struct dedup_cow *cow)
  */
 mempool_t *dedup_gen_pool_create(bool pbn);
 void dedup_gen_init_space(struct dedup_cow *cow);
-void dedup_cow_space_changed(struct dedup_cow *cow,
-			     const struct dedup_counters *c);
+/* The published commit's free metadata, for admission; lock held. */
+void dedup_cow_take_space(struct dedup_cow *cow);
+void dedup_cow_space_event(struct dedup_cow *cow);
 /* Room for the uncommitted generations and one more write; lock held. */
 bool dedup_cow_meta_room(struct dedup_cow *cow);
 int dedup_gen_init(struct dedup_gen *g, unsigned int bits, u64 seq);

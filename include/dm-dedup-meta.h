@@ -165,8 +165,6 @@ int dedup_meta_resize_data(struct dedup_meta *md, u64 data_nr_blocks);
 int dedup_meta_resize_metadata(struct dedup_meta *md, u64 nr_blocks);
 u64 dedup_meta_data_blocks(struct dedup_meta *md);
 u64 dedup_meta_metadata_blocks(struct dedup_meta *md);
-/* Free metadata blocks now (the working transaction's view). */
-void dedup_meta_space(struct dedup_meta *md, struct dedup_counters *c);
 
 /*
  * Committer side.  Only the committer (one thread at a time) calls these;

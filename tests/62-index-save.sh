@@ -6,7 +6,8 @@
 # re-created device loads it (never rebuilds).  A removal stuck in its save
 # (its metadata device suspended) holds up no other dedup device: another
 # one is created, written and removed meanwhile; the stuck removal then
-# ends and its index loads.
+# ends and its index loads.  A discard on the full device waits for the
+# commit that drops the saved copy, however late it looks.
 # timeout: 400
 . /tests/lib.sh
 
@@ -42,8 +43,15 @@ assert_eq "$(dedup_field sa mode)" rw "mode with the data device full"
 
 # Room first: the data device is full.  The metadata device too, while the
 # loaded index's saved copy is there: the first change asks for the commit
-# that drops it, and gets its room.
+# that drops it, and gets its room.  The discard looks again 0.5 s after
+# asking (test_admit_delay_ms), while that commit is written but held 1.5
+# s before its publication (test_publish_delay_ms): it must wait for the
+# room, not fail with ENOSPC (seen once under host load).
+dedup_knob test_admit_delay_ms 500
+dedup_knob test_publish_delay_ms 1500
 blkdiscard -o 0 -l $((1024 * BS)) $DEV || fail "discard"
+dedup_knob test_admit_delay_ms 0
+dedup_knob test_publish_delay_ms 0
 dmsetup message sa 0 commit || fail "commit"
 [ "$(dedup_field sa metadata_used)" -le $((used + 16)) ] ||
 	fail "the saved copy still holds room: $(dedup_field sa metadata_used) blocks in use (was $used)"
