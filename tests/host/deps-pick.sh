@@ -59,7 +59,8 @@ base_pkgs() {
 	for p in qemu-system-x86 busybox-static fio dmsetup kmod cpio xz-utils gcc \
 		make libc6-dev bc e2fsprogs gnuplot-nox util-linux flex bison \
 		libelf-dev libssl-dev valgrind python3 perl linux-perf jq \
-		build-essential dpkg-dev debhelper dh-dkms dkms; do
+		build-essential dpkg-dev debhelper dh-dkms dkms btrfs-progs duperemove \
+		mmdebstrap fdisk; do
 		echo "$p 1.0"
 	done
 }
@@ -130,7 +131,7 @@ expect "headers without any image" \
 # 9. A fresh machine: tools and the kernel metapackages.
 : > "$W/installed"
 got=$(run)
-grep -q '^deps: installing qemu-system-x86 .* jq build-essential dpkg-dev debhelper dh-dkms dkms$' <<<"$got" || fail "fresh: tools: $got"
+grep -q '^deps: installing qemu-system-x86 .* jq build-essential dpkg-dev debhelper dh-dkms dkms btrfs-progs duperemove mmdebstrap fdisk$' <<<"$got" || fail "fresh: tools: $got"
 grep -qx 'deps: installing linux-headers-amd64 linux-image-amd64 (no kernel headers yet)' <<<"$got" ||
 	fail "fresh: kernel metapackages: $got"
 echo "ok: fresh machine"
