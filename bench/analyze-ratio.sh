@@ -81,9 +81,9 @@ done
 		"$in/inputs"
 	if awk '$1 == "9p"' "$in/read" | grep -q .; then
 		echo
-		awk '$1 == "9p" { n = $2; t9 = $3 } $1 == "virtio" { tv[$2] = $3 }
-			END { printf "Reading %s with a cold cache: %.1f s over the 9p share, %.1f s from the virtio disk.\n",
-				n, t9, tv[n] }' "$in/read"
+		awk '$1 == "9p" { n = $2; t9 = $3; b = $4 } $1 == "virtio" { tv[$2] = $3 }
+			END { printf "Reading %s (%.1f MiB) with a cold cache: %.1f s over the 9p share, %.1f s from the virtio disk.\n",
+				n, b / 1048576, t9, tv[n] }' "$in/read"
 	fi
 	echo
 	echo "| row | logical | physical | ratio | found | fs metadata | copy | dedupe |"

@@ -23,7 +23,8 @@
 #
 # Output in $OUT: env; inputs ("NAME files apparent_bytes allocated_bytes"
 # per input, as on the input disk); read ("virtio|9p NAME seconds bytes":
-# reading the inputs with cold caches); rows; per row ROW.copy (seconds),
+# reading the inputs with cold caches; with BENCH_RATIO_9P, the tree's fs/
+# over 9p and virtio); rows; per row ROW.copy (seconds),
 # ROW.tree (files apparent allocated of the copy); dedup: dedup.empty.* (the
 # status and stats after mkfs), dedup.* (after the copy and sync),
 # dedup.umount.* (after umount: what the table uses), dedup.statfs; btrfs
@@ -187,8 +188,10 @@ done
 for p in "$SRC"/images/*.raw "$SRC"/linux-source-6.1; do
 	read_all virtio "$(basename "$p")" "$p"
 done
-if [ -d /share/ratio-9p/linux-source-6.1 ]; then
-	read_all 9p linux-source-6.1 /share/ratio-9p/linux-source-6.1
+# The same sample of the tree over the 9p share and from the virtio disk.
+if [ -d /share/ratio-9p/fs ]; then
+	read_all 9p linux-source-6.1/fs /share/ratio-9p/fs
+	read_all virtio linux-source-6.1/fs "$SRC/linux-source-6.1/fs"
 fi
 
 : > "$OUT/rows"
