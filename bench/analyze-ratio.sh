@@ -93,7 +93,7 @@ done
 			# btrfs as it stores the copy, before any dedupe.
 			b=$(usage_used "$in/$r.before.usage" Data)
 			echo "| btrfs, no dedupe (before $r's duperemove) | $(mib "${logical[$r]}") MiB |" \
-				"$(mib "$b") MiB | $(div "${logical[$r]}" "$b") | 0 |" \
+				"$(mib "$b") MiB | $(div "${logical[$r]}" "$b") | - |" \
 				"$(mib "$(usage_used "$in/$r.before.usage" Metadata)") MiB btrfs metadata used |" \
 				"${copy[$r]} s | - |"
 			shown_plain=1
