@@ -60,6 +60,9 @@
 #                        dm-thin, dedup at 0/50/90 % duplicates (~10 min)
 #   make bench-quiet     a 4 KiB write + fdatasync every 100 ms on an idle
 #                        device: fdatasync latency, metadata per commit
+#   make bench-ratio     dedup ratio on real data (two Debian VM disk images
+#                        and linux-source-6.1, built once in build/ratio):
+#                        ext4 on dm-dedup vs btrfs + duperemove; not in CI
 #   make check-capacity  a > 15.875 GiB generated metadata image in the VM
 #                        (scripts/check-capacity.sh; outside make check)
 #   make clean / distclean
@@ -203,7 +206,7 @@ vm-shell: initramfs
 	@scripts/vm-shell.sh
 
 # Each benchmark is one VM run of bench/run-vm.sh NAME (bench/README.md).
-BENCHES := stall profile throughput sustained activation discard datadisk quiet
+BENCHES := stall profile throughput sustained activation discard datadisk quiet ratio
 .PHONY: $(addprefix bench-,$(BENCHES))
 $(addprefix bench-,$(BENCHES)): bench-%: initramfs
 	@bench/run-vm.sh $*

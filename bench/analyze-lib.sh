@@ -34,6 +34,9 @@
 #   fio_r JSON EXPR  the same for its read half
 #   status_fields    the status field names of a dedup line, from
 #                    tests/lib.sh's DEDUP_STATUS_FIELDS (the test suite's list)
+#   status_get FILE NAME
+#                    the field NAME (a status_fields name) of the dedup
+#                    line saved in FILE (`dmsetup status`), or nothing
 
 bench_top=${bench_top:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 
@@ -134,4 +137,12 @@ fio_r() { jq -r ".jobs[0].read | $2" "$1"; }
 status_fields() {
 	sed -n '/^DEDUP_STATUS_FIELDS="/,/"$/p' "$bench_top/tests/lib.sh" |
 		sed 's/^DEDUP_STATUS_FIELDS="//; s/"$//' | tr -s ' \n' '  '
+}
+
+status_get() {
+	awk -v names="$(status_fields)" -v want="$2" '
+	BEGIN { split(names, nm, " ") }
+	$3 == "dedup" { k = 0
+		for (i = 4; i <= NF; i++) { m = split($i, part, "/")
+			for (j = 1; j <= m; j++) if (nm[++k] == want) { print part[j]; exit } } }' "$1"
 }

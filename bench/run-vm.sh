@@ -1,7 +1,7 @@
 #!/bin/bash
 # run-vm.sh - host side of the benchmarks (bench/README.md).
 #
-# Usage: bench/run-vm.sh [stall|profile|throughput|sustained|activation|discard|datadisk|quiet]
+# Usage: bench/run-vm.sh [stall|profile|throughput|sustained|activation|discard|datadisk|quiet|ratio]
 #        (default stall)
 #
 # Boots the test VM once (scripts/vm-lib.sh: same kernel, initramfs and QEMU
@@ -27,6 +27,10 @@
 #   quiet       bench/quiet-guest.sh, bench/analyze-quiet.sh: a 4 KiB write +
 #               fdatasync every 100 ms on an idle device, metadata on the
 #               throttled disk
+#   ratio       bench/ratio-guest.sh, bench/analyze-ratio.sh: the dedup
+#               ratio on real data (bench/ratio-inputs.sh builds the input
+#               disk first) against btrfs + duperemove, which are added to
+#               the initramfs here with GNU cp
 #
 # Settings (environment):
 #   BENCH_SECONDS     seconds per row (defaults: stall 60, profile 20,
@@ -46,13 +50,25 @@
 #   BENCH_META_READ_DELAY_MS  sustained: the read delay of the *-slowread
 #                     rows, dm-delay in the guest on the metadata disk (5)
 #   BENCH_DATA_MB     size of the data disk, a brd RAM disk in the guest
-#                     (default 4096, sustained 8192; the VM gets it + 2-3 GiB)
+#                     (default 4096, sustained 8192; the VM gets it + 2-3 GiB);
+#                     ratio: a sparse virtio disk (default 10240)
 #   BENCH_ROWS        throughput: extended regex on the row ids
 #                     (target:workload:bs:pattern:jobs, e.g. sha256:unique:4k:seq:j1);
 #                     sustained: extended regex on the row names (dm-linear,
 #                     dm-thin, dedup-blocking, dedup, dedup-slowread,
 #                     dedup-mix, dedup-mix-slowread, dedup-prefilled; default
-#                     all but the two dedup-mix rows)
+#                     all but the two dedup-mix rows); ratio: on its row
+#                     names (dedup, btrfs-4k, btrfs-128k, btrfs-4k-partial;
+#                     default all but btrfs-4k-partial)
+#   BENCH_RATIO_9P    ratio: 1 also times reading a sample of the tree (its
+#                     fs/, 46 MiB) over the 9p share (hard links in
+#                     VM_SHARE) and from the virtio disk
+#   BENCH_RATIO_DEDUPE_MAX  ratio: seconds a duperemove pass may take
+#                     before it is stopped and its row measured as it is
+#                     (default 1800)
+#   BENCH_RATIO_INPUTS  ratio: an input disk of the same layout to use
+#                     instead of bench/ratio-inputs.sh's (e.g. a small one
+#                     for a quick try of the benchmark itself)
 #   BENCH_OVERWRITE_MB  profile/throughput/sustained: the region an overwrite
 #                     row writes first and then rewrites (default 64;
 #                     sustained: 1024, the dedup-mix rows)
@@ -85,7 +101,8 @@ activation) def_s=0 ;;
 discard) def_s=60 ;;
 datadisk) def_s=20 ;;
 quiet) def_s=60 ;;
-*) echo "usage: bench/run-vm.sh [stall|profile|throughput|sustained|activation|discard|datadisk|quiet]" >&2; exit 2 ;;
+ratio) def_s=0 ;;
+*) echo "usage: bench/run-vm.sh [stall|profile|throughput|sustained|activation|discard|datadisk|quiet|ratio]" >&2; exit 2 ;;
 esac
 BENCH_SECONDS=${BENCH_SECONDS:-$def_s}
 BENCH_META_IOPS=${BENCH_META_IOPS:-200}
@@ -112,6 +129,10 @@ if [ "$bench" = sustained ]; then
 	sustained_rows="dm-linear dm-thin dedup-blocking dedup dedup-slowread dedup-mix
 		dedup-mix-slowread dedup-prefilled"
 	BENCH_ROWS=${BENCH_ROWS:-^(dm-linear|dm-thin|dedup-blocking|dedup|dedup-slowread|dedup-prefilled)\$}
+elif [ "$bench" = ratio ]; then
+	# A virtio disk that holds the inputs' copy, not a RAM disk.
+	BENCH_DATA_MB=${BENCH_DATA_MB:-10240}
+	BENCH_OVERWRITE_MB=${BENCH_OVERWRITE_MB:-64}
 else
 	BENCH_DATA_MB=${BENCH_DATA_MB:-4096}
 	BENCH_OVERWRITE_MB=${BENCH_OVERWRITE_MB:-64}
@@ -123,6 +144,7 @@ out=$top/build/bench
 case $bench in
 profile | throughput) export VM_MEM=$((BENCH_DATA_MB + 3072)) ;;
 datadisk) export VM_MEM=$((BENCH_META_MB + 2048)) ;;
+ratio) export VM_MEM=6144 ;;
 *) export VM_MEM=$((BENCH_DATA_MB + 2048)) ;;
 esac
 export VM_DIR=$out/vm
@@ -217,6 +239,17 @@ build_prefill() {
 }
 
 mkdir -p "$out" "$VM_DIR"
+# The input disk of bench-ratio is built (or found in the cache) before
+# the VM lock is taken: a first build takes many minutes and no VM.
+if [ "$bench" = ratio ]; then
+	if [ -n "${BENCH_RATIO_INPUTS:-}" ]; then
+		ratio_in=$BENCH_RATIO_INPUTS ratio_src=
+		[ -f "$ratio_in" ] || { echo "bench: BENCH_RATIO_INPUTS=$ratio_in not found" >&2; exit 1; }
+	else
+		ratio_paths=$("$top/bench/ratio-inputs.sh") || { echo "bench: no input disk" >&2; exit 1; }
+		{ read -r ratio_in; read -r ratio_src; } <<<"$ratio_paths"
+	fi
+fi
 vm_lock "bench-$bench"
 
 plan=$out/plan
@@ -309,6 +342,48 @@ datadisk)
 	VM_QEMU_ARGS="-drive file=$out/data-slow.img,if=none,id=vdslow,format=raw,cache=unsafe,discard=unmap,throttling.iops-write=$BENCH_DATA_IOPS,throttling.bps-write=$BENCH_DATA_BPS -device virtio-blk-pci,drive=vdslow"
 	VM_QEMU_ARGS="$VM_QEMU_ARGS -drive file=$out/data-cpu.img,if=none,id=vdcpu,format=raw,cache=unsafe,discard=unmap -device virtio-blk-pci,drive=vdcpu"
 	echo "bench: $rows datadisk rows planned; data disk throttled to $BENCH_DATA_IOPS write IOPS, $BENCH_DATA_BPS B/s" ;;
+ratio)
+	# btrfs-4k-partial only when asked for: under TCG its compare phase
+	# had not ended 16 minutes in (doc/performance.md).
+	ratio_rows=$(printf '%s\n' dedup btrfs-4k btrfs-128k btrfs-4k-partial |
+		grep -E -- "${BENCH_ROWS:-^(dedup|btrfs-4k|btrfs-128k)\$}" | paste -sd' ' || true)
+	rows=$(echo "$ratio_rows" | wc -w)
+	[ "$rows" -gt 0 ] || { echo "bench: BENCH_ROWS='${BENCH_ROWS:-}' selects no row" >&2; exit 2; }
+	# A copy of a few GiB and a dedupe pass (stopped at
+	# BENCH_RATIO_DEDUPE_MAX) under TCG.
+	BENCH_RATIO_DEDUPE_MAX=${BENCH_RATIO_DEDUPE_MAX:-1800}
+	case $BENCH_RATIO_DEDUPE_MAX in
+	'' | *[!0-9]*) echo "bench: BENCH_RATIO_DEDUPE_MAX must be a number" >&2; exit 2 ;;
+	esac
+	per_row=$((BENCH_RATIO_DEDUPE_MAX + 1800))
+	# btrfs and its dependencies, in load order, from the guest's modules.
+	mkdir -p "$plan/tests/bench/modules"
+	modprobe -d "${GUEST_MODROOT:-/}" -S "$KVER" --show-depends btrfs |
+		awk '$1 == "insmod" { print $2 }' | while read -r ko; do
+		cp "$ko" "$plan/tests/bench/modules/"
+		basename "$ko" >> "$plan/tests/bench/modules/order"
+	done
+	[ -s "$plan/tests/bench/modules/order" ] || { echo "bench: no btrfs module for $KVER" >&2; exit 1; }
+	for b in mkfs.btrfs btrfs duperemove cp; do
+		command -v "$b" >/dev/null || { echo "bench: $b missing (scripts/deps.sh)" >&2; exit 1; }
+	done
+	overlay_bins "$plan" "$(command -v mkfs.btrfs)" "$(command -v btrfs)" \
+		"$(command -v duperemove)" /usr/bin/cp
+	# GNU cp for --sparse=always, beside busybox's cp, not over it.
+	mkdir -p "$plan/tests/bench/bin"
+	mv "$plan/usr/bin/cp" "$plan/tests/bench/bin/cp"
+	if [ "${BENCH_RATIO_9P:-0}" = 1 ] && [ -n "$ratio_src" ]; then
+		mkdir -p "$VM_SHARE/ratio-9p"
+		cp -al "$ratio_src/linux-source-6.1/fs" "$VM_SHARE/ratio-9p/"
+	fi
+	rm -f "$out/ratio-data.img" "$out/ratio-meta.img"
+	truncate -s "${BENCH_DATA_MB}M" "$out/ratio-data.img"
+	truncate -s "${BENCH_META_MB}M" "$out/ratio-meta.img"
+	# /dev/vdc the inputs (read-only), /dev/vdd data, /dev/vde metadata.
+	VM_QEMU_ARGS="-drive file=$ratio_in,if=none,id=vdin,format=raw,readonly=on -device virtio-blk-pci,drive=vdin"
+	VM_QEMU_ARGS="$VM_QEMU_ARGS -drive file=$out/ratio-data.img,if=none,id=vddata,format=raw,cache=unsafe,discard=unmap -device virtio-blk-pci,drive=vddata"
+	VM_QEMU_ARGS="$VM_QEMU_ARGS -drive file=$out/ratio-meta.img,if=none,id=vdrmeta,format=raw,cache=unsafe,discard=unmap -device virtio-blk-pci,drive=vdrmeta"
+	echo "bench: ratio rows: $ratio_rows; inputs: $ratio_in" ;;
 activation)
 	[ "${PREFILL_ENTRIES:-0}" -gt 0 ] || PREFILL_ENTRIES=20000000
 	build_prefill
@@ -332,6 +407,10 @@ guest_tmo=$((rows * per_row + 600))
 		echo "$v=${!v}"
 	done
 	[ "$bench" != sustained ] || printf 'BENCH_ROWS=%q\n' "${BENCH_ROWS:-.}"
+	if [ "$bench" = ratio ]; then
+		printf 'BENCH_RATIO_ROWS=%q\n' "$ratio_rows"
+		echo "BENCH_RATIO_DEDUPE_MAX=$BENCH_RATIO_DEDUPE_MAX"
+	fi
 	echo "BENCH_PREFILL=$([ -n "$prefill" ] && echo 1 || echo 0)"
 } > "$plan/tests/bench/bench.conf"
 printf '1\tbench/%s-guest.sh\t%s\n' "$bench" "$guest_tmo" > "$plan/harness/plan"
@@ -349,7 +428,11 @@ fi
 cat "$INITRD_BASE" "$out/plan.cpio" > "$out/initrd.cpio"
 
 console=$out/console-$bench.log
-echo "bench $bench: $BENCH_SECONDS s per row, $rows rows; console: $console"
+if [ "$bench" = ratio ]; then
+	echo "bench $bench: $rows rows; console: $console"
+else
+	echo "bench $bench: $BENCH_SECONDS s per row, $rows rows; console: $console"
+fi
 case $bench in
 stall | sustained | discard | quiet)
 	echo "bench $bench: metadata disk throttled to $BENCH_META_IOPS write IOPS, $BENCH_META_BPS B/s" ;;
@@ -395,6 +478,7 @@ done < <(
 	kill "$tpid" 2>/dev/null || true
 )
 wait "$VM_PID" 2>/dev/null || true
+rm -rf "$VM_SHARE/ratio-9p"
 
 case $verdict in
 "ok 1 "*) ;;

@@ -36,6 +36,9 @@ PKGS="$PKGS linux-perf jq"
 # make deb, make dkms-install, make check-packages (dpkg-buildpackage
 # checks build-essential and debian/control's Build-Depends)
 PKGS="$PKGS build-essential dpkg-dev debhelper dh-dkms dkms"
+# make bench-ratio: its peer (btrfs + duperemove) and its inputs (Debian
+# images made with mmdebstrap, partitioned with sfdisk)
+PKGS="$PKGS btrfs-progs duperemove mmdebstrap fdisk"
 
 SUDO=
 [ "$(id -u)" = 0 ] || SUDO=sudo

@@ -141,17 +141,8 @@ fi
 [ -n "$kver_pin" ] || echo "system-image: $kpkg $hostver is gone from the archive; using its newest (same vermagic)" >&2
 
 sources=()
-if [ -n "${SYSTEM_IMAGE_SOURCES:-}" ]; then
-	read -r -a sources <<<"$SYSTEM_IMAGE_SOURCES"
-else
-	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list \
-		 /etc/apt/sources.list.d/*.sources; do
-		[ -f "$f" ] || continue
-		grep -Eq '^[[:space:]]*(Suites:|deb[[:space:]])[^#]*[[:space:]]bookworm([-[:space:]]|$)' "$f" &&
-			sources+=("$f")
-	done
-fi
-[ ${#sources[@]} -gt 0 ] || die "no apt source of bookworm on this host (set SYSTEM_IMAGE_SOURCES)"
+bookworm_sources sources "${SYSTEM_IMAGE_SOURCES:-}" ||
+	die "no apt source of bookworm on this host (set SYSTEM_IMAGE_SOURCES)"
 
 mkdir -p "$cache_root"
 if cache_claim "$dir" system-image; then
