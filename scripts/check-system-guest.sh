@@ -369,7 +369,9 @@ pg() { runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -d dedup "$@"; }
 # schema
 pg_setup() {
 	systemctl stop postgresql.service || return 1
-	pg_dropcluster --stop $PGV main || return 1
+	# the package made 15/main; whether it runs depends on the image
+	pg_dropcluster --stop $PGV main 2>/dev/null || pg_dropcluster $PGV main ||
+		return 1
 	pg_createcluster -d "$PGDATA" $PGV main >/dev/null || return 1
 	# crash recovery with the metadata disk's reads throttled can take
 	# minutes under TCG: pg_ctl waits 60 s by default
