@@ -131,14 +131,18 @@ host_check() {
 pg_acks() {
 	local log=$out/pg-acks-$1.log ids
 	ids=$(tr -d '\r' <"$log" 2>/dev/null | sed -n 's/^pg-ack \([0-9][0-9]*\) end$/\1/p')
-	[ -z "$ids" ] || echo "$ids" >>"$share/pg-acked"
-	[ -z "$ids" ] && echo 0 || echo "$ids" | wc -l
+	if [ -z "$ids" ]; then
+		echo 0
+	else
+		echo "$ids" >>"$share/pg-acked"
+		echo "$ids" | wc -l
+	fi
 }
 
 # boot N EXPECT THEN: one QEMU run of the guest; reports its lines.
 boot() {
 	local b=$1 expect=$2 then=$3 console=$out/console-$1.log pid t deadline
-	local killed=0 timedout=0 line throttle= acks
+	local killed=0 timedout=0 line throttle='' acks
 	# After a kill the attach rebuilds the index from the fingerprints on
 	# the metadata disk; at this size that takes a fraction of a second, so
 	# the probe right after the attach could miss it. Reads of that disk
