@@ -39,8 +39,9 @@
  * reader locking a block that the committer holds for write would make the
  * committer's change vanish.  Readers reach only blocks of published roots,
  * which nobody writes; at retire, after readers of the previous roots have
- * drained, the node cache is dropped and the array blocks freed by the
- * commit are forgotten, before the next transaction may reuse them.
+ * drained, the btree nodes and the array blocks freed by the commit are
+ * forgotten by the readers' caches, before the next transaction may reuse
+ * them; the rest stay cached.
  *
  * Lock order: lock (committer, sleeping); the index's and the allocator's
  * spinlocks are leaves.  Readers take no lock of ours: the published roots
@@ -119,6 +120,8 @@ struct dedup_meta {
 	struct dedup_pub __rcu *pub;
 	/* Readers of published roots; drained at retire. */
 	struct srcu_struct srcu;
+	/* Room for retire's walk of the changed btree nodes (under lock). */
+	struct dedup_node_diff node_diff;
 
 	struct dedup_index *index;
 	struct dedup_alloc *alloc;
@@ -629,11 +632,15 @@ static int open_caches(struct dedup_meta *md)
 		return PTR_ERR(c);
 	}
 	md->env.array_cache = c;
+	/* Without it each retire forgets every node. */
+	if (dedup_node_diff_init(&md->node_diff))
+		DMWARN("no memory to keep the node cache across commits");
 	return 0;
 }
 
 static void close_caches(struct dedup_meta *md)
 {
+	dedup_node_diff_exit(&md->node_diff);
 	dm_bufio_client_destroy(md->env.array_cache);
 	dm_bufio_client_destroy(md->env.node_cache);
 }
@@ -1281,11 +1288,36 @@ void dedup_meta_publish(struct dedup_meta *md)
 	publish(md);
 }
 
+/*
+ * The node cache forgets the nodes the published commit freed: those of the
+ * previous published roots (the spare pub, rewritten only at the next
+ * publish) that the current ones no longer reach.
+ */
+static void forget_freed_nodes(struct dedup_meta *md)
+{
+	struct dedup_pub *cur = rcu_dereference_protected(md->pub,
+				lockdep_is_held(&md->lock));
+	struct dedup_pub *old = spare_pub(md);
+	int i, r = -ENOMEM;
+
+	lockdep_assert_held(&md->lock);
+	if (md->node_diff.set[0] && !dedup_fault_alloc()) {
+		for (i = 0, r = 0; !r && i < DEDUP_NR_ARRAYS; i++)
+			r = dedup_array_forget_freed_nodes(&md->arrays[i],
+							   &md->node_diff,
+							   old->roots[i],
+							   cur->roots[i]);
+	}
+	if (r)
+		dm_bufio_forget_buffers(md->env.node_cache, 0,
+					md->env.nr_blocks);
+}
+
 void dedup_meta_retire(struct dedup_meta *md)
 {
 	synchronize_srcu(&md->srcu);
-	dm_bufio_forget_buffers(md->env.node_cache, 0, md->env.nr_blocks);
 	mutex_lock(&md->lock);
+	forget_freed_nodes(md);
 	dedup_space_forget_freed(md->space, md->env.array_cache,
 				 md->env.nr_blocks);
 	mutex_unlock(&md->lock);
