@@ -591,6 +591,32 @@ static int btree_find(struct dedup_array_env *env, u64 root, u64 key,
 }
 
 /*
+ * Nothing is copied if the committer's cache let the block go (a read
+ * would cost what the reader's does) or dm-bufio has no buffer to spare.
+ * The block cannot be in the readers' cache already: it was free before
+ * this transaction, and retire made that cache forget it when it was
+ * freed; nor can a reader reach it before the publish.  Its checks run at
+ * the first reader's lookup, as for a block read from disk.
+ */
+void dedup_array_cache_written(void *context, dm_block_t b)
+{
+	struct dedup_array_env *env = context;
+	struct dm_buffer *rb;
+	struct dm_block *blk;
+	void *data;
+
+	if (dm_bm_read_try_lock(env->bm, b, &array_validator, &blk))
+		return;
+	data = dm_bufio_new(env->array_cache, b, &rb);
+	if (!IS_ERR(data)) {
+		memcpy(data, dm_block_data(blk), DEDUP_METADATA_BLOCK_SIZE);
+		*(bool *)dm_bufio_get_aux_data(rb) = false;
+		dm_bufio_release(rb);
+	}
+	dm_bm_unlock(blk);
+}
+
+/*
  * The nodes a commit freed, for the node cache
  *
  * At retire the node cache forgets the nodes of the retired commit's trees

@@ -1252,6 +1252,8 @@ static int __commit(struct dedup_meta *md, u64 hits, u64 zero_writes)
 	if (r)
 		return r;
 	md->sb = sb;
+	/* Readers of this commit find the array blocks it wrote cached. */
+	dedup_space_visit_fresh(md->space, dedup_array_cache_written, &md->env);
 
 	/* The blocks this transaction freed may be reused by the next. */
 	for (i = 0; i < DEDUP_NR_ARRAYS; i++)

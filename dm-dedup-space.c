@@ -282,6 +282,17 @@ void dedup_space_mark_fresh(struct dedup_space *s, dm_block_t b)
 			 GFP_NOIO | __GFP_NOWARN);
 }
 
+void dedup_space_visit_fresh(struct dedup_space *s,
+			     void (*fn)(void *context, dm_block_t b),
+			     void *context)
+{
+	unsigned long b;
+	void *entry;
+
+	xa_for_each(&s->fresh, b, entry)
+		fn(context, b);
+}
+
 /*
  * The commit
  */

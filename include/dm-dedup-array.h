@@ -163,6 +163,13 @@ int dedup_array_forget_freed_nodes(struct dedup_array *a,
 				   struct dedup_node_diff *d, u64 old_root,
 				   u64 new_root);
 
+/*
+ * After a commit (context: the env): array block b, written by it, goes
+ * into the readers' array cache as the committer holds it, so that
+ * readers of that commit do not read it from the metadata device.
+ */
+void dedup_array_cache_written(void *context, dm_block_t b);
+
 /* dm-bufio alloc_callback of the readers' caches (aux: a "checked" bool). */
 void dedup_array_reader_buffer_new(struct dm_buffer *b);
 

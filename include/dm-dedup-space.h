@@ -69,6 +69,10 @@ int dedup_space_take_error(struct dedup_space *s);
 /* Array blocks allocated in this transaction: written in place. */
 bool dedup_space_fresh(struct dedup_space *s, dm_block_t b);
 void dedup_space_mark_fresh(struct dedup_space *s, dm_block_t b);
+/* fn(context, b) for each of them (those it could remember), in order. */
+void dedup_space_visit_fresh(struct dedup_space *s,
+			     void (*fn)(void *context, dm_block_t b),
+			     void *context);
 
 /*
  * The commit: pre_commit writes the bulk space map (before the metadata
