@@ -47,7 +47,7 @@ assert_eq "$(wc -l </tmp/nc.reads)" 48 "blocks read a round"
 
 round() {
 	rndfile /tmp/nc.w $BS
-	dd if=/tmp/nc.w of=$DEV bs=$BS seek=1 count=1 oflag=direct conv=fdatasync,notrunc \
+	dd if=/tmp/nc.w of=$DEV bs=$BS seek=1 count=1 oflag=direct conv=fsync,notrunc \
 		status=none || fail "round $1: write + fdatasync"
 	while read -r src dst; do
 		dd if=$DEV of=/tmp/nc.got bs=$BS count=1 iflag=skip_bytes,direct skip="$dst" \
