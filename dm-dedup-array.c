@@ -591,8 +591,9 @@ static int btree_find(struct dedup_array_env *env, u64 root, u64 key,
 }
 
 /*
- * Nothing is copied if the committer's cache let the block go (a read
- * would cost what the reader's does) or dm-bufio has no buffer to spare.
+ * The committer's cache holds the block (it has just written it) unless
+ * memory pressure made it let the block go: then it is read back here, as
+ * a reader would.  Nothing is copied if dm-bufio has no buffer to spare.
  * The block cannot be in the readers' cache already: it was free before
  * this transaction, and retire made that cache forget it when it was
  * freed; nor can a reader reach it before the publish.  Its checks run at
@@ -605,7 +606,7 @@ void dedup_array_cache_written(void *context, dm_block_t b)
 	struct dm_block *blk;
 	void *data;
 
-	if (dm_bm_read_try_lock(env->bm, b, &array_validator, &blk))
+	if (dm_bm_read_lock(env->bm, b, &array_validator, &blk))
 		return;
 	data = dm_bufio_new(env->array_cache, b, &rb);
 	if (!IS_ERR(data)) {
