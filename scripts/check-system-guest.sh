@@ -12,11 +12,13 @@
 #           clean    the last shutdown was clean: the index was saved
 #           rebuilt  the last boot was killed: the index must be rebuilt and
 #                    every fsynced file intact
-#   THEN    reboot   write new files, then `systemctl reboot`
+#   THEN    reboot   write new files, commit 200 PostgreSQL transactions,
+#                    then `systemctl reboot`
 #           crash    write fsynced files (listed in /share/fsynced after each
-#                    fsync), then keep writing until the host kills QEMU
-#           final    unmount, detach (saving the index), dedup_check the
-#                    metadata, power off
+#                    fsync), then keep writing and committing until the
+#                    host kills QEMU
+#           final    stop PostgreSQL, unmount, detach (saving the index),
+#                    dedup_check the metadata, power off
 # Beside dd0, a second device dd1 sits on LVM (volume group ddvg on the
 # third disk): a 1 MiB metadata LV, enough for its 16 MiB data LV, its
 # grow command in /etc/dedup/grow.d/dd1 (lvextend), warn_metadata=100 in
@@ -229,6 +231,7 @@ common() {
 	check "boot $BOOT: index_state reaches ready" index_ready
 	check "boot $BOOT: files of earlier boots intact" sums_ok "$S/sums"
 	check "boot $BOOT: rewriting old files makes dedup_hits grow" hits_grow "$(last_set)" "$MNT/copy-$BOOT"
+	pg_checks
 	dmsetup message "$NAME" 0 stats | grep -E '^(index_|unique|mapped|dedup_hits|data_used)' | diag
 }
 
@@ -344,6 +347,116 @@ lowwater() {
 	check "boot $BOOT: $SMALL's data reads back" small_intact
 }
 
+# ---- PostgreSQL on dd0 -----------------------------------------------------
+# Debian's postgresql-15, its cluster 15/main moved onto ext4 on dd0 at boot
+# 1. A client commits transactions of two rows each: a copy of one of the 8
+# KiB blobs of the table pool (a duplicate for dm-dedup) and a 6000-byte
+# random blob with its md5. psql prints "pg-ack TXN end" only after COMMIT
+# returned, to the second serial port, which QEMU writes to a file on the
+# host (scripts/check-system.sh collects them into /share/pg-acked after the
+# boot): an acknowledgement leaves the guest before the kill or never.
+# Transaction ids are BOOT * 1000000 + n, so every boot's are its own.
+
+PGV=15
+PGBIN=/usr/lib/postgresql/$PGV/bin
+PGDATA=$MNT/pg
+PGUNIT=postgresql@$PGV-main.service
+ACKTTY=/dev/ttyS1
+
+pg() { runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -d dedup "$@"; }
+
+# boot 1: cluster 15/main recreated on dd0; its unit needs the mount; the
+# schema
+pg_setup() {
+	systemctl stop postgresql.service || return 1
+	# the package made 15/main; whether it runs depends on the image
+	pg_dropcluster --stop $PGV main 2>/dev/null || pg_dropcluster $PGV main ||
+		return 1
+	pg_createcluster -d "$PGDATA" $PGV main >/dev/null || return 1
+	# crash recovery with the metadata disk's reads throttled can take
+	# minutes under TCG: pg_ctl waits 60 s by default
+	sed -i "s/^pg_ctl_options = .*/pg_ctl_options = '-t 900'/" \
+		/etc/postgresql/$PGV/main/pg_ctl.conf || return 1
+	mkdir -p "/etc/systemd/system/$PGUNIT.d"
+	cat >"/etc/systemd/system/$PGUNIT.d/check-system.conf" <<-EOF
+	# make check-system: the cluster is on dd0
+	[Unit]
+	RequiresMountsFor=$PGDATA
+	[Service]
+	TimeoutStartSec=900
+	EOF
+	systemctl daemon-reload && systemctl start "$PGUNIT" || return 1
+	runuser -u postgres -- createdb dedup || return 1
+	pg <<-'EOF'
+	CREATE TABLE pool (k int PRIMARY KEY, b bytea NOT NULL);
+	ALTER TABLE pool ALTER b SET STORAGE EXTERNAL;
+	INSERT INTO pool SELECT k, (SELECT decode(string_agg(md5(random()::text || k || s), ''), 'hex')
+		FROM generate_series(1, 512) s) FROM generate_series(0, 7) k;
+	CREATE TABLE t (txn bigint, kind int, b bytea NOT NULL, h text NOT NULL,
+		PRIMARY KEY (txn, kind));
+	ALTER TABLE t ALTER b SET STORAGE EXTERNAL;
+	EOF
+}
+
+# pg_client [COUNT]: COUNT transactions (default: until killed); every
+# acknowledgement goes to the serial port (a tty: psql's output is line
+# buffered there)
+pg_client() {
+	stty -F $ACKTTY 115200 -echo 2>/dev/null
+	awk -v from=$((BOOT * 1000000)) -v count="${1:-0}" -v q="'" 'BEGIN {
+		for (i = from; count == 0 || i < from + count; i++) {
+			print "BEGIN;"
+			printf "INSERT INTO t SELECT %d, 0, b, md5(b) FROM pool WHERE k = %d;\n", i, i % 8
+			printf "INSERT INTO t SELECT %d, 1, b, md5(b) FROM (SELECT decode(string_agg(md5(random()::text || s), %s%s), %shex%s) AS b FROM generate_series(1, 375) s) u;\n", i, q, q, q, q
+			print "COMMIT;"
+			printf "\\echo pg-ack %d end\n", i
+		}
+	}' | pg >$ACKTTY
+}
+
+# this boot's transactions in the table
+pg_count() { pg -At -c "SELECT count(DISTINCT txn) FROM t WHERE txn >= $((BOOT * 1000000))"; }
+
+pg_commits() {
+	local n
+	pg_client "$1" || return 1
+	n=$(pg_count)
+	echo "$n transactions of this boot in the table"
+	[ "$n" = "$1" ]
+}
+
+pg_up() {
+	systemctl is-active -q "$PGUNIT" || { systemctl status --no-pager "$PGUNIT"; return 1; }
+	runuser -u postgres -- psql -X -At -c "SHOW data_directory" | grep -qx "$PGDATA"
+}
+
+# every acknowledged commit (/share/pg-acked) is there with both rows, no
+# transaction is there in part, every blob equals its pool copy or its md5
+pg_intact() {
+	local have=/tmp/pg-have partial bad miss
+	pg -At -c "SELECT txn FROM t GROUP BY txn HAVING count(*) = 2" >$have || return 1
+	partial=$(pg -At -c "SELECT count(*) FROM (SELECT txn FROM t GROUP BY txn HAVING count(*) <> 2) p") || return 1
+	bad=$(pg -At -c "SELECT count(*) FROM t LEFT JOIN pool ON pool.k = t.txn % 8
+		WHERE md5(t.b) <> t.h OR (t.kind = 0 AND t.b IS DISTINCT FROM pool.b)") || return 1
+	touch "$S/pg-acked"
+	miss=$(awk 'FILENAME == ARGV[1] { have[$1] = 1; next }
+		!($1 in have) { m++; if (m <= 10) l = l " " $1 }
+		END { print m + 0 l }' $have "$S/pg-acked")
+	echo "$(wc -l <"$S/pg-acked") acknowledged commits checked, $(wc -l <$have) in the table;" \
+		"missing: $miss; in part: $partial; bad blobs: $bad"
+	[ "$miss" = 0 ] && [ "$partial" = 0 ] && [ "$bad" = 0 ]
+}
+
+pg_amcheck_ok() {
+	runuser -u postgres -- "$PGBIN/pg_amcheck" --install-missing --heapallindexed -d dedup
+}
+
+pg_checks() {
+	check "boot $BOOT: PostgreSQL up on $PGDATA ($PGUNIT)" pg_up
+	check "boot $BOOT: every acknowledged PostgreSQL commit there, none in part, blobs intact" pg_intact
+	check "boot $BOOT: pg_amcheck --heapallindexed clean" pg_amcheck_ok
+}
+
 # ---- setup ---------------------------------------------------------------
 
 install_tools() {
@@ -406,6 +519,7 @@ setup() {
 	check "boot 1: $UNIT active, /dev/mapper/$NAME and /dev/disk/by-id/dm-name-$NAME there" device_up
 	check "boot 1: mkfs.ext4 on /dev/mapper/$NAME, fstab entry mounted" format_mount
 	check "boot 1: $SMALL on LVM ($VG), 1 MiB metadata, attached by its unit" lvm_setup
+	check "boot 1: PostgreSQL $PGV's cluster moved to $PGDATA, schema created" pg_setup
 }
 
 # ---- then ----------------------------------------------------------------
@@ -434,6 +548,7 @@ esac
 case $THEN in
 reboot)
 	check "boot $BOOT: new files written and synced" write_set "$MNT/set-$BOOT"
+	check "boot $BOOT: 200 PostgreSQL commits acknowledged" pg_commits 200
 	check "boot $BOOT: systemctl --failed is empty" no_failed_units
 	check "boot $BOOT: journal of this boot clean for our units" journal_clean 0
 	finish reboot ;;
@@ -441,7 +556,9 @@ crash)
 	check "boot $BOOT: systemctl --failed is empty" no_failed_units
 	check "boot $BOOT: journal of this boot clean for our units" journal_clean 0
 	check "boot $BOOT: fsynced files written" crash_writes
-	# unsynced writes in flight when QEMU is killed: new data and copies
+	# PostgreSQL commits and unsynced writes in flight when QEMU is
+	# killed: new data and copies
+	pg_client </dev/null >/dev/null 2>&1 &
 	(
 		i=0
 		while :; do
@@ -449,13 +566,19 @@ crash)
 			head -c 4M /dev/urandom >"$MNT/fsynced-$BOOT/junk$i"
 			cp "$(last_set)/f1" "$MNT/fsynced-$BOOT/copy$i"
 		done
-	) &
+	) </dev/null >/dev/null 2>&1 &
 	sleep 3
+	# killed only once some commits were acknowledged
+	for i in $(seq 1 120); do
+		[ "$(pg_count 2>/dev/null)" -ge 20 ] 2>/dev/null && break
+		sleep 1
+	done
 	say "# crash-ready"
 	sleep 3600 ;;
 final)
 	check "boot $BOOT: systemctl --failed is empty" no_failed_units
 	check "boot $BOOT: journal of this boot clean for our units" journal_clean 0
+	check "boot $BOOT: systemctl stop $PGUNIT" systemctl stop "$PGUNIT"
 	check "boot $BOOT: umount $MNT" umount "$MNT"
 	check "boot $BOOT: systemctl stop $UNIT detaches and saves the index" systemctl stop "$UNIT"
 	check "boot $BOOT: $NAME is gone" sh -c "! dmsetup info $NAME"

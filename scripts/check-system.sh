@@ -16,11 +16,17 @@
 #              and saved the index (index_state loading or ready at attach,
 #              never rebuilding), every file is intact, rewriting old files
 #              makes dedup_hits grow;
-#   boots 5-6  follow QEMU killed mid-write (after boot 4 and 5): the fsynced
-#              files are intact, the index rebuilds (rebuilding at attach,
-#              then ready) and dedup recovers;
-#   boot 6     ends with umount, a clean detach and the packaged dedup_check
+#   boots 5-9  follow QEMU killed mid-write (after boots 4-8: 5 hard
+#              resets): the fsynced files are intact, the index rebuilds
+#              (rebuilding at attach, then ready) and dedup recovers;
+#   boot 9     ends with umount, a clean detach and the packaged dedup_check
 #              in the guest.
+# PostgreSQL 15's cluster lives on dd0's ext4 from boot 1. Every boot that
+# ends in a reboot commits 200 transactions, every killed one commits until
+# the kill; each acknowledged commit reaches the host over the guest's
+# second serial port (build/system/pg-acks-N.log, then share/pg-acked), and
+# every later boot checks that all of them are there, none in part, and
+# that pg_amcheck is clean.
 # Between boots, with no guest running, this script runs dedup_check
 # --data-dev on the disks (after a kill: the very metadata the kill left,
 # before the next boot attaches it) and reads the superblock's saved-index
@@ -118,10 +124,25 @@ host_check() {
 	rm -f "$out/meta.raw" "$out/data.raw"
 }
 
+# pg_acks BOOT: the transaction ids PostgreSQL's client acknowledged in
+# BOOT (lines "pg-ack TXN end" on the guest's second serial port) are
+# appended to the share's pg-acked, which every later boot checks; prints
+# their number. A line cut short by the kill has no "end" and is not counted.
+pg_acks() {
+	local log=$out/pg-acks-$1.log ids
+	ids=$(tr -d '\r' <"$log" 2>/dev/null | sed -n 's/^pg-ack \([0-9][0-9]*\) end$/\1/p')
+	if [ -z "$ids" ]; then
+		echo 0
+	else
+		echo "$ids" >>"$share/pg-acked"
+		echo "$ids" | wc -l
+	fi
+}
+
 # boot N EXPECT THEN: one QEMU run of the guest; reports its lines.
 boot() {
 	local b=$1 expect=$2 then=$3 console=$out/console-$1.log pid t deadline
-	local killed=0 timedout=0 line throttle=
+	local killed=0 timedout=0 line throttle='' acks
 	# After a kill the attach rebuilds the index from the fingerprints on
 	# the metadata disk; at this size that takes a fraction of a second, so
 	# the probe right after the attach could miss it. Reads of that disk
@@ -145,7 +166,7 @@ boot() {
 		-device virtio-blk-pci,drive=data,serial=dddata \
 		-drive "file=$out/lvm.qcow2,if=none,id=lvm,format=qcow2,discard=unmap" \
 		-device virtio-blk-pci,drive=lvm,serial=ddlvm \
-		-serial "file:$console" -monitor none \
+		-serial "file:$console" -serial "file:$out/pg-acks-$b.log" -monitor none \
 		</dev/null >"$out/qemu-$b.out" 2>&1 &
 	pid=$!
 	deadline=$((t + boot_timeout))
@@ -170,6 +191,8 @@ boot() {
 	done
 	wait "$pid" 2>/dev/null
 	echo "# boot $b ($expect, then $then): $(($(date +%s) - t)) s"
+	acks=$(pg_acks "$b")
+	echo "# boot $b: $acks PostgreSQL commits acknowledged over the serial port"
 	# the guest's lines, numbered here
 	if [ -f "$share/results-$b" ]; then
 		while IFS= read -r line; do
@@ -185,10 +208,10 @@ boot() {
 		notok "boot $b: the guest was done within $boot_timeout s, not in emergency mode (killed; console: $console)"
 		tail -n 30 "$console" | sed 's/^/#   /'
 	elif [ "$then" = crash ]; then
-		if [ "$killed" = 1 ]; then
-			ok "boot $b: QEMU killed mid-write"
+		if [ "$killed" = 1 ] && [ "$acks" -gt 0 ]; then
+			ok "boot $b: QEMU killed mid-write, after $acks acknowledged PostgreSQL commits"
 		else
-			notok "boot $b: the guest got to its writes before QEMU exited (console: $console)"
+			notok "boot $b: the guest got to its writes and commits before QEMU exited ($acks acknowledged; console: $console)"
 			tail -n 30 "$console" | sed 's/^/#   /'
 		fi
 	elif grep -qx '# done' "$share/results-$b" 2>/dev/null; then
@@ -210,8 +233,12 @@ boot 3 clean reboot
 host_check "after boot 3 (reboot)" valid
 boot 4 clean crash
 host_check "after boot 4 (QEMU killed)" 'stale|none'
-boot 5 rebuilt crash
-host_check "after boot 5 (QEMU killed)" 'stale|none'
-boot 6 rebuilt final
-host_check "after boot 6 (detach, poweroff)" valid
+for b in 5 6 7 8; do
+	boot $b rebuilt crash
+	host_check "after boot $b (QEMU killed)" 'stale|none'
+done
+boot 9 rebuilt final
+host_check "after boot 9 (detach, poweroff)" valid
+total=$(wc -l <"$share/pg-acked" 2>/dev/null || echo 0)
+echo "# check-system: $total acknowledged PostgreSQL commits, 5 hard resets"
 finish

@@ -1,7 +1,8 @@
 #!/bin/bash
 # system-image.sh - build (once per key) and locate the Debian bookworm guest
 # of `make check-system`: a root filesystem image with systemd, udev,
-# e2fsprogs, xfsprogs, kmod, dmsetup, lvm2 and Debian's kernel for KVER (the
+# e2fsprogs, xfsprogs, kmod, dmsetup, lvm2, postgresql-15 and Debian's
+# kernel for KVER (the
 # release the module is built for, scripts/kver.sh), made with mmdebstrap
 # from the host's apt sources, booted by QEMU with the image's own kernel
 # and initramfs-tools initrd (root=/dev/vda, console on ttyS0).
@@ -44,13 +45,14 @@ KVER=${KVER:-$("$here/kver.sh")}
 # What the guest needs: an init and udev, the filesystems and device-mapper
 # tools, the kernel the module is built for (its initramfs-tools initrd),
 # dbus for logind, mawk for the guest script, lvm2 for the device that the
-# monitor grows with lvextend. No compiler: the module is
+# monitor grows with lvextend, PostgreSQL 15 for the database that must
+# keep every acknowledged commit across hard resets. No compiler: the module is
 # built on the host for the same KVER (scripts/check-system.sh).
 # Bump when the steps below change in a way that changes the image.
 RECIPE=1
 
 PACKAGES="systemd systemd-sysv udev dbus e2fsprogs xfsprogs kmod dmsetup
-lvm2 initramfs-tools mawk"
+lvm2 initramfs-tools mawk postgresql-15"
 
 # The guest's side of the driver: run /share/guest.sh if the host shares it.
 DRIVER=$(cat <<'EOF'
