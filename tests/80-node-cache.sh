@@ -7,9 +7,10 @@
 # that shadows the first lbn leaf and the root) and O_DIRECT reads of 48
 # blocks 32 MiB apart in the other leaves, each compared with what was
 # written. The metadata device, under dm-linear (which counts), serves at
-# most 3 reads a round after the first: the new roots the commit made. When
-# every retire dropped the node cache, each round read the root and every
-# leaf the reads cross again.
+# most 4 reads a round after the first (3.0 measured). When every retire
+# dropped the node cache, each round read the root and every leaf the reads
+# cross again (9.0 a round); with the node cache kept but the array blocks
+# the commit wrote read back from disk by the next lookups, 5.0.
 # timeout: 300
 . /tests/lib.sh
 . /tests/data.inc
@@ -72,8 +73,8 @@ reads=$((r1 - r0))
 log "$ROUNDS rounds, $((c1 - c0)) commits: $reads metadata reads ($(awk -v r=$reads -v n="$ROUNDS" 'BEGIN { printf "%.1f", r / n }') a round)"
 [ $((c1 - c0)) -ge $((ROUNDS + 1)) ] ||
 	fail "$((c1 - c0)) commits in $((ROUNDS + 1)) rounds of write + fdatasync"
-[ $reads -le $((3 * ROUNDS)) ] ||
-	fail "$reads metadata reads in $ROUNDS rounds (at most $((3 * ROUNDS))): the node cache did not outlive the commits"
+[ $reads -le $((4 * ROUNDS)) ] ||
+	fail "$reads metadata reads in $ROUNDS rounds (at most $((4 * ROUNDS))): the readers' caches did not outlive the commits"
 
 # the same reads after a re-create (a cold cache) still compare
 dedup_remove nc
