@@ -593,11 +593,12 @@ static int btree_find(struct dedup_array_env *env, u64 root, u64 key,
 /*
  * The committer's cache holds the block (it has just written it) unless
  * memory pressure made it let the block go: then it is read back here, as
- * a reader would.  Nothing is copied if dm-bufio has no buffer to spare.
- * The block cannot be in the readers' cache already: it was free before
- * this transaction, and retire made that cache forget it when it was
- * freed; nor can a reader reach it before the publish.  Its checks run at
- * the first reader's lookup, as for a block read from disk.
+ * a reader would.  dm-bufio finds the buffer as it does for a read (a
+ * clean one evicted, or a wait).  The block cannot be in the readers'
+ * cache already: it was free before this transaction, and retire made
+ * that cache forget it when it was freed; nor can a reader reach it
+ * before the publish.  Its checks run at the first reader's lookup, as
+ * for a block read from disk.
  */
 void dedup_array_cache_written(void *context, dm_block_t b)
 {
@@ -630,11 +631,13 @@ void dedup_array_cache_written(void *context, dm_block_t b)
  * below it), so it reads the nodes the commit changed, not the tree.  Old
  * nodes are mostly cached (readers walked them); new ones are read as
  * readers would read them after the publish.  A level of the old tree
- * whose first differing node is a leaf is all leaves: none of those is
- * read.  A node freed is unreachable from the new root, and so are all its
- * ancestors: the walk reaches every one.  When the root split or merged,
- * the levels no longer match and nodes the new tree still reaches one
- * level away are forgotten too: that costs a read, never a stale node.
+ * whose first differing node is a leaf is all leaves: only that first one
+ * is read.  A node freed is unreachable from the new root, and so are all
+ * its ancestors: the walk reaches every one.  When the root split or
+ * merged, the levels no longer match: the walk then goes through the old
+ * tree's internal nodes and forgets all of them and its leaves (the
+ * readers read again what the new tree still has), or, wider than
+ * DEDUP_NODE_DIFF_MAX a level, gives up; never a stale node.
  */
 static int cmp_u64(const void *a, const void *b)
 {
@@ -718,7 +721,10 @@ void dedup_node_diff_exit(struct dedup_node_diff *d)
 
 /*
  * Whether root, a tree the committer just wrote, is a single leaf: from
- * the committer's cache (it wrote the root), without a read.
+ * the committer's cache (it wrote the root).  Asked only when the old root
+ * was a leaf: an internal new root then split from it in this transaction,
+ * and the cursor's walk down its leftmost path and its prefetch of the
+ * root's children meet nodes written by it too.
  */
 static bool root_is_leaf(struct dedup_array *a, struct dedup_node_diff *d,
 			 u64 root)

@@ -290,7 +290,8 @@ static void fill_geometry(struct dedup_meta *md,
 	sb->data_nr_blocks = geo->data_nr_blocks;
 }
 
-static int __commit(struct dedup_meta *md, u64 hits, u64 zero_writes);
+static int __commit(struct dedup_meta *md, u64 hits, u64 zero_writes,
+		    bool readers);
 
 static int format_metadata(struct dedup_meta *md,
 			   const struct dedup_meta_geometry *geo)
@@ -318,7 +319,7 @@ static int format_metadata(struct dedup_meta *md,
 			return r;
 	}
 	memset(&md->wc, 0, sizeof(md->wc));
-	return __commit(md, 0, 0);
+	return __commit(md, 0, 0, false);
 }
 
 /*
@@ -451,7 +452,7 @@ static int open_metadata(struct dedup_meta *md,
 	 * count the new blocks free only once that is committed.
 	 */
 	r = grow(md, md->env.nr_blocks);
-	return r ?: __commit(md, 0, 0);
+	return r ?: __commit(md, 0, 0, false);
 }
 
 /* The published view readers do not use (free since the last retire). */
@@ -1189,7 +1190,12 @@ static int drop_saved_index(struct dedup_meta *md)
 	return r;
 }
 
-static int __commit(struct dedup_meta *md, u64 hits, u64 zero_writes)
+/*
+ * readers: the commit is published to readers (the pool runs), so the
+ * array blocks it wrote are worth copying into their cache.
+ */
+static int __commit(struct dedup_meta *md, u64 hits, u64 zero_writes,
+		    bool readers)
 {
 	struct dedup_disk_superblock *d;
 	struct dedup_sb sb;
@@ -1253,7 +1259,9 @@ static int __commit(struct dedup_meta *md, u64 hits, u64 zero_writes)
 		return r;
 	md->sb = sb;
 	/* Readers of this commit find the array blocks it wrote cached. */
-	dedup_space_visit_fresh(md->space, dedup_array_cache_written, &md->env);
+	if (readers)
+		dedup_space_visit_fresh(md->space, DEDUP_CACHE_WRITTEN_MAX,
+					dedup_array_cache_written, &md->env);
 
 	/* The blocks this transaction freed may be reused by the next. */
 	for (i = 0; i < DEDUP_NR_ARRAYS; i++)
@@ -1269,7 +1277,7 @@ int dedup_meta_commit(struct dedup_meta *md, u64 hits, u64 zero_writes)
 	mutex_lock(&md->lock);
 	if (!md->read_only) {
 		dedup_space_take_error(md->space);
-		r = __commit(md, hits, zero_writes);
+		r = __commit(md, hits, zero_writes, true);
 	}
 	mutex_unlock(&md->lock);
 	return r;
@@ -1310,9 +1318,13 @@ static void forget_freed_nodes(struct dedup_meta *md)
 							   old->roots[i],
 							   cur->roots[i]);
 	}
-	if (r)
+	if (r) {
 		dm_bufio_forget_buffers(md->env.node_cache, 0,
 					md->env.nr_blocks);
+		/* Arrays not walked may have freed their leaf root. */
+		memset(md->node_diff.leaf_root, 0,
+		       sizeof(md->node_diff.leaf_root));
+	}
 }
 
 void dedup_meta_retire(struct dedup_meta *md)
@@ -1481,7 +1493,7 @@ static int save_index(struct dedup_meta *md)
 	if (md->sb.compat_flags & DEDUP_COMPAT_SAVED_INDEX) {
 		r = drop_saved_index(md);
 		if (!r)
-			r = __commit(md, 0, 0);
+			r = __commit(md, 0, 0, false);
 		if (r)
 			return r;
 	}
@@ -1500,7 +1512,7 @@ static int save_index(struct dedup_meta *md)
 	md->sb.save_entries = entries;
 	md->sb.save_shard_bits = g.shard_bits;
 	md->sb.save_loc_bits = g.loc_bits;
-	return __commit(md, 0, 0);
+	return __commit(md, 0, 0, false);
 }
 
 void dedup_meta_close(struct dedup_meta *md, bool save)

@@ -166,8 +166,11 @@ int dedup_array_forget_freed_nodes(struct dedup_array *a,
 /*
  * After a commit (context: the env): array block b, written by it, goes
  * into the readers' array cache as the committer holds it, so that
- * readers of that commit do not read it from the metadata device.
+ * readers of that commit do not read it from the metadata device.  At
+ * most DEDUP_CACHE_WRITTEN_MAX a commit: a larger one (a discard's, a
+ * random writer's on a slow disk) would push the readers' other blocks out.
  */
+#define DEDUP_CACHE_WRITTEN_MAX	1024
 void dedup_array_cache_written(void *context, dm_block_t b);
 
 /* dm-bufio alloc_callback of the readers' caches (aux: a "checked" bool). */
