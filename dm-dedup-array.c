@@ -698,6 +698,9 @@ int dedup_node_diff_init(struct dedup_node_diff *d)
 {
 	size_t i;
 
+	d->cursor = kmalloc(sizeof(*d->cursor), GFP_KERNEL);
+	if (!d->cursor)
+		return -ENOMEM;
 	for (i = 0; i < ARRAY_SIZE(d->set); i++) {
 		d->set[i] = kvmalloc_array(DEDUP_NODE_DIFF_MAX, sizeof(u64),
 					   GFP_KERNEL);
@@ -717,6 +720,8 @@ void dedup_node_diff_exit(struct dedup_node_diff *d)
 		kvfree(d->set[i]);
 		d->set[i] = NULL;
 	}
+	kfree(d->cursor);
+	d->cursor = NULL;
 }
 
 /*
@@ -729,10 +734,10 @@ void dedup_node_diff_exit(struct dedup_node_diff *d)
 static bool root_is_leaf(struct dedup_array *a, struct dedup_node_diff *d,
 			 u64 root)
 {
-	int r = dm_btree_cursor_begin(&a->info, root, false, &d->cursor);
-	bool leaf = (!r || r == -ENODATA) && d->cursor.depth == 1;
+	int r = dm_btree_cursor_begin(&a->info, root, false, d->cursor);
+	bool leaf = (!r || r == -ENODATA) && d->cursor->depth == 1;
 
-	dm_btree_cursor_end(&d->cursor);
+	dm_btree_cursor_end(d->cursor);
 	return leaf;
 }
 

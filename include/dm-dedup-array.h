@@ -154,7 +154,7 @@ struct dedup_node_diff {
 	u64 *set[4];
 	/* per array: its published root if that is known to be a leaf */
 	u64 leaf_root[DEDUP_NR_ARRAYS];
-	struct dm_btree_cursor cursor;
+	struct dm_btree_cursor *cursor;
 };
 
 int dedup_node_diff_init(struct dedup_node_diff *d);
