@@ -36,6 +36,7 @@
 #include <linux/log2.h>
 #include <linux/percpu.h>
 #include <linux/slab.h>
+#include <linux/sort.h>
 
 #include "persistent-data/dm-btree-internal.h"
 
@@ -587,6 +588,226 @@ static int btree_find(struct dedup_array_env *env, u64 root, u64 key,
 	}
 	DMERR_LIMIT("metadata btree deeper than %d", BTREE_MAX_DEPTH);
 	return -EILSEQ;
+}
+
+/*
+ * The committer's cache holds the block (it has just written it) unless
+ * memory pressure made it let the block go: then it is read back here, as
+ * a reader would.  dm-bufio finds the buffer as it does for a read (a
+ * clean one evicted, or a wait).  The block cannot be in the readers'
+ * cache already: it was free before this transaction, and retire made
+ * that cache forget it when it was freed; nor can a reader reach it
+ * before the publish.  Its checks run at the first reader's lookup, as
+ * for a block read from disk.
+ */
+void dedup_array_cache_written(void *context, dm_block_t b)
+{
+	struct dedup_array_env *env = context;
+	struct dm_buffer *rb;
+	struct dm_block *blk;
+	void *data;
+
+	if (dm_bm_read_lock(env->bm, b, &array_validator, &blk))
+		return;
+	data = dm_bufio_new(env->array_cache, b, &rb);
+	if (!IS_ERR(data)) {
+		memcpy(data, dm_block_data(blk), DEDUP_METADATA_BLOCK_SIZE);
+		*(bool *)dm_bufio_get_aux_data(rb) = false;
+		dm_bufio_release(rb);
+	}
+	dm_bm_unlock(blk);
+}
+
+/*
+ * The nodes a commit freed, for the node cache
+ *
+ * At retire the node cache forgets the nodes of the retired commit's trees
+ * that the new trees no longer reach: the nodes dm-btree shadowed or
+ * deleted in the transaction, which the next one may reuse.  Every other
+ * node stays cached.  Both trees are intact on disk then (the new one is
+ * committed, and what the transaction freed is not reused before the next
+ * one).  The walk goes level by level from the two roots, descending only
+ * where they differ (a node both trees reach at a level is shared with all
+ * below it), so it reads the nodes the commit changed, not the tree.  Old
+ * nodes are mostly cached (readers walked them); new ones are read as
+ * readers would read them after the publish.  A level of the old tree
+ * whose first differing node is a leaf is all leaves: only that first one
+ * is read.  A node freed is unreachable from the new root, and so are all
+ * its ancestors: the walk reaches every one.  When the root split or
+ * merged, the levels no longer match: the walk then goes through the old
+ * tree's internal nodes and forgets all of them and its leaves (the
+ * readers read again what the new tree still has), or, wider than
+ * DEDUP_NODE_DIFF_MAX a level, gives up; never a stale node.
+ */
+static int cmp_u64(const void *a, const void *b)
+{
+	u64 x = *(const u64 *)a, y = *(const u64 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Appends the children of node b, if it is internal, to out[*nr..cap);
+ * *internal says whether it is.
+ */
+static int node_children(struct dedup_array_env *env, u64 b, u64 *out,
+			 size_t *nr, size_t cap, bool *internal)
+{
+	struct btree_node *n;
+	struct dm_buffer *buf;
+	u32 i, cnt;
+	int r;
+
+	r = read_node(env, b, &buf, &n);
+	if (r)
+		return r;
+	*internal = le32_to_cpu(n->header.flags) == INTERNAL_NODE;
+	cnt = *internal ? le32_to_cpu(n->header.nr_entries) : 0;
+	if (*nr + cnt > cap) {
+		r = -E2BIG;
+	} else {
+		for (i = 0; i < cnt; i++)
+			out[(*nr)++] = node_value(n, i);
+	}
+	dm_bufio_release(buf);
+	return r;
+}
+
+/* Keeps in a[] and b[] (sorted) only what the other does not hold. */
+static void drop_common(u64 *a, size_t *na, u64 *b, size_t *nb)
+{
+	size_t i = 0, j = 0, ka = 0, kb = 0;
+
+	sort(a, *na, sizeof(*a), cmp_u64, NULL);
+	sort(b, *nb, sizeof(*b), cmp_u64, NULL);
+	while (i < *na || j < *nb) {
+		if (j == *nb || (i < *na && a[i] < b[j])) {
+			a[ka++] = a[i++];
+		} else if (i == *na || b[j] < a[i]) {
+			b[kb++] = b[j++];
+		} else {
+			i++;
+			j++;
+		}
+	}
+	*na = ka;
+	*nb = kb;
+}
+
+int dedup_node_diff_init(struct dedup_node_diff *d)
+{
+	size_t i;
+
+	d->cursor = kmalloc(sizeof(*d->cursor), GFP_KERNEL);
+	if (!d->cursor)
+		return -ENOMEM;
+	for (i = 0; i < ARRAY_SIZE(d->set); i++) {
+		d->set[i] = kvmalloc_array(DEDUP_NODE_DIFF_MAX, sizeof(u64),
+					   GFP_KERNEL);
+		if (!d->set[i]) {
+			dedup_node_diff_exit(d);
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+void dedup_node_diff_exit(struct dedup_node_diff *d)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(d->set); i++) {
+		kvfree(d->set[i]);
+		d->set[i] = NULL;
+	}
+	kfree(d->cursor);
+	d->cursor = NULL;
+}
+
+/*
+ * Whether root, a tree the committer just wrote, is a single leaf: from
+ * the committer's cache (it wrote the root).  Asked only when the old root
+ * was a leaf: an internal new root then split from it in this transaction,
+ * and the cursor's walk down its leftmost path and its prefetch of the
+ * root's children meet nodes written by it too.
+ */
+static bool root_is_leaf(struct dedup_array *a, struct dedup_node_diff *d,
+			 u64 root)
+{
+	int r = dm_btree_cursor_begin(&a->info, root, false, d->cursor);
+	bool leaf = (!r || r == -ENODATA) && d->cursor->depth == 1;
+
+	dm_btree_cursor_end(d->cursor);
+	return leaf;
+}
+
+int dedup_array_forget_freed_nodes(struct dedup_array *a,
+				   struct dedup_node_diff *d, u64 old_root,
+				   u64 new_root)
+{
+	struct dedup_array_env *env = a->env;
+	u64 *old = d->set[0], *new = d->set[1];
+	u64 *next_old = d->set[2], *next_new = d->set[3];
+	size_t nr_old = 0, nr_new = 0, nx_old, nx_new, i;
+	bool internal, child, old_leaf = false;
+	int depth, r;
+
+	if (!old_root || old_root == new_root)
+		return 0;
+	if (old_root == d->leaf_root[a->id]) {
+		/* A single leaf: freed, and nothing below it. */
+		dm_bufio_forget(env->node_cache, old_root);
+		old_leaf = true;
+		goto new_root;
+	}
+	old[nr_old++] = old_root;
+	if (new_root)
+		new[nr_new++] = new_root;
+	for (depth = 0; depth < BTREE_MAX_DEPTH; depth++) {
+		drop_common(old, &nr_old, new, &nr_new);
+		if (!nr_old)
+			goto new_root;
+		nx_old = 0;
+		r = node_children(env, old[0], next_old, &nx_old,
+				  DEDUP_NODE_DIFF_MAX, &internal);
+		if (!depth)
+			old_leaf = !internal;
+		for (i = 1; !r && internal && i < nr_old; i++)
+			r = node_children(env, old[i], next_old, &nx_old,
+					  DEDUP_NODE_DIFF_MAX, &child);
+		if (r)
+			goto bad;
+		for (i = 0; i < nr_old; i++)
+			dm_bufio_forget(env->node_cache, old[i]);
+		if (!nx_old)
+			goto new_root;
+		nx_new = 0;
+		for (i = 0; i < nr_new; i++) {
+			r = node_children(env, new[i], next_new, &nx_new,
+					  DEDUP_NODE_DIFF_MAX, &child);
+			if (r)
+				goto bad;
+		}
+		swap(old, next_old);
+		swap(new, next_new);
+		nr_old = nx_old;
+		nr_new = nx_new;
+	}
+	DMERR_LIMIT("metadata btree deeper than %d", BTREE_MAX_DEPTH);
+	r = -EILSEQ;
+bad:
+	d->leaf_root[a->id] = 0;
+	return r;
+
+new_root:
+	/*
+	 * Remembered only after a leaf root (a root that splits has two
+	 * children, both just written): a deeper tree's root is read from
+	 * the node cache at the next retire, where readers keep it.
+	 */
+	d->leaf_root[a->id] = old_leaf && new_root &&
+		root_is_leaf(a, d, new_root) ? new_root : 0;
+	return 0;
 }
 
 /* A cached "this array block does not exist in that view". */

@@ -39,8 +39,9 @@
  * reader locking a block that the committer holds for write would make the
  * committer's change vanish.  Readers reach only blocks of published roots,
  * which nobody writes; at retire, after readers of the previous roots have
- * drained, the node cache is dropped and the array blocks freed by the
- * commit are forgotten, before the next transaction may reuse them.
+ * drained, the btree nodes and the array blocks freed by the commit are
+ * forgotten by the readers' caches, before the next transaction may reuse
+ * them; the rest stay cached.
  *
  * Lock order: lock (committer, sleeping); the index's and the allocator's
  * spinlocks are leaves.  Readers take no lock of ours: the published roots
@@ -119,6 +120,8 @@ struct dedup_meta {
 	struct dedup_pub __rcu *pub;
 	/* Readers of published roots; drained at retire. */
 	struct srcu_struct srcu;
+	/* Room for retire's walk of the changed btree nodes (under lock). */
+	struct dedup_node_diff node_diff;
 
 	struct dedup_index *index;
 	struct dedup_alloc *alloc;
@@ -287,7 +290,8 @@ static void fill_geometry(struct dedup_meta *md,
 	sb->data_nr_blocks = geo->data_nr_blocks;
 }
 
-static int __commit(struct dedup_meta *md, u64 hits, u64 zero_writes);
+static int __commit(struct dedup_meta *md, u64 hits, u64 zero_writes,
+		    bool readers);
 
 static int format_metadata(struct dedup_meta *md,
 			   const struct dedup_meta_geometry *geo)
@@ -315,7 +319,7 @@ static int format_metadata(struct dedup_meta *md,
 			return r;
 	}
 	memset(&md->wc, 0, sizeof(md->wc));
-	return __commit(md, 0, 0);
+	return __commit(md, 0, 0, false);
 }
 
 /*
@@ -448,7 +452,7 @@ static int open_metadata(struct dedup_meta *md,
 	 * count the new blocks free only once that is committed.
 	 */
 	r = grow(md, md->env.nr_blocks);
-	return r ?: __commit(md, 0, 0);
+	return r ?: __commit(md, 0, 0, false);
 }
 
 /* The published view readers do not use (free since the last retire). */
@@ -629,11 +633,15 @@ static int open_caches(struct dedup_meta *md)
 		return PTR_ERR(c);
 	}
 	md->env.array_cache = c;
+	/* Without it each retire forgets every node. */
+	if (dedup_node_diff_init(&md->node_diff))
+		DMWARN("no memory to keep the node cache across commits");
 	return 0;
 }
 
 static void close_caches(struct dedup_meta *md)
 {
+	dedup_node_diff_exit(&md->node_diff);
 	dm_bufio_client_destroy(md->env.array_cache);
 	dm_bufio_client_destroy(md->env.node_cache);
 }
@@ -1182,7 +1190,12 @@ static int drop_saved_index(struct dedup_meta *md)
 	return r;
 }
 
-static int __commit(struct dedup_meta *md, u64 hits, u64 zero_writes)
+/*
+ * readers: the commit is published to readers (the pool runs), so the
+ * array blocks it wrote are worth copying into their cache.
+ */
+static int __commit(struct dedup_meta *md, u64 hits, u64 zero_writes,
+		    bool readers)
 {
 	struct dedup_disk_superblock *d;
 	struct dedup_sb sb;
@@ -1245,6 +1258,10 @@ static int __commit(struct dedup_meta *md, u64 hits, u64 zero_writes)
 	if (r)
 		return r;
 	md->sb = sb;
+	/* Readers of this commit find the array blocks it wrote cached. */
+	if (readers)
+		dedup_space_visit_fresh(md->space, DEDUP_CACHE_WRITTEN_MAX,
+					dedup_array_cache_written, &md->env);
 
 	/* The blocks this transaction freed may be reused by the next. */
 	for (i = 0; i < DEDUP_NR_ARRAYS; i++)
@@ -1260,7 +1277,7 @@ int dedup_meta_commit(struct dedup_meta *md, u64 hits, u64 zero_writes)
 	mutex_lock(&md->lock);
 	if (!md->read_only) {
 		dedup_space_take_error(md->space);
-		r = __commit(md, hits, zero_writes);
+		r = __commit(md, hits, zero_writes, true);
 	}
 	mutex_unlock(&md->lock);
 	return r;
@@ -1281,11 +1298,40 @@ void dedup_meta_publish(struct dedup_meta *md)
 	publish(md);
 }
 
+/*
+ * The node cache forgets the nodes the published commit freed: those of the
+ * previous published roots (the spare pub, rewritten only at the next
+ * publish) that the current ones no longer reach.
+ */
+static void forget_freed_nodes(struct dedup_meta *md)
+{
+	struct dedup_pub *cur = rcu_dereference_protected(md->pub,
+				lockdep_is_held(&md->lock));
+	struct dedup_pub *old = spare_pub(md);
+	int i, r = -ENOMEM;
+
+	lockdep_assert_held(&md->lock);
+	if (md->node_diff.set[0] && !dedup_fault_alloc()) {
+		for (i = 0, r = 0; !r && i < DEDUP_NR_ARRAYS; i++)
+			r = dedup_array_forget_freed_nodes(&md->arrays[i],
+							   &md->node_diff,
+							   old->roots[i],
+							   cur->roots[i]);
+	}
+	if (r) {
+		dm_bufio_forget_buffers(md->env.node_cache, 0,
+					md->env.nr_blocks);
+		/* Arrays not walked may have freed their leaf root. */
+		memset(md->node_diff.leaf_root, 0,
+		       sizeof(md->node_diff.leaf_root));
+	}
+}
+
 void dedup_meta_retire(struct dedup_meta *md)
 {
 	synchronize_srcu(&md->srcu);
-	dm_bufio_forget_buffers(md->env.node_cache, 0, md->env.nr_blocks);
 	mutex_lock(&md->lock);
+	forget_freed_nodes(md);
 	dedup_space_forget_freed(md->space, md->env.array_cache,
 				 md->env.nr_blocks);
 	mutex_unlock(&md->lock);
@@ -1447,7 +1493,7 @@ static int save_index(struct dedup_meta *md)
 	if (md->sb.compat_flags & DEDUP_COMPAT_SAVED_INDEX) {
 		r = drop_saved_index(md);
 		if (!r)
-			r = __commit(md, 0, 0);
+			r = __commit(md, 0, 0, false);
 		if (r)
 			return r;
 	}
@@ -1466,7 +1512,7 @@ static int save_index(struct dedup_meta *md)
 	md->sb.save_entries = entries;
 	md->sb.save_shard_bits = g.shard_bits;
 	md->sb.save_loc_bits = g.loc_bits;
-	return __commit(md, 0, 0);
+	return __commit(md, 0, 0, false);
 }
 
 void dedup_meta_close(struct dedup_meta *md, bool save)

@@ -256,6 +256,11 @@ void dedup_space_dec(void *context, dm_block_t b)
 
 	keep_error(s, dm_sm_dec_block(sm, rb));
 	note_freed(s, b);
+	/*
+	 * A block allocated in this transaction may be allocated again in
+	 * it once freed, as anything: it is no longer an array block of ours.
+	 */
+	xa_erase(&s->fresh, b);
 }
 
 int dedup_space_take_error(struct dedup_space *s)
@@ -280,6 +285,20 @@ void dedup_space_mark_fresh(struct dedup_space *s, dm_block_t b)
 	if (!dedup_fault_alloc())
 		xa_store(&s->fresh, b, xa_mk_value(1),
 			 GFP_NOIO | __GFP_NOWARN);
+}
+
+void dedup_space_visit_fresh(struct dedup_space *s, unsigned int max,
+			     void (*fn)(void *context, dm_block_t b),
+			     void *context)
+{
+	unsigned long b;
+	void *entry;
+
+	xa_for_each(&s->fresh, b, entry) {
+		if (!max--)
+			break;
+		fn(context, b);
+	}
 }
 
 /*

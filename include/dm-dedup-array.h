@@ -141,6 +141,38 @@ int dedup_array_release(struct dedup_array *a);
 /* Forgets the committer's per-transaction state (after a commit). */
 void dedup_array_end_transaction(struct dedup_array *a);
 
+/*
+ * At retire: the node cache forgets the btree nodes of array a's tree at
+ * old_root (the last published) that its tree at new_root (published now)
+ * does not reach (what the commit freed), and keeps the rest.  An error (a
+ * read, a walk wider than DEDUP_NODE_DIFF_MAX nodes a level) leaves the
+ * caller to forget every node.  d is the walk's room and memory, one per
+ * metadata, used under the committer's lock.
+ */
+#define DEDUP_NODE_DIFF_MAX	8192
+struct dedup_node_diff {
+	u64 *set[4];
+	/* per array: its published root if that is known to be a leaf */
+	u64 leaf_root[DEDUP_NR_ARRAYS];
+	struct dm_btree_cursor *cursor;
+};
+
+int dedup_node_diff_init(struct dedup_node_diff *d);
+void dedup_node_diff_exit(struct dedup_node_diff *d);
+int dedup_array_forget_freed_nodes(struct dedup_array *a,
+				   struct dedup_node_diff *d, u64 old_root,
+				   u64 new_root);
+
+/*
+ * After a commit (context: the env): array block b, written by it, goes
+ * into the readers' array cache as the committer holds it, so that
+ * readers of that commit do not read it from the metadata device.  At
+ * most DEDUP_CACHE_WRITTEN_MAX a commit: a larger one (a discard's, a
+ * random writer's on a slow disk) would push the readers' other blocks out.
+ */
+#define DEDUP_CACHE_WRITTEN_MAX	1024
+void dedup_array_cache_written(void *context, dm_block_t b);
+
 /* dm-bufio alloc_callback of the readers' caches (aux: a "checked" bool). */
 void dedup_array_reader_buffer_new(struct dm_buffer *b);
 

@@ -69,6 +69,13 @@ int dedup_space_take_error(struct dedup_space *s);
 /* Array blocks allocated in this transaction: written in place. */
 bool dedup_space_fresh(struct dedup_space *s, dm_block_t b);
 void dedup_space_mark_fresh(struct dedup_space *s, dm_block_t b);
+/*
+ * fn(context, b) for at most max of them (those it could remember and
+ * that this transaction did not free again), in block order.
+ */
+void dedup_space_visit_fresh(struct dedup_space *s, unsigned int max,
+			     void (*fn)(void *context, dm_block_t b),
+			     void *context);
 
 /*
  * The commit: pre_commit writes the bulk space map (before the metadata

@@ -104,24 +104,7 @@ recover() {
 	local which=$1 fs=$2 round=$3 dev
 	dev=$(dev_of "$which")
 	[ "$which" = ctl ] || create
-	mount -t "$fs" "$dev" /mnt/"$which" ||
-		{ dmesg_test | tail -n 20; fail "round $round ($which): mount (journal replay) failed"; }
-	umount /mnt/"$which"
-	if ! fs_check "$fs" "$dev" > /tmp/fsck.out 2>&1; then
-		cat /tmp/fsck.out
-		fail "round $round ($which): the $fs checker finds errors"
-	fi
-	mount -t "$fs" "$dev" /mnt/"$which" ||
-		fail "round $round ($which): mount after the check failed"
-}
-
-unmount() {	# which round
-	local n=0
-	until umount /mnt/"$1" 2>/dev/null; do
-		n=$((n + 1))
-		[ $n -lt 50 ] || fail "round $2 ($1): cannot unmount after the cut"
-		usleep 100000
-	done
+	fs_recover "$fs" "$dev" /mnt/"$which" "round $round ($which)"
 }
 
 rounds=0
@@ -178,8 +161,8 @@ for fs in ext4 xfs; do
 		done
 		log "round $round ($fs, $mode): cut after $(acks /tmp/ack.dd | wc -l) and" \
 			"$(acks /tmp/ack.ctl | wc -l) acknowledged commits"
-		unmount dd $round
-		unmount ctl $round
+		umount_retry /mnt/dd "round $round (dd)"
+		umount_retry /mnt/ctl "round $round (ctl)"
 		dmsetup remove sq || fail "round $round: cannot remove the dedup device"
 		for d in $CUT; do
 			dm_fault $d linear --noflush --nolockfs

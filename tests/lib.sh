@@ -69,6 +69,11 @@
 #   fs_mkfs FS DEV | fs_check FS DEV
 #                              make ext4 or xfs on DEV; its checker, repairing
 #                              nothing
+#   umount_retry MNT WHAT      unmount MNT, retrying for 5 s (a cut leaves
+#                              it busy a moment); fail "WHAT: ..." if not
+#   fs_recover FS DEV MNT WHAT after a cut: mount (the journal's replay),
+#                              unmount, the checker clean, mount again; fail
+#                              "WHAT: ..." at the first step that does not
 #
 # Faults:
 #   dm_fault NAME MODE [SUSPEND_OPTION...]
@@ -354,6 +359,26 @@ fs_check() {
 	xfs) xfs_repair -n "$2" ;;
 	*) echo "fs_check: no file system $1" >&2; return 1 ;;
 	esac
+}
+
+umount_retry() {
+	local n=0
+	until umount "$1" 2>/dev/null; do
+		n=$((n + 1))
+		[ $n -lt 50 ] || fail "$2: cannot unmount $1 after the cut"
+		usleep 100000
+	done
+}
+
+fs_recover() {
+	mount -t "$1" "$2" "$3" ||
+		{ dmesg_test | tail -n 20; fail "$4: mount (journal replay) failed"; }
+	umount "$3" || fail "$4: umount after the replay failed"
+	if ! fs_check "$1" "$2" > /tmp/fsck.out 2>&1; then
+		cat /tmp/fsck.out
+		fail "$4: the $1 checker finds errors"
+	fi
+	mount -t "$1" "$2" "$3" || fail "$4: mount after the check failed"
 }
 
 expect_table_error() {
