@@ -11,7 +11,8 @@
 # shown for a guest that stops answering after that); a guest crash
 # reported as "guest died" and followed by a fresh VM that runs the last
 # test (which also writes through the 9p share); the closing line
-# "3 passed, 5 failed" and a non-zero exit status.
+# "3 passed, 5 failed" and a non-zero exit status. Then a VM whose kernel
+# has no init: booted once more, then its test fails, no loop.
 # timeout: 600
 set -eu
 
@@ -59,6 +60,18 @@ check "fresh VM runs the rest" '[ "$(verdict 07-after-crash)" = ok ]'
 check "lib.sh self-test passes" '[ "$(verdict 08-lib)" = ok ]'
 check "9p share carries files to the host" '[ -s "$share/selftest-marker" ]'
 check "final line" '[ "$(tail -n1 "$run")" = "3 passed, 5 failed" ]'
+
+# A VM whose kernel never gets to the harness (here: no init to run, so
+# it panics) is booted once more, then its tests fail, without looping.
+rc2=0
+env -u T VM_SHARE="$share" VM_APPEND="rdinit=/no-such-init" \
+	"$top/scripts/run-tests.sh" --guest 'harness/guest/01-clean.sh' --no-host \
+	--results "$out/noinit.tap" --logs "$out/noinit" > "$out/noinit.txt" 2>&1 || rc2=$?
+cat "$out/noinit.txt"
+check "a boot that never reaches the harness is retried once, then fails" \
+	'[ $rc2 != 0 ] && [ "$(grep -c "^# booting once more" "$out/noinit.txt")" = 1 ] &&
+	 grep -q "^not ok 1 - harness/guest/01-clean" "$out/noinit.txt" &&
+	 [ "$(tail -n1 "$out/noinit.txt")" = "0 passed, 1 failed" ]'
 
 if [ $bad = 0 ]; then
 	echo "harness self-test: PASS"
