@@ -377,6 +377,8 @@ pg_setup() {
 	# minutes under TCG: pg_ctl waits 60 s by default
 	sed -i "s/^pg_ctl_options = .*/pg_ctl_options = '-t 900'/" \
 		/etc/postgresql/$PGV/main/pg_ctl.conf || return 1
+	pg_conftool $PGV main set synchronous_commit \
+		"$(cat "$S/pg-synchronous-commit" 2>/dev/null || echo on)" || return 1
 	mkdir -p "/etc/systemd/system/$PGUNIT.d"
 	cat >"/etc/systemd/system/$PGUNIT.d/check-system.conf" <<-EOF
 	# make check-system: the cluster is on dd0

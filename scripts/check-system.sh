@@ -33,6 +33,9 @@
 # record with dedup_dump: valid after each clean shutdown, stale or none
 # after each kill.
 # Every boot also checks `systemctl --failed` and the journal of our units.
+# SYSTEM_PG_SYNCHRONOUS_COMMIT=off sets PostgreSQL's synchronous_commit off:
+# commits are acknowledged before their WAL is durable, and the check of
+# the acknowledged commits after a kill should fail.
 # Output: "ok N - ..." / "not ok N - ..." lines, then "N passed, N failed";
 # exit status 1 if any check failed. Files: build/system (console logs,
 # the guest's results and trace, the disks).
@@ -57,6 +60,9 @@ arch=$(dpkg --print-architecture)
 deb=$top/build/deb/dm-dedup-tools_${ver}_$arch.deb
 ko=${DEDUP_KO:-$top/dm-dedup.ko}
 mem=${SYSTEM_VM_MEM:-2560}
+# PostgreSQL's synchronous_commit: "off" acknowledges commits before their
+# WAL is flushed, to show that the acknowledged-commit check can fail
+pg_sync=${SYSTEM_PG_SYNCHRONOUS_COMMIT:-on}
 boot_timeout=$(scale "${SYSTEM_BOOT_TIMEOUT:-900}")
 start=$(date +%s)
 
@@ -91,6 +97,7 @@ else
 fi
 cp "$deb" "$ko" "$share/"
 install -m 0755 scripts/check-system-guest.sh "$share/guest.sh"
+echo "$pg_sync" >"$share/pg-synchronous-commit"
 if ! { qemu-img create -q -f qcow2 -b "$ROOT_IMAGE" -F raw "$out/root.qcow2" &&
 	qemu-img create -q -f qcow2 "$out/meta.qcow2" 256M &&
 	qemu-img create -q -f qcow2 "$out/data.qcow2" 8G &&
