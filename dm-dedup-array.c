@@ -776,7 +776,7 @@ int dedup_array_forget_freed_nodes(struct dedup_array *a,
 			r = node_children(env, old[i], next_old, &nx_old,
 					  DEDUP_NODE_DIFF_MAX, &child);
 		if (r)
-			goto bad;
+			return r;
 		for (i = 0; i < nr_old; i++)
 			dm_bufio_forget(env->node_cache, old[i]);
 		if (!nx_old)
@@ -786,7 +786,7 @@ int dedup_array_forget_freed_nodes(struct dedup_array *a,
 			r = node_children(env, new[i], next_new, &nx_new,
 					  DEDUP_NODE_DIFF_MAX, &child);
 			if (r)
-				goto bad;
+				return r;
 		}
 		swap(old, next_old);
 		swap(new, next_new);
@@ -794,10 +794,8 @@ int dedup_array_forget_freed_nodes(struct dedup_array *a,
 		nr_new = nx_new;
 	}
 	DMERR_LIMIT("metadata btree deeper than %d", BTREE_MAX_DEPTH);
-	r = -EILSEQ;
-bad:
-	d->leaf_root[a->id] = 0;
-	return r;
+	/* The caller forgets every node and every known leaf root. */
+	return -EILSEQ;
 
 new_root:
 	/*
