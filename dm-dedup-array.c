@@ -494,11 +494,26 @@ static void set_checked(struct dm_buffer *b)
 }
 
 /*
+ * The readers' copy of block b: read if need be, or (cached) only if
+ * dm-bufio holds it already, else -EWOULDBLOCK.
+ */
+static void *get_block(struct dm_bufio_client *c, u64 b, bool cached,
+		       struct dm_buffer **bp)
+{
+	void *data;
+
+	if (!cached)
+		return dm_bufio_read(c, b, bp);
+	data = dm_bufio_get(c, b, bp);
+	return data ? data : ERR_PTR(-EWOULDBLOCK);
+}
+
+/*
  * Reads and checks node b.  On success the buffer is held (*bp) and must be
  * released with dm_bufio_release().
  */
-static int read_node(struct dedup_array_env *env, u64 b, struct dm_buffer **bp,
-		     struct btree_node **np)
+static int read_node(struct dedup_array_env *env, u64 b, bool cached,
+		     struct dm_buffer **bp, struct btree_node **np)
 {
 	struct btree_node *n;
 	struct node_header *h;
@@ -506,7 +521,7 @@ static int read_node(struct dedup_array_env *env, u64 b, struct dm_buffer **bp,
 
 	if (b >= READ_ONCE(env->nr_blocks))
 		return -EILSEQ;
-	n = dm_bufio_read(env->node_cache, b, bp);
+	n = get_block(env->node_cache, b, cached, bp);
 	if (IS_ERR(n))
 		return PTR_ERR(n);
 	*np = n;
@@ -559,8 +574,8 @@ static u64 node_value(struct btree_node *n, int i)
 }
 
 /* The value of key in the btree at root, or -ENODATA. */
-static int btree_find(struct dedup_array_env *env, u64 root, u64 key,
-		      u64 *value)
+static int btree_find(struct dedup_array_env *env, u64 root, bool cached,
+		      u64 key, u64 *value)
 {
 	u64 b = root;
 	int depth, i, r;
@@ -570,7 +585,7 @@ static int btree_find(struct dedup_array_env *env, u64 root, u64 key,
 		struct dm_buffer *buf;
 		bool leaf;
 
-		r = read_node(env, b, &buf, &n);
+		r = read_node(env, b, cached, &buf, &n);
 		if (r)
 			return r;
 		i = find_lower(n, key);
@@ -658,7 +673,7 @@ static int node_children(struct dedup_array_env *env, u64 b, u64 *out,
 	u32 i, cnt;
 	int r;
 
-	r = read_node(env, b, &buf, &n);
+	r = read_node(env, b, false, &buf, &n);
 	if (r)
 		return r;
 	*internal = le32_to_cpu(n->header.flags) == INTERNAL_NODE;
@@ -850,7 +865,7 @@ static int read_array_block(struct dedup_array *a, struct dedup_view v,
 	if (loc == LOC_ABSENT)
 		return 0;
 	if (!loc) {
-		r = btree_find(env, v.root, bidx, &loc);
+		r = btree_find(env, v.root, v.cached, bidx, &loc);
 		if (r == -ENODATA) {
 			cache_loc(a, v, bidx, LOC_ABSENT);
 			return 0;
@@ -863,7 +878,7 @@ static int read_array_block(struct dedup_array *a, struct dedup_view v,
 			return -EILSEQ;
 		}
 	}
-	h = dm_bufio_read(env->array_cache, loc, bp);
+	h = get_block(env->array_cache, loc, v.cached, bp);
 	if (IS_ERR(h))
 		return PTR_ERR(h);
 	if (!checked(*bp) && (le64_to_cpu(h->blocknr) != loc ||

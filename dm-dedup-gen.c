@@ -340,7 +340,7 @@ int dedup_cow_find_lbn(struct dedup_cow *cow, u64 lbn, u64 *value)
 }
 
 int dedup_cow_find_lbns(struct dedup_cow *cow, u64 lbn, unsigned int nr,
-			u64 *values)
+			bool cached, u64 *values)
 {
 	unsigned long in_mem = 0;
 	u64 mem[DEDUP_FIND_LBNS_MAX];
@@ -361,7 +361,7 @@ int dedup_cow_find_lbns(struct dedup_cow *cow, u64 lbn, unsigned int nr,
 	}
 	spin_unlock(&cow->lock);
 	if (bitmap_weight(&in_mem, nr) < nr) {
-		r = dedup_meta_find_lbns(cow->md, lbn, nr, values);
+		r = dedup_meta_find_lbns(cow->md, lbn, nr, cached, values);
 		if (r)
 			return r;
 	}

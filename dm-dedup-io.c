@@ -4,7 +4,9 @@
  *
  * Writes are cut at data block boundaries in map(), reads at every
  * DEDUP_READ_BLOCKS blocks (max_io_len), and handed to workers; map()
- * never blocks.  Reads, writes and discards have workers
+ * waits for no I/O.  A read whose blocks no other bio holds and whose
+ * mappings the generations or the readers' caches have is served in
+ * map() itself (map_read()).  Reads, writes and discards have workers
  * of their own, so that writers waiting for room in the open generation
  * (dedup_cow_admit()) hold up no read, and a large discard, which goes at
  * the pace of commits (dedup_cow_admit_discard()), holds up no write; a
@@ -110,6 +112,26 @@ static void cell_lock_range(struct dedup_c *dc, struct dedup_io *io, u64 lbn,
 	if (!granted)
 		wait_event(dc->cell_wait, READ_ONCE(io->granted));
 	io->cell_held = true;
+}
+
+/* cell_lock_range() if no bio holds or waits for an overlapping range. */
+static bool cell_try_lock_range(struct dedup_c *dc, struct dedup_io *io,
+				u64 lbn, unsigned int nr)
+{
+	bool granted;
+
+	io->lbn = lbn;
+	io->nr = nr;
+	spin_lock_irq(&dc->cell_lock);
+	list_add_tail(&io->cell_node, cell_list(dc, lbn));
+	granted = !cell_blocked(dc, io);
+	if (granted)
+		io->granted = true;
+	else
+		list_del(&io->cell_node);
+	spin_unlock_irq(&dc->cell_lock);
+	io->cell_held = granted;
+	return granted;
 }
 
 static void cell_lock(struct dedup_c *dc, struct dedup_io *io, u64 lbn)
@@ -571,39 +593,34 @@ static void read_piece(struct dedup_c *dc, struct bio *bio, u64 value,
 	dm_submit_bio_remap(bio, piece == bio ? NULL : piece);
 }
 
-/*
- * A read of up to DEDUP_READ_BLOCKS blocks holds them all while their
- * mappings are looked up and the data is read (so no block it reads can
- * be freed and reused meanwhile), and goes to the data device in as few
- * pieces as the blocks are contiguous there.
- */
-static void process_read(struct dedup_io *io, struct bio *bio)
+/* The blocks [*first, *first + return) of a read bio. */
+static unsigned int read_range(struct dedup_c *dc, struct bio *bio,
+			       u64 *first)
 {
-	struct dedup_c *dc = io->dc;
 	sector_t sector = dm_target_offset(dc->ti, bio->bi_iter.bi_sector);
-	sector_t offset = sector & (dc->block_sectors - 1);
-	u64 first = sector >> dc->block_shift, value[DEDUP_READ_BLOCKS];
-	unsigned int i, j, nr, sectors;
-	int r;
 
-	BUILD_BUG_ON(DEDUP_READ_BLOCKS > DEDUP_FIND_LBNS_MAX);
-	if (!bio_sectors(bio)) {
-		bio_endio(bio);
-		return;
-	}
-	nr = ((sector + bio_sectors(bio) - 1) >> dc->block_shift) - first + 1;
+	*first = sector >> dc->block_shift;
+	return ((sector + bio_sectors(bio) - 1) >> dc->block_shift) -
+		*first + 1;
+}
+
+/*
+ * The nr blocks of a read, their mappings in value: to the data device in
+ * as few pieces as the blocks are contiguous there.
+ */
+static void submit_read(struct dedup_c *dc, struct bio *bio, unsigned int nr,
+			u64 *value)
+{
+	sector_t offset = dm_target_offset(dc->ti, bio->bi_iter.bi_sector) &
+		(dc->block_sectors - 1);
+	unsigned int i, j, sectors;
+
 	/*
 	 * dm polls the clone only: pieces split from it must complete by
 	 * interrupt (as blk-merge does before a split).
 	 */
 	if (nr > 1)
 		bio_clear_polled(bio);
-	cell_lock_range(dc, io, first, nr);
-	r = dedup_cow_find_lbns(dc->pool->cow, first, nr, value);
-	if (r) {
-		fail_meta(io, "lookup", r);
-		return;
-	}
 	for (i = 0; i < nr; i++)
 		if (value[i] == DEDUP_UNMAPPED)
 			value[i] = DEDUP_ZERO_PBN;
@@ -618,6 +635,62 @@ static void process_read(struct dedup_io *io, struct bio *bio)
 		read_piece(dc, bio, value[i], offset, sectors);
 		offset = 0;
 	}
+}
+
+/*
+ * A read of up to DEDUP_READ_BLOCKS blocks holds them all while their
+ * mappings are looked up and the data is read (so no block it reads can
+ * be freed and reused meanwhile).  map_read() may have taken them.
+ */
+static void process_read(struct dedup_io *io, struct bio *bio)
+{
+	struct dedup_c *dc = io->dc;
+	u64 first, value[DEDUP_READ_BLOCKS];
+	unsigned int nr;
+	int r;
+
+	BUILD_BUG_ON(DEDUP_READ_BLOCKS > DEDUP_FIND_LBNS_MAX);
+	if (!bio_sectors(bio)) {
+		bio_endio(bio);
+		return;
+	}
+	atomic64_inc(&dc->worker_reads);
+	nr = read_range(dc, bio, &first);
+	if (!io->cell_held)
+		cell_lock_range(dc, io, first, nr);
+	r = dedup_cow_find_lbns(dc->pool->cow, first, nr, false, value);
+	if (r) {
+		fail_meta(io, "lookup", r);
+		return;
+	}
+	submit_read(dc, bio, nr, value);
+}
+
+/*
+ * A read served in map(), without a worker: when no bio holds or waits
+ * for its blocks and their mappings need no metadata read.  Else the
+ * read worker does it, from the cells on if map_read() took them.  Only
+ * in a mode whose reads are process_read()'s.
+ */
+static bool map_read(struct dedup_c *dc, struct dedup_io *io,
+		     struct bio *bio)
+{
+	u64 first, value[DEDUP_READ_BLOCKS];
+	unsigned int nr;
+	int r;
+
+	if (READ_ONCE(dc->pool->ops)->read != process_read ||
+	    !bio_sectors(bio))
+		return false;
+	nr = read_range(dc, bio, &first);
+	if (!cell_try_lock_range(dc, io, first, nr))
+		return false;
+	r = dedup_cow_find_lbns(dc->pool->cow, first, nr, true, value);
+	if (r)
+		return false;
+	atomic64_inc(&dc->map_reads);
+	submit_read(dc, bio, nr, value);
+	return true;
 }
 
 /*
@@ -958,7 +1031,8 @@ int dedup_map(struct dm_target *ti, struct bio *bio)
 	} else if (bio_op(bio) == REQ_OP_DISCARD) {
 		stage_add(&dc->discards, io);
 	} else if (bio_data_dir(bio) == READ) {
-		stage_add(&dc->reads, io);
+		if (!map_read(dc, io, bio))
+			stage_add(&dc->reads, io);
 	} else {
 		/* A write is cut at its first block's end; dm sends the rest. */
 		sector_t left = dc->block_sectors -

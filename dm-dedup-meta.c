@@ -836,15 +836,18 @@ int dedup_meta_find_lbn(struct dedup_meta *md, u64 lbn, u64 *value, u64 *seq)
 }
 
 int dedup_meta_find_lbns(struct dedup_meta *md, u64 lbn, unsigned int nr,
-			 u64 *values)
+			 bool cached, u64 *values)
 {
+	struct dedup_view v;
 	unsigned int i;
 	int idx, r;
 	u64 x;
 
 	idx = srcu_read_lock(&md->srcu);
-	r = dedup_array_lookup_run(&md->arrays[DEDUP_A_LBN],
-				   view(md, DEDUP_A_LBN), lbn, nr, values);
+	v = view(md, DEDUP_A_LBN);
+	v.cached = cached;
+	r = dedup_array_lookup_run(&md->arrays[DEDUP_A_LBN], v, lbn, nr,
+				   values);
 	srcu_read_unlock(&md->srcu, idx);
 	for (i = 0; i < nr && !r; i++) {
 		x = le64_to_cpu((__force __le64)values[i]);

@@ -586,6 +586,9 @@ static void emit_stats(struct dedup_c *dc, char *result, unsigned int maxlen)
 	DMEMIT("index_progress=%llu\nindex_total=%llu\nallocator_ram_bytes=%llu\n",
 	       f.m.index_progress, f.m.index_total, f.m.alloc_ram_bytes);
 	DMEMIT("generation_buckets=%llu\n", f.s.gen_buckets);
+	DMEMIT("reads_in_map=%lld\nreads_in_worker=%lld\n",
+	       atomic64_read(&dc->map_reads),
+	       atomic64_read(&dc->worker_reads));
 }
 
 static int dedup_message(struct dm_target *ti, unsigned int argc,

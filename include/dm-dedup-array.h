@@ -33,10 +33,16 @@ enum dedup_array_id {
 };
 
 
-/* What one lookup reads: a published root and its sequence number. */
+/*
+ * What one lookup reads: a published root and its sequence number.  A
+ * cached view reads nothing from the metadata device: a lookup through it
+ * gives -EWOULDBLOCK where it would have to (for map(), which must not
+ * wait for I/O).
+ */
 struct dedup_view {
 	u64 root;
 	u64 seq;
+	bool cached;
 };
 
 /*

@@ -94,10 +94,11 @@ int dedup_cow_find_lbn(struct dedup_cow *cow, u64 lbn, u64 *value);
 /*
  * What [lbn, lbn + nr) map to, each a PBN, DEDUP_ZERO_PBN or
  * DEDUP_UNMAPPED; the caller holds their cells.  nr <= DEDUP_FIND_LBNS_MAX.
+ * cached: without waiting for metadata I/O (-EWOULDBLOCK instead).
  */
 #define DEDUP_FIND_LBNS_MAX	32
 int dedup_cow_find_lbns(struct dedup_cow *cow, u64 lbn, unsigned int nr,
-			u64 *values);
+			bool cached, u64 *values);
 
 /* A claim on a fingerprint that is being written for the first time. */
 struct dedup_claim {

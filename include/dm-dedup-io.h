@@ -136,6 +136,8 @@ struct dedup_c {
 	mempool_t *buf_pool;			/* one block: the data */
 	mempool_t *verify_pool;			/* one block: verify reads */
 	struct bio_set bs;
+	atomic64_t map_reads;			/* reads served in map() */
+	atomic64_t worker_reads;		/* reads a worker served */
 
 	/*
 	 * Protects cells: the LBN ranges of the bios that hold or wait for

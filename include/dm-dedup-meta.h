@@ -97,10 +97,11 @@ u64 dedup_meta_publish_seq(struct dedup_meta *md);
 int dedup_meta_find_lbn(struct dedup_meta *md, u64 lbn, u64 *value, u64 *seq);
 /*
  * What [lbn, lbn + nr) map to, from one published commit: a PBN,
- * DEDUP_ZERO_PBN or DEDUP_UNMAPPED each.
+ * DEDUP_ZERO_PBN or DEDUP_UNMAPPED each.  cached: from the readers'
+ * caches alone, -EWOULDBLOCK if the metadata device would be read.
  */
 int dedup_meta_find_lbns(struct dedup_meta *md, u64 lbn, unsigned int nr,
-			 u64 *values);
+			 bool cached, u64 *values);
 /* The committed reference count of pbn (0 if free). */
 int dedup_meta_find_refcount(struct dedup_meta *md, u64 pbn, u32 *count,
 			     u64 *seq);
