@@ -39,6 +39,7 @@
 #include <linux/mempool.h>
 #include <linux/workqueue.h>
 
+#include "dm-dedup-fault.h"
 #include "dm-dedup-io.h"
 
 static void dedup_pool_metadata_failed(struct dedup_pool *pool,
@@ -572,25 +573,31 @@ static void process_write(struct dedup_io *io, struct bio *bio)
 /*
  * One piece of a read: the bio's first "sectors" sectors, all of them in
  * zero or unmapped blocks (value DEDUP_ZERO_PBN), or in blocks contiguous
- * on the data device from value on; the rest of the bio follows.
+ * on the data device from value on; the rest of the bio follows.  False,
+ * the bio untouched, if the piece could not be split off (GFP_NOWAIT).
  */
-static void read_piece(struct dedup_c *dc, struct bio *bio, u64 value,
-		       sector_t offset, unsigned int sectors)
+static bool read_piece(struct dedup_c *dc, struct bio *bio, u64 value,
+		       sector_t offset, unsigned int sectors, gfp_t gfp)
 {
 	struct bio *piece = bio;
 
 	if (sectors < bio_sectors(bio)) {
-		piece = bio_split(bio, sectors, GFP_NOIO, &dc->bs);
+		/* Only map()'s split has a fallback (the read worker). */
+		piece = gfp == GFP_NOWAIT && dedup_fault_alloc() ? NULL :
+			bio_split(bio, sectors, gfp, &dc->bs);
+		if (!piece)
+			return false;
 		bio_chain(piece, bio);
 	}
 	if (value == DEDUP_ZERO_PBN) {
 		zero_fill_bio(piece);
 		bio_endio(piece);
-		return;
+		return true;
 	}
 	bio_set_dev(piece, dc->data_dev->bdev);
 	piece->bi_iter.bi_sector = (value << dc->block_shift) + offset;
 	dm_submit_bio_remap(bio, piece == bio ? NULL : piece);
+	return true;
 }
 
 /* The blocks [*first, *first + return) of a read bio. */
@@ -606,10 +613,13 @@ static unsigned int read_range(struct dedup_c *dc, struct bio *bio,
 
 /*
  * The nr blocks of a read, their mappings in value: to the data device in
- * as few pieces as the blocks are contiguous there.
+ * as few pieces as the blocks are contiguous there.  In map() (gfp
+ * GFP_NOWAIT: a wait for the bio_set there could wait for the pieces it
+ * has queued itself) a piece that cannot be split off leaves the rest of
+ * the bio to the caller: false.
  */
-static void submit_read(struct dedup_c *dc, struct bio *bio, unsigned int nr,
-			u64 *value)
+static bool submit_read(struct dedup_c *dc, struct bio *bio, unsigned int nr,
+			u64 *value, gfp_t gfp)
 {
 	sector_t offset = dm_target_offset(dc->ti, bio->bi_iter.bi_sector) &
 		(dc->block_sectors - 1);
@@ -632,9 +642,11 @@ static void submit_read(struct dedup_c *dc, struct bio *bio, unsigned int nr,
 				break;
 		sectors = min_t(sector_t, ((sector_t)(j - i) << dc->block_shift) -
 				offset, bio_sectors(bio));
-		read_piece(dc, bio, value[i], offset, sectors);
+		if (!read_piece(dc, bio, value[i], offset, sectors, gfp))
+			return false;
 		offset = 0;
 	}
+	return true;
 }
 
 /*
@@ -663,7 +675,7 @@ static void process_read(struct dedup_io *io, struct bio *bio)
 		fail_meta(io, "lookup", r);
 		return;
 	}
-	submit_read(dc, bio, nr, value);
+	submit_read(dc, bio, nr, value, GFP_NOIO);
 }
 
 /*
@@ -688,8 +700,11 @@ static bool map_read(struct dedup_c *dc, struct dedup_io *io,
 	r = dedup_cow_find_lbns(dc->pool->cow, first, nr, true, value);
 	if (r)
 		return false;
-	atomic64_inc(&dc->map_reads);
-	submit_read(dc, bio, nr, value);
+	/* What could not be split off here, the worker does. */
+	if (submit_read(dc, bio, nr, value, GFP_NOWAIT))
+		atomic64_inc(&dc->map_reads);
+	else
+		stage_add(&dc->reads, io);
 	return true;
 }
 

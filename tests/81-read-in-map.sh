@@ -12,7 +12,9 @@
 # device suspended under a commit that waits for it, reads of committed
 # blocks and of a block the waiting commit carries still complete and
 # compare. A writer flipping one block between two contents beside a
-# reader: every read is one of them, whole.
+# reader: every read is one of them, whole. Reads of 2-32 pieces whose
+# split in map() fails (test-only test_fail_alloc) are finished by the
+# worker and compare.
 # timeout: 300
 . /tests/lib.sh
 . /tests/data.inc
@@ -118,4 +120,32 @@ done
 wait $FLIP || fail "the writer of block 600"
 log "$n reads of block 600 beside 400 writes of it, each one of the two contents"
 [ $n -ge 20 ] || fail "only $n reads beside the writer"
+dd if=/tmp/rm.b of=$MODEL bs=$BS seek=600 conv=notrunc status=none
+
+# Reads in many pieces (every other block of 448-511 zeroed) whose split
+# in map() fails (test_fail_alloc 2: every second allocation that has a
+# fallback): map() leaves the rest of the read to the worker.
+i=448
+while [ $i -lt 512 ]; do
+	dd if=/dev/zero of=$DEV bs=$BS seek=$i count=1 oflag=direct conv=notrunc \
+		status=none || fail "zero write at block $i"
+	dd if=/dev/zero of=$MODEL bs=$BS seek=$i count=1 conv=notrunc status=none
+	i=$((i + 2))
+done
+dedup_commit rm
+read_all "before the failed splits"
+FA=/sys/module/dm_dedup/parameters/test_failed_allocs
+f0=$(cat $FA)
+w0=$(dedup_stat rm reads_in_worker)
+dedup_knob test_fail_alloc 2
+read_all "with failed splits"
+dd if=$DEV of=/tmp/rm.got bs=131072 count=$((NB * BS / 131072)) iflag=direct \
+	status=none || fail "read in 128 KiB reads with failed splits"
+cmp -s /tmp/rm.got $MODEL || fail "128 KiB reads with failed splits differ from the model"
+dedup_knob test_fail_alloc 0
+f1=$(cat $FA)
+w1=$(dedup_stat rm reads_in_worker)
+log "failed splits: $((f1 - f0)) allocations failed, $((w1 - w0)) reads finished by the worker"
+[ $((f1 - f0)) -ge 1 ] || fail "no split failed in map()"
+[ $((w1 - w0)) -ge 1 ] || fail "no read finished by the worker after a failed split"
 dedup_teardown
