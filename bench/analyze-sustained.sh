@@ -242,6 +242,7 @@ pf() { awk -v c="$1" 'BEGIN { print (c ? "PASS" : "FAIL") }'; }
 		for r in "${rows[@]}"; do
 			case $r in *-slowread) ;; *) continue ;; esac
 			t=${r%-slowread}
+			[ "$t" != dedup-load ] || t=dedup
 			rl=$(awk '{ printf "%s / %s ms", $1, $2 }' "$in/$r.readlat" 2>/dev/null || echo "not measured")
 			if has "$t"; then
 				printf '  %-18s IOPS %.0f = %s x %s'"'"'s %.0f (read %s)\n' "$r" "${iops[$r]}" \
@@ -250,6 +251,26 @@ pf() { awk -v c="$1" 'BEGIN { print (c ? "PASS" : "FAIL") }'; }
 			else
 				printf '  %-18s IOPS %.0f; row %s not run: no ratio (read %s)\n' "$r" "${iops[$r]}" "$t" "$rl"
 			fi
+		done
+	fi
+	if printf '%s\n' "${rows[@]}" | grep -q -- '^dedup-load'; then
+		echo
+		echo "while the saved index loads (dedup-load-*: the device removed and made again over $(envf overwrite_mb) MiB of data; issue 25: fdatasync max <= longest_commit_ms + 100):"
+		for r in "${rows[@]}"; do
+			case $r in dedup-load*) ;; *) continue ;; esac
+			if [ ! -s "$in/$r.loaded" ]; then
+				echo "  $r: FAIL (the index was not ready by the row's end)"
+				continue
+			fi
+			awk -v ready="$(cat "$in/$r.loaded")" -v r="$r" \
+				-v lc="$(sed -n 's/^longest_commit_ms=//p' "$in/$r.stats")" '
+				NR == 1 { first = $1 }
+				$1 < ready { n++; if ($3 > m) m = $3 }
+				END {
+					m /= 1000
+					printf "  %s: index ready %.1f s after the first fdatasync; %d fdatasyncs began before, the longest %.1f ms; longest_commit_ms %s: %s\n",
+						r, (ready - first) / 1000, n, m, lc,
+						!n ? "n/a (no fdatasync during the load)" : m <= lc + 100 ? "PASS" : "FAIL" }' "$in/$r.sync"
 		done
 	fi
 	echo

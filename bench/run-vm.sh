@@ -56,8 +56,9 @@
 #                     (target:workload:bs:pattern:jobs, e.g. sha256:unique:4k:seq:j1);
 #                     sustained: extended regex on the row names (dm-linear,
 #                     dm-thin, dedup-blocking, dedup, dedup-slowread,
-#                     dedup-mix, dedup-mix-slowread, dedup-prefilled; default
-#                     all but the two dedup-mix rows); ratio: on its row
+#                     dedup-mix, dedup-mix-slowread, dedup-load-slowread,
+#                     dedup-prefilled; default all but the two dedup-mix
+#                     rows and dedup-load-slowread); ratio: on its row
 #                     names (dedup, btrfs-4k, btrfs-128k, btrfs-4k-partial;
 #                     default all but btrfs-4k-partial)
 #   BENCH_RATIO_9P    ratio: 1 also times reading a sample of the tree (its
@@ -71,7 +72,8 @@
 #                     for a quick try of the benchmark itself)
 #   BENCH_OVERWRITE_MB  profile/throughput/sustained: the region an overwrite
 #                     row writes first and then rewrites (default 64;
-#                     sustained: 1024, the dedup-mix rows)
+#                     sustained: 1024, the dedup-mix rows, and what
+#                     dedup-load-slowread writes before its re-create)
 #   BENCH_JOBS        profile: fio numjobs (default 1)
 #   BENCH_HASH        profile: dedup's hash (default sha256)
 #   BENCH_WINDOW      sustained: seconds per "minute" of the per-window
@@ -127,7 +129,7 @@ if [ "$bench" = sustained ]; then
 	BENCH_OVERWRITE_MB=${BENCH_OVERWRITE_MB:-1024}
 	# The rows of sustained-guest.sh; the dedup-mix rows only when asked for.
 	sustained_rows="dm-linear dm-thin dedup-blocking dedup dedup-slowread dedup-mix
-		dedup-mix-slowread dedup-prefilled"
+		dedup-mix-slowread dedup-load-slowread dedup-prefilled"
 	BENCH_ROWS=${BENCH_ROWS:-^(dm-linear|dm-thin|dedup-blocking|dedup|dedup-slowread|dedup-prefilled)\$}
 elif [ "$bench" = ratio ]; then
 	# A virtio disk that holds the inputs' copy, not a RAM disk.

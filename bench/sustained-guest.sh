@@ -20,7 +20,11 @@
 # Rows: dm-linear, dm-thin (64 KiB blocks, metadata on vdc), dedup with
 # blocking_commit, dedup, dedup-slowread (dedup, slow metadata reads),
 # dedup-mix and dedup-mix-slowread (BENCH_OVERWRITE_MB written first, then
-# overwritten with fio dedupe_percentage=50), and dedup-prefilled when
+# overwritten with fio dedupe_percentage=50), dedup-load-slowread
+# (BENCH_OVERWRITE_MB of unique data written first and the device removed,
+# its index saved, and made again: the writer writes past that data while
+# the index loads; ROW.loaded: the uptime in ms when it was ready), and
+# dedup-prefilled when
 # BENCH_PREFILL=1; dedup rows sha256, 4 KiB blocks, commit_period_ms 1000.
 # BENCH_ROWS (bench/run-vm.sh) picks them.
 # Per row, for BENCH_SECONDS, side by side:
@@ -96,6 +100,18 @@ dedup_row() {
 		dm_create bench-off "0 $data_sz linear /dev/mapper/bench-dedup $ROW_OFFSET"
 		dev=/dev/mapper/bench-off
 	fi
+	if [ -n "${ROW_LOAD_MB:-}" ]; then
+		say "row $row: writing $ROW_LOAD_MB MiB, then removing the device (its index saved) and making it again"
+		prefill "$dev" 4k 1 $((ROW_LOAD_MB * 1048576))
+		dmsetup message bench-dedup 0 commit || fail "commit of the data written first"
+		dedup_save_remove bench-dedup
+		dedup_create bench-dedup "$meta" "$data" 4096 sha256 "$@"
+		dmsetup message bench-dedup 0 stats | grep -q '^index_state=loading$' ||
+			fail "row $row: the index is not loading after the re-create"
+		load_watch "$OUT/$row.loaded" &
+		dm_create bench-off "0 $((data_sz - ROW_LOAD_MB * 2048)) linear /dev/mapper/bench-dedup $((ROW_LOAD_MB * 2048))"
+		dev=/dev/mapper/bench-off
+	fi
 	if [ -n "${ROW_PREFILL_MB:-}" ]; then
 		say "row $row: writing $ROW_PREFILL_MB MiB first"
 		prefill "$dev" 4k 1 $((ROW_PREFILL_MB * 1048576))
@@ -105,7 +121,7 @@ dedup_row() {
 	fi
 	dedup_stats bench-dedup "$row.before"
 	measure "$row" "$dev" bench-dedup
-	[ -z "${ROW_OFFSET:-}" ] || dmsetup remove bench-off
+	[ -z "${ROW_OFFSET:-}${ROW_LOAD_MB:-}" ] || dmsetup remove bench-off
 	dedup_stats bench-dedup "$row"
 	sysstat end >> "$OUT/$row.sys"
 	cat "$OUT/$row.sys.create" >> "$OUT/$row.sys"
@@ -116,6 +132,15 @@ dedup_row() {
 # want ROW: whether BENCH_ROWS (an extended regex, default all) selects ROW.
 want() {
 	echo "$1" | grep -qE -- "${BENCH_ROWS:-.}"
+}
+
+# load_watch FILE: the uptime (ms) at which bench-dedup's index is ready,
+# into FILE (polled every 200 ms)
+load_watch() {
+	while [ "$(dmsetup message bench-dedup 0 stats | sed -n 's/^index_state=//p')" != ready ]; do
+		sleep 0.2
+	done
+	awk '{ printf "%d\n", $1 * 1000 }' /proc/uptime > "$1"
 }
 
 # read_ms DEV: the mean time of 200 sequential 4 KiB O_DIRECT reads of DEV, ms
@@ -146,6 +171,9 @@ variant_row() {
 			"through dm-delay, $(cut -d' ' -f2 "$OUT/$row.readlat") ms without" ;;
 	esac
 	case $row in
+	dedup-load*)
+		ROW_LOAD_MB=$BENCH_OVERWRITE_MB \
+			dedup_row "$row" "$meta" "$DATA" commit_period_ms 1000 ;;
 	dedup-mix*)
 		ROW_PREFILL_MB=$BENCH_OVERWRITE_MB \
 		ROW_FIO="--size=$((BENCH_OVERWRITE_MB * 1048576)) --dedupe_percentage=50" \
@@ -216,7 +244,7 @@ fi
 
 # 5. to 7. the same with slow metadata reads; overwrites with 50 % duplicates,
 # with fast and slow reads (not in the default BENCH_ROWS: bench/run-vm.sh)
-for r in dedup-slowread dedup-mix dedup-mix-slowread; do
+for r in dedup-slowread dedup-mix dedup-mix-slowread dedup-load-slowread; do
 	! want $r || variant_row $r
 done
 
