@@ -3,7 +3,7 @@
  * Test-only fault injection: module parameters that let the VM tests reach
  * paths no device target can (allocation failures, a slow release of freed
  * blocks, a slow publish, the reference count limit, exhausted entry pools,
- * a fingerprint of all zeroes).  All are 0 (off) by
+ * a fingerprint of all zeroes, reads whose mappings map() never has).  All are 0 (off) by
  * default and cost a READ_ONCE when off.
  */
 #include <linux/atomic.h>
@@ -57,6 +57,11 @@ static bool test_fail_open_alloc;
 module_param(test_fail_open_alloc, bool, 0644);
 MODULE_PARM_DESC(test_fail_open_alloc,
 		 "Testing only: opening the metadata fails its first allocation");
+
+static bool test_map_miss;
+module_param(test_map_miss, bool, 0644);
+MODULE_PARM_DESC(test_map_miss,
+		 "Testing only: a read's mappings are never in memory in map()");
 
 static bool test_zero_fp;
 module_param(test_zero_fp, bool, 0644);
@@ -113,6 +118,8 @@ bool dedup_fault_fail(enum dedup_fault_point point)
 		return READ_ONCE(test_fail_gen_alloc);
 	case DEDUP_FAULT_OPEN_ALLOC:
 		return READ_ONCE(test_fail_open_alloc);
+	case DEDUP_FAULT_MAP_MISS:
+		return READ_ONCE(test_map_miss);
 	default:
 		return false;
 	}

@@ -121,6 +121,8 @@ static bool cell_try_lock_range(struct dedup_c *dc, struct dedup_io *io,
 {
 	bool granted;
 
+	WARN_ON_ONCE(!nr || (lbn >> DEDUP_READ_SHIFT) !=
+		     ((lbn + nr - 1) >> DEDUP_READ_SHIFT));
 	io->lbn = lbn;
 	io->nr = nr;
 	spin_lock_irq(&dc->cell_lock);
@@ -680,16 +682,20 @@ static void process_read(struct dedup_io *io, struct bio *bio)
 
 /*
  * A read served in map(), without a worker: when no bio holds or waits
- * for its blocks and their mappings need no metadata read.  Else the
- * read worker does it, from the cells on if map_read() took them.  Only
- * in a mode whose reads are process_read()'s.
+ * for its blocks and their mappings need no metadata read.  Else it gives
+ * its cells back and goes to the read workers, which take cells in
+ * order.  Only in a mode whose reads are process_read()'s.
+ *
+ * A read whose pieces could not all be split off keeps its cells (the
+ * pieces sent read its blocks) and goes to read_rest, whose worker never
+ * waits for a cell: on dc->reads it could sit behind workers that wait
+ * for its own cells.
  */
 static bool map_read(struct dedup_c *dc, struct dedup_io *io,
 		     struct bio *bio)
 {
 	u64 first, value[DEDUP_READ_BLOCKS];
 	unsigned int nr;
-	int r;
 
 	if (READ_ONCE(dc->pool->ops)->read != process_read ||
 	    !bio_sectors(bio))
@@ -697,14 +703,15 @@ static bool map_read(struct dedup_c *dc, struct dedup_io *io,
 	nr = read_range(dc, bio, &first);
 	if (!cell_try_lock_range(dc, io, first, nr))
 		return false;
-	r = dedup_cow_find_lbns(dc->pool->cow, first, nr, true, value);
-	if (r)
+	if (dedup_fault_fail(DEDUP_FAULT_MAP_MISS) ||
+	    dedup_cow_find_lbns(dc->pool->cow, first, nr, true, value)) {
+		cell_unlock(dc, io);
 		return false;
-	/* What could not be split off here, the worker does. */
+	}
 	if (submit_read(dc, bio, nr, value, GFP_NOWAIT))
 		atomic64_inc(&dc->map_reads);
 	else
-		stage_add(&dc->reads, io);
+		stage_add(&dc->read_rest, io);
 	return true;
 }
 
@@ -1116,7 +1123,9 @@ int dedup_io_create(struct dedup_c *dc)
 	 * cell, for room in the generation) leaves the CPUs busy.  One
 	 * discard worker: discards wait for commits, not for CPUs, and one
 	 * run of neighbouring blocks at a time keeps the bound of their
-	 * metadata blocks (dm-dedup-gen.c, discard_touch()) tight.
+	 * metadata blocks (dm-dedup-gen.c, discard_touch()) tight.  One
+	 * worker for what map_read() could not split off, which waits for
+	 * no cell.
 	 */
 	dc->wq = alloc_workqueue("dedup_io", WQ_MEM_RECLAIM | WQ_UNBOUND, 0);
 	dc->done_wq = alloc_workqueue("dedup_done",
@@ -1126,6 +1135,7 @@ int dedup_io_create(struct dedup_c *dc)
 		       max(2 * cpus, 4U)) ||
 	    stage_init(&dc->discards, dc->wq, process_discard_io, 1) ||
 	    stage_init(&dc->reads, dc->wq, process_read_io, max(2 * cpus, 4U)) ||
+	    stage_init(&dc->read_rest, dc->wq, process_read_io, 1) ||
 	    stage_init(&dc->done, dc->done_wq, write_done, max(cpus, 2U)))
 		return -ENOMEM;
 	dc->buf_pool = buf_pool_create(dc, DEDUP_BUF_RESERVE);
@@ -1147,6 +1157,7 @@ void dedup_io_destroy(struct dedup_c *dc)
 	stage_exit(&dc->submit);
 	stage_exit(&dc->discards);
 	stage_exit(&dc->reads);
+	stage_exit(&dc->read_rest);
 	stage_exit(&dc->done);
 	mempool_destroy(dc->buf_pool);
 	mempool_destroy(dc->verify_pool);

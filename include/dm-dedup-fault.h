@@ -15,6 +15,7 @@ enum dedup_fault_point {
 	DEDUP_FAULT_OPEN_ALLOC,		/* the first allocation of an open */
 	DEDUP_FAULT_ALLOC_READ,		/* between a window's refcount reads */
 	DEDUP_FAULT_ADMIT,		/* between asking for room and waiting */
+	DEDUP_FAULT_MAP_MISS,		/* map()'s lookup of a read's mappings */
 };
 
 /* True when this allocation, one that has a fallback, must fail. */

@@ -132,6 +132,7 @@ struct dedup_c {
 	struct dedup_stage submit;		/* writes from map() */
 	struct dedup_stage discards;		/* discards from map() */
 	struct dedup_stage reads;		/* reads from map() */
+	struct dedup_stage read_rest;		/* their rest, cells held */
 	struct dedup_stage done;		/* data writes completed */
 	mempool_t *buf_pool;			/* one block: the data */
 	mempool_t *verify_pool;			/* one block: verify reads */
