@@ -3,8 +3,8 @@
  * Test-only fault injection: module parameters that let the VM tests reach
  * paths no device target can (allocation failures, a slow release of freed
  * blocks, a slow publish, the reference count limit, exhausted entry pools,
- * a fingerprint of all zeroes, reads whose mappings map() never has).  All are 0 (off) by
- * default and cost a READ_ONCE when off.
+ * a fingerprint of all zeroes, reads whose mappings map() never has).  All
+ * are 0 (off) by default and cost a READ_ONCE when off.
  */
 #include <linux/atomic.h>
 #include <linux/delay.h>

@@ -95,8 +95,13 @@ static bool cell_blocked(struct dedup_c *dc, struct dedup_io *io)
 	return false;
 }
 
-static void cell_lock_range(struct dedup_c *dc, struct dedup_io *io, u64 lbn,
-			    unsigned int nr)
+/*
+ * io takes the blocks [lbn, lbn + nr) in arrival order: it waits for the
+ * bios before it that overlap them, or (!wait) gives up at once, leaving
+ * no trace in the list: false.
+ */
+static bool cell_take(struct dedup_c *dc, struct dedup_io *io, u64 lbn,
+		      unsigned int nr, bool wait)
 {
 	bool granted;
 
@@ -108,38 +113,22 @@ static void cell_lock_range(struct dedup_c *dc, struct dedup_io *io, u64 lbn,
 	list_add_tail(&io->cell_node, cell_list(dc, lbn));
 	granted = !cell_blocked(dc, io);
 	io->granted = granted;
-	spin_unlock_irq(&dc->cell_lock);
-
-	if (!granted)
-		wait_event(dc->cell_wait, READ_ONCE(io->granted));
-	io->cell_held = true;
-}
-
-/* cell_lock_range() if no bio holds or waits for an overlapping range. */
-static bool cell_try_lock_range(struct dedup_c *dc, struct dedup_io *io,
-				u64 lbn, unsigned int nr)
-{
-	bool granted;
-
-	WARN_ON_ONCE(!nr || (lbn >> DEDUP_READ_SHIFT) !=
-		     ((lbn + nr - 1) >> DEDUP_READ_SHIFT));
-	io->lbn = lbn;
-	io->nr = nr;
-	spin_lock_irq(&dc->cell_lock);
-	list_add_tail(&io->cell_node, cell_list(dc, lbn));
-	granted = !cell_blocked(dc, io);
-	if (granted)
-		io->granted = true;
-	else
+	if (!granted && !wait)
 		list_del(&io->cell_node);
 	spin_unlock_irq(&dc->cell_lock);
-	io->cell_held = granted;
-	return granted;
+
+	if (!granted) {
+		if (!wait)
+			return false;
+		wait_event(dc->cell_wait, READ_ONCE(io->granted));
+	}
+	io->cell_held = true;
+	return true;
 }
 
 static void cell_lock(struct dedup_c *dc, struct dedup_io *io, u64 lbn)
 {
-	cell_lock_range(dc, io, lbn, 1);
+	cell_take(dc, io, lbn, 1, true);
 }
 
 static void cell_unlock(struct dedup_c *dc, struct dedup_io *io)
@@ -671,7 +660,7 @@ static void process_read(struct dedup_io *io, struct bio *bio)
 	atomic64_inc(&dc->worker_reads);
 	nr = read_range(dc, bio, &first);
 	if (!io->cell_held)
-		cell_lock_range(dc, io, first, nr);
+		cell_take(dc, io, first, nr, true);
 	r = dedup_cow_find_lbns(dc->pool->cow, first, nr, false, value);
 	if (r) {
 		fail_meta(io, "lookup", r);
@@ -701,7 +690,7 @@ static bool map_read(struct dedup_c *dc, struct dedup_io *io,
 	    !bio_sectors(bio))
 		return false;
 	nr = read_range(dc, bio, &first);
-	if (!cell_try_lock_range(dc, io, first, nr))
+	if (!cell_take(dc, io, first, nr, false))
 		return false;
 	if (dedup_fault_fail(DEDUP_FAULT_MAP_MISS) ||
 	    dedup_cow_find_lbns(dc->pool->cow, first, nr, true, value)) {
