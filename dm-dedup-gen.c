@@ -617,9 +617,6 @@ static int __record(struct dedup_cow *cow, u64 lbn, u64 value, u64 old,
 				discard_touch(g, DEDUP_DISCARD_REFCOUNT,
 					      div_u64(old,
 						      DEDUP_REFCOUNTS_PER_BLOCK));
-				discard_touch(g, DEDUP_DISCARD_FP,
-					      div_u64(old, DEDUP_ARRAY_PAYLOAD /
-						      cow->p.fp_size));
 				discard_touch(g, DEDUP_DISCARD_SUMMARY,
 					      div_u64(old, DEDUP_CHUNK_BLOCKS *
 						      DEDUP_REFCOUNTS_PER_BLOCK));
@@ -630,8 +627,7 @@ static int __record(struct dedup_cow *cow, u64 lbn, u64 value, u64 old,
 				g->d_unique--;
 				cow->pending_frees++;
 				if (value == DEDUP_UNMAPPED)
-					g->discard_bytes += sizeof(__le32) +
-						cow->p.fp_size;
+					g->discard_bytes += sizeof(__le32);
 			}
 		}
 		if (value == DEDUP_UNMAPPED)

@@ -795,12 +795,17 @@ u64 dedup_meta_publish_seq(struct dedup_meta *md)
 }
 
 /* The published view of array id; md->srcu held. */
-static struct dedup_view view(struct dedup_meta *md, enum dedup_array_id id)
+static struct dedup_view pub_view(struct dedup_pub *pub,
+				  enum dedup_array_id id)
 {
-	struct dedup_pub *pub = srcu_dereference(md->pub, &md->srcu);
 	struct dedup_view v = { .root = pub->roots[id], .seq = pub->seq };
 
 	return v;
+}
+
+static struct dedup_view view(struct dedup_meta *md, enum dedup_array_id id)
+{
+	return pub_view(srcu_dereference(md->pub, &md->srcu), id);
 }
 
 static int find_entry(struct dedup_meta *md, enum dedup_array_id id, u64 key,
@@ -870,12 +875,26 @@ int dedup_meta_find_refcount(struct dedup_meta *md, u64 pbn, u32 *count,
 	return r;
 }
 
+/*
+ * Whether block pbn, whose fingerprint matched in view v, is in use there:
+ * a free block may keep a stale fingerprint (INCOMPAT_STALE_FP).
+ */
+static int live_in_view(struct dedup_meta *md, struct dedup_view v, u64 pbn)
+{
+	__le32 count;
+	int r;
+
+	r = dedup_array_lookup(&md->arrays[DEDUP_A_REFCOUNT], v, pbn, &count);
+	return r ? r : !!count;
+}
+
 int dedup_meta_find_fp(struct dedup_meta *md, const u8 *fp,
 		       const struct dedup_skip *skip, u64 *pbn, u64 *seq)
 {
 	struct dedup_array *a = &md->arrays[DEDUP_A_FP];
 	u64 blocks[FP_CANDIDATES];
-	struct dedup_view v;
+	struct dedup_pub *pub;
+	struct dedup_view v, rv;
 	int n, i, idx, r = -ENODATA;
 	u32 pos;
 
@@ -886,7 +905,9 @@ int dedup_meta_find_fp(struct dedup_meta *md, const u8 *fp,
 	if (n < 0)
 		return n;
 	idx = srcu_read_lock(&md->srcu);
-	v = view(md, DEDUP_A_FP);
+	pub = srcu_dereference(md->pub, &md->srcu);
+	v = pub_view(pub, DEDUP_A_FP);
+	rv = pub_view(pub, DEDUP_A_REFCOUNT);
 	*seq = v.seq;
 	for (i = 0; i < n && r == -ENODATA; i++) {
 		for (pos = 0; pos < a->per_block; pos++) {
@@ -895,10 +916,15 @@ int dedup_meta_find_fp(struct dedup_meta *md, const u8 *fp,
 			if (r)
 				break;
 			*pbn = blocks[i] * a->per_block + pos;
-			if (!dedup_skip_has(skip, *pbn))
-				break;
+			if (!dedup_skip_has(skip, *pbn)) {
+				r = live_in_view(md, rv, *pbn);
+				if (r)
+					break;
+			}
 			r = -ENODATA;
 		}
+		if (r == 1)
+			r = 0;
 	}
 	srcu_read_unlock(&md->srcu, idx);
 	return r;
@@ -1095,7 +1121,9 @@ static int __new_block(struct dedup_meta *md, u64 pbn, u32 count,
 	if (!r)
 		r = dedup_array_update_entry(&md->arrays[DEDUP_A_FP], pbn, fp,
 					     old_fp);
-	if (!r && memchr_inv(old_fp, 0, md->fp_size)) {
+	/* A free block keeps its fingerprint only under INCOMPAT_STALE_FP. */
+	if (!r && memchr_inv(old_fp, 0, md->fp_size) &&
+	    !(md->sb.incompat_flags & DEDUP_INCOMPAT_STALE_FP)) {
 		DMERR("free block %llu has a fingerprint", pbn);
 		r = -EILSEQ;
 	}
@@ -1107,10 +1135,16 @@ static int __new_block(struct dedup_meta *md, u64 pbn, u32 count,
 	return 0;
 }
 
+/*
+ * A block whose count reaches zero keeps its fingerprint in the fp array
+ * (INCOMPAT_STALE_FP): clearing it would rewrite one fingerprint block per
+ * dead block, most of what a discard or a random overwriter makes a commit
+ * write.  Lookups and the rebuild read a fingerprint only where the count
+ * is not zero (doc/metadata.md, "Discards").
+ */
 static int __adjust_block(struct dedup_meta *md, u64 pbn, s64 delta,
 			  u32 *new_count, u8 *fp)
 {
-	u8 zero[DEDUP_MAX_FP_SIZE] = { 0 };
 	u32 old;
 	int r;
 
@@ -1130,7 +1164,8 @@ static int __adjust_block(struct dedup_meta *md, u64 pbn, s64 delta,
 	}
 	if (*new_count)
 		return 0;
-	r = dedup_array_update_entry(&md->arrays[DEDUP_A_FP], pbn, zero, fp);
+	md->sb.incompat_flags |= DEDUP_INCOMPAT_STALE_FP;
+	r = dedup_array_get_entry(&md->arrays[DEDUP_A_FP], pbn, fp);
 	if (!r)
 		r = summary_add(md, pbn, -1);
 	if (!r)
@@ -1377,22 +1412,46 @@ int dedup_meta_set_needs_check(struct dedup_meta *md)
  */
 
 /*
+ * The working count of block pbn, read a refcount block at a time into rc
+ * (*rc_bidx: the block rc holds, ~0 for none).
+ */
+static int rebuild_count(struct dedup_meta *md, u64 pbn, __le32 *rc,
+			 u64 *rc_bidx, u32 *count)
+{
+	u64 b = div_u64(pbn, DEDUP_REFCOUNTS_PER_BLOCK);
+	int r;
+
+	if (b != *rc_bidx) {
+		r = dedup_array_read_block(&md->arrays[DEDUP_A_REFCOUNT], b,
+					   rc);
+		if (r)
+			return r;
+		*rc_bidx = b;
+	}
+	*count = le32_to_cpu(rc[pbn - b * DEDUP_REFCOUNTS_PER_BLOCK]);
+	return 0;
+}
+
+/*
  * Scans fp blocks of the working fp array into the index for up to
- * max_ms (at least one block).
+ * max_ms (at least one block), skipping the stale fingerprints of free
+ * blocks.
  */
 static int rebuild_step(struct dedup_meta *md, unsigned int max_ms)
 {
 	struct dedup_array *a = &md->arrays[DEDUP_A_FP];
 	ktime_t end = ktime_add_ms(ktime_get(), max_ms);
+	u64 bidx, pbn, rc_bidx = ~0ULL;
+	__le32 *rc;
+	u32 i, count;
 	u8 *blk;
-	u64 bidx;
-	u32 i;
 	int r = 0;
 
 	lockdep_assert_held(&md->lock);
-	blk = kmalloc(DEDUP_ARRAY_PAYLOAD, GFP_NOIO);
+	blk = kmalloc(2 * DEDUP_ARRAY_PAYLOAD, GFP_NOIO);
 	if (!blk)
 		return -ENOMEM;
+	rc = (__le32 *)(blk + DEDUP_ARRAY_PAYLOAD);
 	do {
 		bidx = md->rebuild_next;
 		r = dedup_array_next_block(a, &bidx);
@@ -1403,12 +1462,17 @@ static int rebuild_step(struct dedup_meta *md, unsigned int max_ms)
 		}
 		if (!r)
 			r = dedup_array_read_block(a, bidx, blk);
-		for (i = 0; !r && i < a->per_block; i++)
-			if (memchr_inv(blk + i * a->entry_size, 0, a->entry_size))
+		for (i = 0; !r && i < a->per_block; i++) {
+			if (!memchr_inv(blk + i * a->entry_size, 0,
+					a->entry_size))
+				continue;
+			pbn = bidx * a->per_block + i;
+			r = rebuild_count(md, pbn, rc, &rc_bidx, &count);
+			if (!r && count)
 				r = dedup_index_insert(md->index,
 						       blk + i * a->entry_size,
-						       bidx * a->per_block + i,
-						       true);
+						       pbn, true);
+		}
 		if (r)
 			break;
 		WRITE_ONCE(md->rebuild_next, bidx + 1);

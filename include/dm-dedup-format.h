@@ -108,7 +108,15 @@
  * features may be ignored.
  */
 #define DEDUP_INCOMPAT_BULK		(1U << 0)	/* bulk region in use */
-#define DEDUP_INCOMPAT_SUPPORTED	DEDUP_INCOMPAT_BULK
+/*
+ * A free block (count 0) may keep the fingerprint it had: a fingerprint
+ * belongs to a block in use only where the block's count is not zero
+ * (doc/metadata.md, "Discards").  Set by the first commit that frees a
+ * block without clearing its fingerprint.
+ */
+#define DEDUP_INCOMPAT_STALE_FP		(1U << 1)
+#define DEDUP_INCOMPAT_SUPPORTED	(DEDUP_INCOMPAT_BULK | \
+					 DEDUP_INCOMPAT_STALE_FP)
 #define DEDUP_COMPAT_RO_SUPPORTED	0U
 #define DEDUP_COMPAT_SAVED_INDEX	(1U << 0)	/* save_* fields valid */
 #define DEDUP_COMPAT_SUPPORTED		DEDUP_COMPAT_SAVED_INDEX

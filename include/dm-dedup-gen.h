@@ -179,7 +179,6 @@ void dedup_gen_module_exit(void);
 enum {
 	DEDUP_DISCARD_LBN,
 	DEDUP_DISCARD_REFCOUNT,
-	DEDUP_DISCARD_FP,
 	DEDUP_DISCARD_SUMMARY,
 	DEDUP_DISCARD_ARRAYS,
 };
@@ -224,7 +223,8 @@ struct dedup_gen {
 	size_t discard_bytes;
 	/*
 	 * The entries that unmapping created, and a bound on the array
-	 * blocks they change: per array (lbn, refcount, fp, summary) a
+	 * blocks they change: per array (lbn, refcount, summary; a dead
+	 * block's fingerprint is left where it is) a
 	 * cursor counts the first block and each change of block, which is
 	 * at least the number of distinct blocks, and exactly that for a
 	 * discard's run of neighbours.  The worst case of the other entries
@@ -329,10 +329,10 @@ struct dedup_cow {
 
 /*
  * The share of one generation that discards may take: array entry bytes
- * changed (8 per LBN, 4 + fp_size more per block that dies; 256 KiB is
- * about 6,000 LBNs of unique data with sha256, 64 array blocks when the
- * blocks are neighbours), and array blocks by the cursors' bound (scattered
- * blocks reach it first).  doc/metadata.md, "Discards".
+ * changed (8 per LBN, 4 more per block that dies; 256 KiB is about 21,000
+ * LBNs of unique data, 65 array blocks when the blocks are neighbours),
+ * and array blocks by the cursors' bound (scattered blocks reach it
+ * first).  doc/metadata.md, "Discards".
  */
 #define DEDUP_DISCARD_GEN_BYTES		(256U << 10)
 #define DEDUP_DISCARD_GEN_BLOCKS	96

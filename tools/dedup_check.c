@@ -8,7 +8,8 @@
  * reached once, in region A or the bulk region); the refcount array into
  * memory (counts, per PBN, of the refcount blocks that exist); the lbn
  * array streamed, counting the LBNs of every PBN; the fp array streamed
- * (non-zero exactly where the count is, the data block's digest with
+ * (non-zero exactly where the count is, or with DEDUP_INCOMPAT_STALE_FP
+ * wherever it is and ignored where it is not; the data block's digest with
  * --data-dev, the saved index); the summary array against the counts; the
  * superblock counters; the space maps against the references found.
  * Memory: 2 bytes per metadata block plus about 8 bytes per PBN slot of
@@ -60,6 +61,7 @@ struct check {
 	uint64_t lbn_mapped;
 	uint64_t lbn_zero;
 	uint64_t fp_set;
+	uint64_t fp_stale;	/* free PBNs with a fingerprint, ignored */
 	uint64_t data_checked;
 	uint64_t data_sampled;
 	uint64_t si_missing;
@@ -274,7 +276,12 @@ static void scan_fps(struct check *c)
 		}
 		r = find_rcb(c, pbn, &off, NULL);
 		if (!r || !r->ok || !r->count[off]) {
-			if (rc_whole)
+			/* only a block in use owns its fingerprint */
+			if (!rc_whole)
+				continue;
+			if (c->m.s.stale_fp)
+				c->fp_stale++;
+			else
 				pd_error(cur->block, a->block_what, "PBN %llu is free (count 0) but has a fingerprint",
 					 (unsigned long long)pbn);
 			continue;
@@ -294,6 +301,9 @@ static void scan_fps(struct check *c)
 	}
 	free(cur);
 	free(buf);
+	if (c->fp_stale)
+		pd_info("note: %llu free blocks keep a stale fingerprint (DEDUP_INCOMPAT_STALE_FP)",
+			(unsigned long long)c->fp_stale);
 	if (!array_whole(c, DD_A_FP)) {
 		pd_info("note: blocks in use not matched to fingerprints: the fp array is damaged");
 		return;

@@ -124,7 +124,12 @@ static void print_lbns(struct dump *d)
 	free(cur);
 }
 
-/* Every PBN with a count or a fingerprint, merging the two arrays. */
+/*
+ * Every PBN with a count or a fingerprint, merging the two arrays; with
+ * DEDUP_INCOMPAT_STALE_FP every PBN with a count, as the fingerprint of a
+ * free block is stale: it means nothing, and dedup_restore takes no count
+ * 0 with a fingerprint.
+ */
 static void print_pbns(struct dump *d)
 {
 	struct dd_cursor *rc = pd_malloc(sizeof(*rc));
@@ -151,12 +156,14 @@ static void print_pbns(struct dump *d)
 			dd_hex(hex, fe, fps);
 		else
 			strcpy(hex, "");
-		if (d->json)
-			dd_form_write_pbn(&d->w, p, count, hex);
-		else
-			printf("pbn %llu count %u fp %s\n",
-			       (unsigned long long)p, count,
-			       hex[0] ? hex : "-");
+		if (count || !d->m.s.stale_fp) {
+			if (d->json)
+				dd_form_write_pbn(&d->w, p, count, hex);
+			else
+				printf("pbn %llu count %u fp %s\n",
+				       (unsigned long long)p, count,
+				       hex[0] ? hex : "-");
+		}
 		if (rh && rp == p)
 			rh = dd_cursor_next(rc, p + 1, &rp, &re);
 		if (fh && fpp == p)
@@ -240,6 +247,16 @@ static void print_json(struct dump *d)
 	dd_jw_close(w);
 }
 
+/* The names of the incompatible features s has, for the features line. */
+static const char *incompat_names(const struct dd_super *s)
+{
+	if (s->bulk && s->stale_fp)
+		return " (bulk, stale fingerprints)";
+	if (s->stale_fp)
+		return " (stale fingerprints)";
+	return s->bulk ? " (bulk)" : "";
+}
+
 static void print_text(struct dump *d)
 {
 	const struct dedup_sb *sb = &d->m.s.sb;
@@ -254,7 +271,7 @@ static void print_text(struct dump *d)
 	       sb->version, (unsigned long long)sb->transaction_id, sb->flags,
 	       sb->flags & DEDUP_SB_NEEDS_CHECK ? " (needs_check)" : "");
 	printf("  features          incompat 0x%x%s, compat 0x%x%s, compat_ro 0x%x\n",
-	       sb->incompat_flags, d->m.s.bulk ? " (bulk)" : "",
+	       sb->incompat_flags, incompat_names(&d->m.s),
 	       sb->compat_flags,
 	       sb->compat_flags & DEDUP_COMPAT_SAVED_INDEX ?
 	       " (saved index)" : "", sb->compat_ro_flags);

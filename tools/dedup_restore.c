@@ -96,11 +96,20 @@ static int lbn_elem(struct jin *in, const struct dd_form_elem *e)
 			   e->pbn + DEDUP_LBN_PBN_BASE);
 }
 
+/*
+ * A "pbns" element.  With DEDUP_INCOMPAT_STALE_FP in the dump's superblock
+ * a free block (count 0) may come with a fingerprint (a dump does not list
+ * it, but a document may): it is stale and dropped, so that the image
+ * written, which does not set the feature, has none.
+ */
 static int pbn_elem(struct jin *in, const struct dd_form_elem *e)
 {
+	static const uint8_t none[DEDUP_MAX_FP_SIZE];
 	uint32_t fp_size = in->sb.fp_size;
 	uint64_t dnb = in->sb.data_nr_blocks;
 	bool fp_zero = !e->has_fp || pd_all_zero(e->fp, fp_size, NULL);
+	bool stale = !e->count && !fp_zero &&
+		(in->sb.incompat_flags & DEDUP_INCOMPAT_STALE_FP);
 
 	if (!e->has_pbn || e->pbn_null || !e->has_count) {
 		dd_json_fail(&in->j, "a pbns element needs \"pbn\" and \"count\"");
@@ -110,7 +119,8 @@ static int pbn_elem(struct jin *in, const struct dd_form_elem *e)
 		dd_json_fail(&in->j, "\"pbns\" may come once only");
 		return -1;
 	}
-	if (e->pbn >= dnb || e->count > UINT32_MAX || !e->count != fp_zero) {
+	if (e->pbn >= dnb || e->count > UINT32_MAX ||
+	    (!e->count != fp_zero && !stale)) {
 		dd_json_fail(&in->j, "PBN %llu: count %llu%s, data device %llu blocks: not a valid entry",
 			     (unsigned long long)e->pbn,
 			     (unsigned long long)e->count,
@@ -119,7 +129,7 @@ static int pbn_elem(struct jin *in, const struct dd_form_elem *e)
 			     (unsigned long long)dnb);
 		return -1;
 	}
-	return dd_feed_pbn(&in->fd, e->pbn, e->count, e->fp);
+	return dd_feed_pbn(&in->fd, e->pbn, e->count, stale ? none : e->fp);
 }
 
 static int read_list(struct jin *in, bool lbns)
@@ -223,6 +233,10 @@ static int restore_json(void *ctx)
 	memcpy(sb->uuid, in->sb.uuid, sizeof(sb->uuid));
 	memcpy(sb->hash_name, in->sb.hash_name, sizeof(sb->hash_name));
 	sb->flags = in->sb.flags;
+	/*
+	 * incompat_flags are the builder's: bulk if there is a bulk region,
+	 * never DEDUP_INCOMPAT_STALE_FP, as no free block has a fingerprint
+	 */
 	sb->compat_flags = in->sb.compat_flags & ~DEDUP_COMPAT_SAVED_INDEX;
 	sb->compat_ro_flags = in->sb.compat_ro_flags;
 	sb->data_block_size = in->sb.data_block_size;

@@ -16,6 +16,12 @@
  *                                      prints BLOCK PBN OLD NEW
  *   ddcorrupt IMG fp-free              a fingerprint for the first free PBN
  *                                      of an fp block; prints BLOCK PBN
+ *   ddcorrupt IMG stale-fp             fp-free, and DEDUP_INCOMPAT_STALE_FP
+ *                                      set in the superblock (checksum
+ *                                      fixed); prints BLOCK PBN
+ *   ddcorrupt IMG stale-fp-dup         stale-fp with the fingerprint of the
+ *                                      first PBN in use; prints BLOCK PBN
+ *                                      LIVEPBN
  *   ddcorrupt IMG fp-clear             clear the fingerprint of the first
  *                                      PBN in use; prints RCBLOCK PBN COUNT
  *   ddcorrupt IMG summary-inc          first summary entry + 1
@@ -189,20 +195,57 @@ static int cmd_refcount_inc(struct dd_meta *x)
 	return count_inc(x, DD_A_REFCOUNT);
 }
 
-static int cmd_fp_free(struct dd_meta *x)
+/*
+ * Gives the first free PBN of an fp block a fingerprint: 0x5a bytes, or
+ * with dup those of the first PBN that has one; prints BLOCK PBN, and with
+ * dup that PBN.
+ */
+static int fp_free(struct dd_meta *x, bool dup)
 {
 	struct dd_array *a = &x->a[DD_A_FP];
-	uint8_t blk[DD_BLOCK_SIZE];
+	uint8_t blk[DD_BLOCK_SIZE], fp[DEDUP_MAX_FP_SIZE];
+	uint64_t live = 0;
 	size_t i;
 	uint32_t j;
 
+	memset(fp, 0x5a, sizeof(fp));
+	if (dup) {
+		if (first_entry(x, DD_A_FP, true, blk, &i, &j))
+			return 1;
+		memcpy(fp, entry(blk, a->entry_size, j), a->entry_size);
+		live = a->blocks[i].bidx * a->per_block + j;
+	}
 	if (first_entry(x, DD_A_FP, false, blk, &i, &j) ||
 	    a->blocks[i].bidx * a->per_block + j >= x->s.sb.data_nr_blocks)
 		return 1;
-	memset(entry(blk, a->entry_size, j), 0x5a, a->entry_size);
+	memcpy(entry(blk, a->entry_size, j), fp, a->entry_size);
 	wr(x, a->blocks[i].loc, blk);
-	printf("%llu %llu\n", (unsigned long long)a->blocks[i].loc,
+	printf("%llu %llu", (unsigned long long)a->blocks[i].loc,
 	       (unsigned long long)(a->blocks[i].bidx * a->per_block + j));
+	if (dup)
+		printf(" %llu", (unsigned long long)live);
+	printf("\n");
+	return 0;
+}
+
+static int cmd_fp_free(struct dd_meta *x)
+{
+	return fp_free(x, false);
+}
+
+/* fp_free() on an image with DEDUP_INCOMPAT_STALE_FP set. */
+static int cmd_stale_fp(struct dd_meta *x, bool dup)
+{
+	uint8_t blk[DD_BLOCK_SIZE];
+	uint8_t *f = blk + offsetof(struct dedup_disk_superblock,
+				    incompat_flags);
+	int r = fp_free(x, dup);
+
+	if (r)
+		return r;
+	rd(x, 0, blk);
+	pd_put_le32(f, pd_le32(f) | DEDUP_INCOMPAT_STALE_FP);
+	wr(x, 0, blk);
 	return 0;
 }
 
@@ -564,6 +607,10 @@ int main(int argc, char **argv)
 		return cmd_refcount_inc(x);
 	if (!strcmp(cmd, "fp-free"))
 		return cmd_fp_free(x);
+	if (!strcmp(cmd, "stale-fp"))
+		return cmd_stale_fp(x, false);
+	if (!strcmp(cmd, "stale-fp-dup"))
+		return cmd_stale_fp(x, true);
 	if (!strcmp(cmd, "fp-clear"))
 		return cmd_fp_clear(x);
 	if (!strcmp(cmd, "summary-inc"))

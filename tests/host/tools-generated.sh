@@ -25,6 +25,15 @@ for hb in sha256:4096 blake2b-256:8192 xxhash64:65536 sha256:16384; do
 	expect "^error: data block 5 \(fp array block [0-9]+\): $h fingerprint mismatch" "$h"
 done
 
+# DEDUP_INCOMPAT_STALE_FP: --data-dev reads the blocks in use only, not the
+# free block with a stale fingerprint
+generate m.img --unique 3000 --logical 7000 --data-blocks 4000 --data d.img
+"$CORRUPT" m.img stale-fp > /dev/null
+check 0 --data-dev d.img m.img
+expect "^note: 1 free blocks keep a stale fingerprint"
+expect "^data: verified 3000 of 3000 blocks in use"
+expect "^7000 mapped, 0 zero, 3000 unique"
+
 # random LBNs over a large logical space, shuffled PBNs, deep trees
 generate m.img --unique 20000 --logical 45000 --zero 300 --random-lbns \
 	--lbn-space 50000000 --fill 10 --data-blocks 30000 --data d.img

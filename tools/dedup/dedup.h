@@ -39,6 +39,12 @@ struct dd_super {
 	bool data_ok;		/* data_block_size and data_nr_blocks usable */
 	bool fp_ok;		/* fp_size usable */
 	bool bulk;		/* DEDUP_INCOMPAT_BULK */
+	/*
+	 * DEDUP_INCOMPAT_STALE_FP: a free block (count 0) may keep its
+	 * fingerprint, which then means nothing; without it fp[p] is
+	 * non-zero exactly where refcount[p] is.
+	 */
+	bool stale_fp;
 	char hash[DEDUP_HASH_NAME_LEN + 1];
 };
 

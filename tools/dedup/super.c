@@ -27,6 +27,7 @@ void dd_super_decode(const uint8_t *blk, struct dd_super *s)
 	pd_sm_root_unpack(s->sb.metadata_space_map_root, &s->msm);
 	pd_sm_root_unpack(s->sb.bulk_space_map_root, &s->bsm);
 	s->bulk = s->sb.incompat_flags & DEDUP_INCOMPAT_BULK;
+	s->stale_fp = s->sb.incompat_flags & DEDUP_INCOMPAT_STALE_FP;
 }
 
 void dd_super_encode(const struct dedup_sb *sb, uint8_t *blk)
