@@ -134,6 +134,9 @@ int main(int argc, char **argv)
 	printf("per block     %.1f B per unique block (%s) + %.1f B of saved index, %.1f B per mapped LBN\n",
 	       z.per_unique, dd_hash_name(z.alg),
 	       z.unique ? z.saved_per_unique : z.per_saved, z.per_lbn);
+	if (z.unique < z.data_blocks)
+		printf("              and the fingerprints of all %.0f data blocks (a freed block keeps its own)\n",
+		       z.data_blocks);
 	printf("arrays        %.0f blocks (%s)\n", z.arrays - z.saved,
 	       human((z.arrays - z.saved) * BLOCK, b1, sizeof(b1)));
 	printf("saved index:  %.0f blocks (%s), written at a clean shutdown\n",

@@ -17,6 +17,17 @@ n=$("$TOP/tools/dedup_metadata_size" -n -d 16T -l 64T)
 awk -v n="$n" 'BEGIN { exit !(n >= 314 * 2^30 && n <= 326 * 2^30) }' ||
 	fail "16T/64T: $(gib "$n") GiB, doc says ~319 GiB"
 
+# A data device larger than the unique data (16 TiB, 4 TiB logical): a
+# freed block keeps its fingerprint (DEDUP_INCOMPAT_STALE_FP) and the
+# allocator goes round the whole device, so the fp array is counted for
+# all 2^32 data blocks (127 sha256 fingerprints an array block), not for
+# the 2^30 unique ones
+sanitized 0 "$SIZE" --data-size 16T --logical-size 4T
+expect "and the fingerprints of all 4294967296 data blocks"
+a=$(sed -n 's/^arrays *\([0-9]*\) blocks.*/\1/p' "$OUT")
+awk -v a="$a" 'BEGIN { exit !(a >= 2^32 / 127 + 2^30 / 508) }' ||
+	fail "16T/4T: $a array blocks, fewer than the fp array of every data block"
+
 # 1 TiB unique written once: ~13.0 GiB (11.2 of arrays, 1.8 of saved
 # index), region A only; at ratio 2: 15.0
 sanitized 0 "$SIZE" --data-size 1T

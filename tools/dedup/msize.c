@@ -8,7 +8,9 @@
  *  - every unique data block has a fingerprint (fp_size bytes) and a
  *    reference count (4 bytes), every mapped logical block an 8-byte LBN
  *    entry, in 4096-byte array blocks with a 32-byte header: 36.3 B per
- *    unique block and 8.1 B per mapped LBN with sha256;
+ *    unique block and 8.1 B per mapped LBN with sha256; the fingerprints
+ *    are counted for every data block, not only the unique ones, as a
+ *    freed block keeps its fingerprint (array_blocks());
  *  - every array block costs a btree entry in region A, about 24 B at the
  *    fill dm-btree leaves keep, and a bulk block 2 bits of bitmap;
  *  - the RAM index holds a 6-byte entry per unique block in 8-entry
@@ -61,12 +63,18 @@ static double headroom(double total)
 }
 
 /* Array blocks for u unique blocks and l mapped LBNs, dense. */
-static double array_blocks(double u, double l, uint32_t fp_size)
+/*
+ * u unique blocks, l LBNs, d data blocks.  The fp array is counted for
+ * the whole data device: a freed block keeps its fingerprint
+ * (DEDUP_INCOMPAT_STALE_FP), so its fingerprint block stays, and the
+ * allocator goes round every chunk with free blocks over time.
+ */
+static double array_blocks(double u, double l, double d, uint32_t fp_size)
 {
 	double fps = dedup_array_entries_per_block(fp_size);
 	double chunks = ceil(u / DEDUP_CHUNK_BLOCKS);
 
-	return ceil(u / fps) + ceil(u / DEDUP_REFCOUNTS_PER_BLOCK) +
+	return ceil(d / fps) + ceil(u / DEDUP_REFCOUNTS_PER_BLOCK) +
 	       ceil(chunks / DEDUP_REFCOUNTS_PER_BLOCK) +
 	       ceil(l / dedup_array_entries_per_block(8));
 }
@@ -147,7 +155,8 @@ void dd_msize(struct dd_msize *z)
 	z->saved = saved_blocks(z->unique,
 				index_shards(z->data_blocks, fp_size),
 				&z->saved_per_unique);
-	z->arrays = array_blocks(z->unique, z->lbns, fp_size) + z->saved;
+	z->arrays = array_blocks(z->unique, z->lbns, z->data_blocks, fp_size) +
+		    z->saved;
 	z->a_used = 1 + z->arrays * (1 + NODE_COST / BLOCK);
 	z->a_used += ceil(z->a_used / (PAYLOAD * 4.0)) + 1;
 	z->bulk = 0;
