@@ -876,16 +876,18 @@ int dedup_meta_find_refcount(struct dedup_meta *md, u64 pbn, u32 *count,
 }
 
 /*
- * Whether block pbn, whose fingerprint matched in view v, is in use there:
- * a free block may keep a stale fingerprint (INCOMPAT_STALE_FP).
+ * 0 if block pbn, whose fingerprint matched in view v, is in use there;
+ * -ENODATA if it is free: a free block may keep a stale fingerprint
+ * (INCOMPAT_STALE_FP).
  */
-static int live_in_view(struct dedup_meta *md, struct dedup_view v, u64 pbn)
+static int in_use_in_view(struct dedup_meta *md, struct dedup_view v,
+			  u64 pbn)
 {
 	__le32 count;
 	int r;
 
 	r = dedup_array_lookup(&md->arrays[DEDUP_A_REFCOUNT], v, pbn, &count);
-	return r ? r : !!count;
+	return r ? r : count ? 0 : -ENODATA;
 }
 
 int dedup_meta_find_fp(struct dedup_meta *md, const u8 *fp,
@@ -916,15 +918,11 @@ int dedup_meta_find_fp(struct dedup_meta *md, const u8 *fp,
 			if (r)
 				break;
 			*pbn = blocks[i] * a->per_block + pos;
-			if (!dedup_skip_has(skip, *pbn)) {
-				r = live_in_view(md, rv, *pbn);
-				if (r)
-					break;
-			}
-			r = -ENODATA;
+			r = dedup_skip_has(skip, *pbn) ? -ENODATA :
+				in_use_in_view(md, rv, *pbn);
+			if (r != -ENODATA)
+				break;
 		}
-		if (r == 1)
-			r = 0;
 	}
 	srcu_read_unlock(&md->srcu, idx);
 	return r;

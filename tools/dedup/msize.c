@@ -62,12 +62,12 @@ static double headroom(double total)
 	return ADMIT_BLOCKS + fmin(fmax(floor(total / 64), 32), 4096);
 }
 
-/* Array blocks for u unique blocks and l mapped LBNs, dense. */
 /*
- * u unique blocks, l LBNs, d data blocks.  The fp array is counted for
- * the whole data device: a freed block keeps its fingerprint
- * (DEDUP_INCOMPAT_STALE_FP), so its fingerprint block stays, and the
- * allocator goes round every chunk with free blocks over time.
+ * Array blocks for u unique blocks, l mapped LBNs and d data blocks,
+ * dense.  The fp array is counted for the whole data device: a freed
+ * block keeps its fingerprint (DEDUP_INCOMPAT_STALE_FP), so its
+ * fingerprint block stays, and the allocator goes round every chunk with
+ * free blocks over time.
  */
 static double array_blocks(double u, double l, double d, uint32_t fp_size)
 {
