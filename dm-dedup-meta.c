@@ -107,7 +107,13 @@ struct dedup_meta {
 	struct dedup_array_env env;	/* what the arrays use of us */
 
 	struct dedup_array arrays[DEDUP_NR_ARRAYS];
-	struct dedup_sb sb;		/* last committed */
+	/*
+	 * disk_sb is the superblock of the last commit (or as loaded); sb is
+	 * what the next commit writes: disk_sb plus the working transaction's
+	 * changes (feature flags, the saved index, the data device's size).
+	 */
+	struct dedup_sb sb;
+	struct dedup_sb disk_sb;
 	struct dedup_counters wc;	/* working counters */
 	u64 alloc_cursor;
 
@@ -667,6 +673,7 @@ static int open_or_format(struct dedup_meta *md,
 	r = check_superblock(md, geo, error);
 	if (r)
 		return r;
+	md->disk_sb = md->sb;
 	r = open_metadata(md, geo);
 	if (r)
 		*error = "Error opening metadata";
@@ -1294,6 +1301,7 @@ static int __commit(struct dedup_meta *md, u64 hits, u64 zero_writes,
 	if (r)
 		return r;
 	md->sb = sb;
+	md->disk_sb = sb;
 	/* Readers of this commit find the array blocks it wrote cached. */
 	if (readers)
 		dedup_space_visit_fresh(md->space, DEDUP_CACHE_WRITTEN_MAX,
@@ -1389,15 +1397,18 @@ int dedup_meta_set_needs_check(struct dedup_meta *md)
 	/* No more changes to the working arrays: they are abandoned. */
 	md->read_only = true;
 	md->sb.flags |= DEDUP_SB_NEEDS_CHECK;
+	md->disk_sb.flags |= DEDUP_SB_NEEDS_CHECK;
 	/*
-	 * The last committed superblock, plus the flag.  Flushing writes the
-	 * abandoned transaction's fresh blocks too, but no superblock points
-	 * at them, so the committed state is untouched.
+	 * The last committed superblock, plus the flag: none of the abandoned
+	 * transaction's feature flags (a bulk region it grew, stale
+	 * fingerprints it left).  Flushing writes that transaction's fresh
+	 * blocks too, but no superblock points at them, so the committed
+	 * state is untouched.
 	 */
 	r = dm_bm_write_lock_zero(md->bm, DEDUP_SUPERBLOCK_LOCATION,
 				  &sb_validator, &sblock);
 	if (!r) {
-		dedup_sb_pack(&md->sb, dm_block_data(sblock));
+		dedup_sb_pack(&md->disk_sb, dm_block_data(sblock));
 		dm_bm_unlock(sblock);
 		r = dm_bm_flush(md->bm);
 	}
