@@ -106,14 +106,18 @@ stage_table() {
 	echo "($(envf kernel), $(envf cpus) vCPUs, QEMU TCG; $(envf perf)); dedup 4 KiB blocks, $(envf hash),"
 	echo "data and metadata on brd RAM disks; fio 4 KiB sequential writes, iodepth 32, numjobs $(envf jobs),"
 	echo "$(envf seconds) s per workload. \"linear\" is dm-linear over the same RAM disk, unique writes:"
-	echo "the cost of a write without dedup, for reference."
+	echo "the cost of a write without dedup, for reference. The *read50 workloads are 4 KiB random"
+	echo "reads instead (of data written at 50 % duplicates; linear-read50 through dm-linear): there"
+	echo "\"write\" below means a read."
 	built_from
 	echo "Stages: $(basename "$stages") (first matching rule wins; a sample is charged to its leaf symbol, or past"
 	echo "\"through\" frames to their caller). % of all samples of both vCPUs, idle included."
 	echo "CPU us per write = samples x $(awk -v f="$freq" 'BEGIN { printf "%.0f", 1e6 / f }') us / writes completed."
 	for w in "${rows[@]}"; do
-		writes=$(fio_w "$in/$w.json" .total_ios)
-		iops=$(fio_w "$in/$w.json" .iops)
+		fio_x=fio_w
+		[ "${w%read50}" = "$w" ] || fio_x=fio_r
+		writes=$($fio_x "$in/$w.json" .total_ios)
+		iops=$($fio_x "$in/$w.json" .iops)
 		read -r busy tot _ < <(sys_cpu "$in/$w.sys")
 		h0=$(kv "$in/$w.before.stats" dedup_hits); h1=$(kv "$in/$w.stats" dedup_hits)
 		u0=$(kv "$in/$w.before.stats" unique_blocks); u1=$(kv "$in/$w.stats" unique_blocks)

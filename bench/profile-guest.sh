@@ -21,6 +21,13 @@
 #   overwrite  BENCH_OVERWRITE_MB written first (unmeasured), then new unique
 #              data over the same blocks, again and again: every write drops
 #              a reference to the old block and allocates a new one
+# and, when BENCH_WORKLOADS names them (4 KiB random reads, iodepth 32,
+# BENCH_JOBS jobs, of BENCH_OVERWRITE_MB written first at fio
+# dedupe_percentage 50 and committed, as bench-throughput's read50 rows):
+#   linear-read50  through dm-linear, for reference
+#   read50         through dedup
+# BENCH_WORKLOADS (default "linear unique dup100 overwrite") picks and
+# orders the workloads.
 # Each measured run is `perf record -a -g -e cpu-clock` (TCG has no PMU:
 # a software timer event) around fio: $OUT/W.perf.data, with W.json (fio),
 # W.sys (CPU), W.stats and W.before.stats. At the end the guest's
@@ -56,9 +63,13 @@ bench_env
 } >> "$OUT/env"
 : > "$OUT/rows"
 
-for w in linear unique dup100 overwrite; do
+for w in ${BENCH_WORKLOADS:-linear unique dup100 overwrite}; do
+	case $w in
+	linear | unique | dup100 | overwrite | linear-read50 | read50) ;;
+	*) fail "unknown workload $w in BENCH_WORKLOADS" ;;
+	esac
 	mkbrd 2 "$BENCH_DATA_MB"
-	if [ $w = linear ]; then
+	if [ "${w%-read50}" = linear ]; then
 		dm_create bench-linear "0 $(dev_sectors "$DATA") linear $DATA 0"
 		dev=/dev/mapper/bench-linear
 	else
@@ -68,8 +79,19 @@ for w in linear unique dup100 overwrite; do
 	fi
 	size=$(($(dev_sectors "$dev") * 512 / J / 4096 * 4096))
 	dedupe=0
+	rw=write
 	case $w in
 	dup100) dedupe=100 ;;
+	*read50)
+		size=$((BENCH_OVERWRITE_MB * 1048576 / J / 4096 * 4096))
+		say "$w: writing ${BENCH_OVERWRITE_MB} MiB at 50 % duplicates first"
+		write_env "$dev" write 4k "$J" "$size" 0 50
+		BENCH_RUNTIME=3600 fio --output=/dev/null /tests/bench/write.fio ||
+			fail "writing the data of $w failed"
+		[ $w = linear-read50 ] ||
+			dmsetup message bench-dedup 0 commit || fail "commit failed"
+		rw=randread
+		;;
 	overwrite)
 		size=$((BENCH_OVERWRITE_MB * 1048576 / J / 4096 * 4096))
 		say "$w: writing ${BENCH_OVERWRITE_MB} MiB first"
@@ -77,19 +99,19 @@ for w in linear unique dup100 overwrite; do
 		dmsetup message bench-dedup 0 commit || fail "commit failed"
 		;;
 	esac
-	[ $w = linear ] || dedup_stats bench-dedup "$w.before"
+	[ "${w%-read50}" = linear ] || dedup_stats bench-dedup "$w.before"
 	say "$w: perf record over fio ${S}s"
-	write_env "$dev" write 4k "$J" "$size" 1 "$dedupe"
+	write_env "$dev" "$rw" 4k "$J" "$size" 1 "$dedupe"
 	sysstat before > "$OUT/$w.sys"
 	perf record -a -g -e cpu-clock -F "$FREQ" -N --no-buildid -q \
 		-o /tmp/perf.data -- \
 		fio --output-format=json --output="$OUT/$w.json" /tests/bench/write.fio ||
 		fail "perf record / fio failed on $w"
 	sysstat after >> "$OUT/$w.sys"
-	say "$w: $(fio_iops "$OUT/$w.json") IOPS"
+	[ $rw = randread ] || say "$w: $(fio_iops "$OUT/$w.json") IOPS"
 	cp /tmp/perf.data "$OUT/$w.perf.data"
 	rm -f /tmp/perf.data
-	if [ $w = linear ]; then
+	if [ "${w%-read50}" = linear ]; then
 		dmsetup remove bench-linear || fail "cannot remove bench-linear"
 	else
 		dedup_stats bench-dedup "$w"

@@ -77,6 +77,8 @@
 #                     dedup-load-slowread writes before its re-create)
 #   BENCH_JOBS        profile: fio numjobs (default 1)
 #   BENCH_HASH        profile: dedup's hash (default sha256)
+#   BENCH_WORKLOADS   profile: the workloads, in order (default "linear
+#                     unique dup100 overwrite"; also linear-read50, read50)
 #   BENCH_WINDOW      sustained: seconds per "minute" of the per-window
 #                     commit figures (default 60; shorter for short runs)
 #   PREFILL_IMAGE     sustained: a metadata image pre-filled with a large
@@ -285,7 +287,8 @@ profile)
 	overlay_bins "$plan" "$perf"
 	[ "$(basename "$perf")" = perf ] || mv "$plan/usr/bin/$(basename "$perf")" "$plan/usr/bin/perf"
 	# Prefill + perf report take their time too.
-	rows=3 per_row=$((2 * BENCH_SECONDS + 240)) ;;
+	rows=$(echo "${BENCH_WORKLOADS:-linear unique dup100 overwrite}" | wc -w)
+	per_row=$((2 * BENCH_SECONDS + 240)) ;;
 throughput)
 	throughput_plan > "$plan/tests/bench/rows.plan"
 	rows=$(wc -l < "$plan/tests/bench/rows.plan")
@@ -410,6 +413,8 @@ guest_tmo=$((rows * per_row + 600))
 		echo "$v=${!v}"
 	done
 	[ "$bench" != sustained ] || printf 'BENCH_ROWS=%q\n' "${BENCH_ROWS:-.}"
+	[ "$bench" != profile ] || [ -z "${BENCH_WORKLOADS:-}" ] ||
+		printf 'BENCH_WORKLOADS=%q\n' "$BENCH_WORKLOADS"
 	if [ "$bench" = ratio ]; then
 		printf 'BENCH_RATIO_ROWS=%q\n' "$ratio_rows"
 		echo "BENCH_RATIO_DEDUPE_MAX=$BENCH_RATIO_DEDUPE_MAX"
