@@ -42,6 +42,7 @@
 #include "dm-dedup-gen.h"
 
 #define INDEX_STEP_MS		10
+#define INDEX_RETRY_MS		100U	/* a rebuild short of memory */
 #define INDEX_LOAD_BUDGET	16
 
 static int cmp_lbn(const void *a, const void *b)
@@ -551,26 +552,31 @@ static bool period_changed(struct dedup_cow *cow)
 	return changed;
 }
 
-/* A step of the index's rebuild, excluded from commits. */
-static bool index_work(struct dedup_cow *cow)
+/*
+ * A step of the index's rebuild, excluded from commits: 1 while there is
+ * more, 0 when there is none, -ENOMEM to try again after INDEX_RETRY_MS.
+ */
+static int index_work(struct dedup_cow *cow)
 {
-	bool more;
+	int r = 0;
 
 	mutex_lock(&cow->commit_mutex);
-	more = !READ_ONCE(cow->read_only) &&
-		dedup_meta_index_rebuild(cow->md, INDEX_STEP_MS);
+	if (!READ_ONCE(cow->read_only))
+		r = dedup_meta_index_rebuild(cow->md, INDEX_STEP_MS);
 	mutex_unlock(&cow->commit_mutex);
-	return more;
+	return r;
 }
 
 static int committer(void *context)
 {
 	struct dedup_cow *cow = context;
-	bool more_index_work = true;
+	int more_index_work = 1;	/* index_work()'s last result */
 
 	while (!kthread_should_stop()) {
-		long timeout = more_index_work ? 0 :
-			msecs_to_jiffies(READ_ONCE(cow->p.f.commit_period_ms));
+		unsigned int period = READ_ONCE(cow->p.f.commit_period_ms);
+		long timeout = more_index_work > 0 ? 0 :
+			msecs_to_jiffies(more_index_work ?
+					 min(period, INDEX_RETRY_MS) : period);
 
 		/* Sleeps at most one period; a new period cuts it short. */
 		wait_event_interruptible_timeout(cow->commit_wait,
@@ -583,13 +589,13 @@ static int committer(void *context)
 			break;
 		if (READ_ONCE(cow->index_kick)) {
 			WRITE_ONCE(cow->index_kick, false);
-			more_index_work = true;
+			more_index_work = 1;
 		}
 		if (commit_due(cow))
 			dedup_cow_do_commit(cow);
 		else if (more_index_work)
 			more_index_work = index_work(cow);
-		if (more_index_work)
+		if (more_index_work > 0)
 			cond_resched();
 	}
 	return 0;

@@ -1533,15 +1533,29 @@ bool dedup_meta_saved_index_dropping(struct dedup_meta *md)
 	return READ_ONCE(md->drop_saved) && !dedup_meta_needs_check(md);
 }
 
-bool dedup_meta_index_rebuild(struct dedup_meta *md, unsigned int max_ms)
+int dedup_meta_index_rebuild(struct dedup_meta *md, unsigned int max_ms)
 {
+	u64 next, entries;
 	int r;
 
 	if (READ_ONCE(md->index_state) != DEDUP_INDEX_REBUILDING)
-		return false;
+		return 0;
 	mutex_lock(&md->lock);
+	next = md->rebuild_next;
+	entries = dedup_index_entries(md->index);
 	r = md->read_only ? 0 : rebuild_step(md, max_ms);
-	if (r) {
+	if (r == -ENOMEM) {
+		/*
+		 * The scan keeps its place (rebuild_next moves on only past
+		 * a whole block, and inserting an entry twice is a no-op).
+		 * A step that got something done goes on at once; one that
+		 * got nothing done waits.
+		 */
+		DMWARN_LIMIT("fingerprint index: rebuilding is short of memory; retrying");
+		if (md->rebuild_next != next ||
+		    dedup_index_entries(md->index) != entries)
+			r = 0;
+	} else if (r) {
 		DMERR_LIMIT("fingerprint index: rebuilding failed: %d; duplicates are stored again until reload",
 			    r);
 		/* Incomplete: never saved, rebuilt at the next activation. */
@@ -1549,6 +1563,8 @@ bool dedup_meta_index_rebuild(struct dedup_meta *md, unsigned int max_ms)
 		WRITE_ONCE(md->index_state, DEDUP_INDEX_READY);
 	}
 	mutex_unlock(&md->lock);
+	if (r == -ENOMEM)
+		return r;
 	return READ_ONCE(md->index_state) == DEDUP_INDEX_REBUILDING;
 }
 

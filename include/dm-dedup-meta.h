@@ -209,17 +209,20 @@ void dedup_meta_publish(struct dedup_meta *md);
  */
 void dedup_meta_retire(struct dedup_meta *md);
 /*
- * Background work of the RAM index; each returns true while there is more.
+ * Background work of the RAM index.
  * load: up to budget shards of a saved index, from the published commit;
- * takes no lock a commit holds, so it runs beside commits.  When loading
- * fails, or a saved shard was unusable, the index goes on to rebuild.
+ * takes no lock a commit holds, so it runs beside commits.  True while
+ * there is more.  When loading fails, or a saved shard was unusable, the
+ * index goes on to rebuild.
  * rebuild: scans the fp array (after a crash, or what a saved index
- * lacked) for about max_ms; committer side, between commits.
+ * lacked) for about max_ms; committer side, between commits.  1 while
+ * there is more, 0 when done (or given up on an error), -ENOMEM when it
+ * must wait for memory: call again later, it goes on where it stopped.
  */
 bool dedup_meta_index_load(struct dedup_meta *md, unsigned int budget);
 /* True when the next commit frees a saved index (and may write). */
 bool dedup_meta_saved_index_dropping(struct dedup_meta *md);
-bool dedup_meta_index_rebuild(struct dedup_meta *md, unsigned int max_ms);
+int dedup_meta_index_rebuild(struct dedup_meta *md, unsigned int max_ms);
 /*
  * Sets DEDUP_SB_NEEDS_CHECK in a copy of the last committed superblock and
  * writes it; the uncommitted transaction is never made durable.

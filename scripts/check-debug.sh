@@ -102,7 +102,7 @@ DEDUP_KO=$moddir/dm-dedup.ko TEST_KO_DIRS="$testmod $seedmod" \
 # beside make check; DEBUG_ALL=1 (make check-debug-full) runs every test,
 # T=<regex> any selection. The other tests run on Debian's kernel in make
 # check.
-DEBUG_SET='^(01|03|10|20|22|24|25|28|35|39|40|41|44|46|47|48|49|50|51|52|53|54|55|56|58|60|62|80|81|82)-'
+DEBUG_SET='^(01|03|10|20|22|24|25|28|35|39|40|41|44|46|47|48|49|50|51|52|53|54|55|56|58|60|62|80|81|82|84)-'
 if [ $mode = suite ] && [ -z "${T:-}" ] && [ "${DEBUG_ALL:-0}" != 1 ]; then
 	export T=$DEBUG_SET
 fi
