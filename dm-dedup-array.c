@@ -272,8 +272,11 @@ static int find_loc(struct dedup_array *a, u64 bidx, u64 *loc)
 		*loc = 0;
 		return 0;
 	}
-	if (!r)
+	if (!r) {
 		*loc = le64_to_cpu(v);
+		a->last_index = bidx;
+		a->last_loc = *loc;
+	}
 	return r;
 }
 
@@ -285,6 +288,11 @@ static int working_copy_out(struct dedup_array *a, u64 bidx, size_t off,
 	u64 loc;
 	int r;
 
+	/* The held block is bidx's working copy: no lock, no lookup. */
+	if (a->held && a->held_bidx == bidx) {
+		memcpy(out, payload(dm_block_data(a->held)) + off, len);
+		return 0;
+	}
 	r = dedup_array_release(a);
 	if (!r)
 		r = find_loc(a, bidx, &loc);

@@ -35,32 +35,20 @@
 #include <linux/kthread.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
-#include <linux/sort.h>
 
 #include "dm-dedup-cow-commit.h"
 #include "dm-dedup-fault.h"
 #include "dm-dedup-gen.h"
+#include "dm-dedup-sort.h"
 
 #define INDEX_STEP_MS		10
 #define INDEX_RETRY_MS		100U	/* a rebuild short of memory */
 #define INDEX_LOAD_BUDGET	16
 
-static int cmp_lbn(const void *a, const void *b)
-{
-	const struct gen_lbn *x = *(const struct gen_lbn **)a;
-	const struct gen_lbn *y = *(const struct gen_lbn **)b;
-
-	return x->lbn < y->lbn ? -1 : x->lbn > y->lbn;
-}
-
-static int cmp_pbn(const void *a, const void *b)
-{
-	const struct gen_pbn *x = *(const struct gen_pbn **)a;
-	const struct gen_pbn *y = *(const struct gen_pbn **)b;
-
-	return x->pbn < y->pbn ? -1 : x->pbn > y->pbn;
-}
-
+/*
+ * Room to sort n entries: n pointers, then n more for dedup_sort_by_key().
+ * NULL when short of memory.
+ */
 static void *alloc_array(unsigned long n)
 {
 	unsigned int noio;
@@ -69,7 +57,7 @@ static void *alloc_array(unsigned long n)
 	if (dedup_fault_alloc())
 		return NULL;
 	noio = memalloc_noio_save();
-	a = kvmalloc_array(max(n, 1UL), sizeof(void *),
+	a = kvmalloc_array(2 * max(n, 1UL), sizeof(void *),
 			   GFP_KERNEL | __GFP_NOWARN);
 	memalloc_noio_restore(noio);
 	return a;
@@ -95,7 +83,8 @@ static int apply_lbns(struct dedup_cow *cow, struct dedup_gen *g)
 	}
 	for (l = g->lbns; l; l = l->next)
 		a[n++] = l;
-	sort(a, n, sizeof(*a), cmp_lbn, NULL);
+	dedup_sort_by_key((void **)a, (void **)a + n, n,
+			  offsetof(struct gen_lbn, lbn));
 	for (i = 0; i < n && !r; i++) {
 		r = dedup_meta_set_lbn(cow->md, a[i]->lbn, a[i]->value);
 		cond_resched();
@@ -147,7 +136,8 @@ static int apply_pbns(struct dedup_cow *cow, struct dedup_gen *g)
 	if (!cow->sorted)
 		return 0;
 	cow->nr_sorted = n;
-	sort(cow->sorted, n, sizeof(p), cmp_pbn, NULL);
+	dedup_sort_by_key((void **)cow->sorted, (void **)cow->sorted + n, n,
+			  offsetof(struct gen_pbn, pbn));
 	for (i = 0; i < n && !r; i++) {
 		r = apply_pbn(cow, cow->sorted[i]);
 		cond_resched();

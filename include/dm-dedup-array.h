@@ -95,8 +95,10 @@ struct dedup_array {
 	u64 root;			/* working root (committer) */
 
 	/*
-	 * Committer only: the last array block written in this
-	 * transaction, which stays where it is until the commit.
+	 * Committer only: where the working tree has the array block looked
+	 * up or written last (it stays there until this array changes the
+	 * tree at last_index: a shadow or a new block sets these, a removal
+	 * clears them).
 	 */
 	u64 last_index;
 	u64 last_loc;			/* 0: none */

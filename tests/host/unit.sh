@@ -1,6 +1,7 @@
 #!/bin/bash
-# Unit tests of the data block allocator (dm-dedup-alloc.c) and the RAM
-# fingerprint index (dm-dedup-index.c): both files are built unchanged with
+# Unit tests of the data block allocator (dm-dedup-alloc.c), the RAM
+# fingerprint index (dm-dedup-index.c) and the commit's radix sort
+# (dm-dedup-sort.c): the files are built unchanged with
 # the host's gcc (ASan/UBSan) against the kernel shim and fakes of
 # tests/host/unit/, and each test of tests/host/unit/test-*.c runs in a
 # process of its own.  One line per test, "ok - NAME" or "FAIL - NAME";
@@ -32,6 +33,13 @@ grep -q '^void dedup_alloc_dying(' "$SRC/dm-dedup-alloc.c" ||
 	defs+=(-DUNIT_COMPAT_NO_DYING)
 grep -q '^u64 dedup_index_bad_shards(' "$SRC/dm-dedup-index.c" ||
 	defs+=(-DUNIT_COMPAT_NO_BAD_SHARDS)
+# The commit's radix sort; older trees sorted with lib/sort (a stand-in).
+sort_src=()
+if [ -f "$SRC/dm-dedup-sort.c" ]; then
+	sort_src=("$SRC/dm-dedup-sort.c")
+else
+	defs+=(-DUNIT_COMPAT_NO_SORT)
+fi
 echo "unit: module sources from $SRC${defs[*]:+ (${defs[*]})}"
 
 # The kernel's own -fno-strict-aliasing and -fno-strict-overflow, so that
@@ -41,7 +49,7 @@ cflags=(-std=gnu11 -Wall -Werror -O1 -g -fno-omit-frame-pointer
 	"-fsanitize=address,undefined" -fno-sanitize-recover=all
 	-I "$UNIT/include" -I "$SRC/include" "${defs[@]}")
 objs=()
-for f in "$SRC/dm-dedup-alloc.c" "$SRC/dm-dedup-index.c" "$UNIT"/*.c; do
+for f in "$SRC/dm-dedup-alloc.c" "$SRC/dm-dedup-index.c" "${sort_src[@]}" "$UNIT"/*.c; do
 	o=$W/$(basename "$f" .c).o
 	gcc "${cflags[@]}" -c -o "$o" "$f" 2>"$W/build.log" ||
 		{ cat "$W/build.log"; fail "cannot build $f"; }

@@ -122,3 +122,23 @@ u64 dedup_index_bad_shards(struct dedup_index *idx)
 	return 0;
 }
 #endif
+
+#ifdef UNIT_COMPAT_NO_SORT
+/* The old commit sorted with lib/sort: the same order, by qsort here. */
+static size_t sort_key_off;
+
+static int sort_cmp(const void *a, const void *b)
+{
+	u64 x = *(const u64 *)(*(const char *const *)a + sort_key_off);
+	u64 y = *(const u64 *)(*(const char *const *)b + sort_key_off);
+
+	return x < y ? -1 : x > y;
+}
+
+void dedup_sort_by_key(void **a, void **tmp, unsigned long n,
+		       size_t key_off)
+{
+	sort_key_off = key_off;
+	qsort(a, n, sizeof(*a), sort_cmp);
+}
+#endif

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * main.c - runs the unit tests of dm-dedup-alloc.c and dm-dedup-index.c.
+ * main.c - runs the unit tests of dm-dedup-alloc.c, dm-dedup-index.c and
+ * dm-dedup-sort.c.
  *
  *   unit --list        the names of the tests, one a line
  *   unit NAME...       runs those tests (tests/host/unit.sh runs each in a
@@ -33,6 +34,7 @@ static const struct unit_test tests[] = {
 	{ "index-changes-before-load", test_index_changes_before_load },
 	{ "index-basics", test_index_basics },
 	{ "index-save-load", test_index_save_load },
+	{ "sort-by-key", test_sort_by_key },
 };
 
 static unsigned int checks_failed;

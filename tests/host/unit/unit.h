@@ -38,6 +38,10 @@ void dedup_alloc_dying(struct dedup_alloc *al, u64 pbn);
 #ifdef UNIT_COMPAT_NO_BAD_SHARDS
 u64 dedup_index_bad_shards(struct dedup_index *idx);
 #endif
+#ifdef UNIT_COMPAT_NO_SORT
+void dedup_sort_by_key(void **a, void **tmp, unsigned long n,
+		       size_t key_off);
+#endif
 
 /* Checks (main.c); both return whether the check passed. */
 bool __printf(4, 5) unit_check(bool ok, const char *file, int line,
@@ -94,5 +98,6 @@ void test_index_bad_saved_shard(void);
 void test_index_changes_before_load(void);
 void test_index_basics(void);
 void test_index_save_load(void);
+void test_sort_by_key(void);
 
 #endif /* UNIT_H */
