@@ -14,10 +14,11 @@
  *     key order so that neighbouring entries share array blocks;
  *  3. flush the data device: data before the mappings that point at it;
  *  4. commit the metadata (superblock last);
- *  5. tell the RAM index the new blocks' fingerprints and forget the dead
+ *  5. complete the FLUSH/FUA bios that waited for this generation: it is
+ *     durable, and lookups still find it frozen;
+ *  6. tell the RAM index the new blocks' fingerprints and forget the dead
  *     ones', then publish the commit and retire the frozen generation in
  *     one critical section (lookups see one or the other, never neither);
- *  6. complete the FLUSH/FUA bios that waited for this generation;
  *  7. retire: wait for readers of the previous commit, let the caches
  *     forget what it freed; only then may the next transaction reuse it;
  *  8. hand the dead data blocks to the release worker, which discards
@@ -431,21 +432,29 @@ static noinline int dedup_cow_do_commit(struct dedup_cow *cow)
 		return r;
 	}
 
+	/*
+	 * Durable: the FLUSH/FUA bios that waited for it go now, before the
+	 * index update and the publication (lookups still find f frozen).
+	 */
+	bio_list_init(&done);
+	spin_lock(&cow->lock);
+	cow->durable_seq = f->seq;
+	bio_list_merge(&done, &f->waiters);
+	bio_list_init(&f->waiters);
+	spin_unlock(&cow->lock);
+	dedup_cow_end_bios(&done, BLK_STS_OK);
+
 	/* The index learns the commit, then the commit is published. */
 	visit_pbns(cow, f, index_update, NULL);
 	visit_pbns(cow, f, announce_dead, NULL);
 	dedup_fault_delay(DEDUP_FAULT_PUBLISH);
-	bio_list_init(&done);
 	ms = ktime_ms_delta(ktime_get(), start);
 	spin_lock(&cow->lock);
 	dedup_meta_publish(cow->md);
 	dedup_cow_take_space(cow);
 	cow->publish_seq++;
 	cow->frozen = NULL;
-	cow->durable_seq = f->seq;
 	cow->commit_in_flight = false;
-	bio_list_merge(&done, &f->waiters);
-	bio_list_init(&f->waiters);
 	cow->stats.commits++;
 	cow->stats.last_commit_ms = ms;
 	cow->stats.last_commit_blocks = blocks;
@@ -453,7 +462,6 @@ static noinline int dedup_cow_do_commit(struct dedup_cow *cow)
 		cow->stats.longest_commit_ms = ms;
 	spin_unlock(&cow->lock);
 	wake_up_all(&cow->room_wait);
-	dedup_cow_end_bios(&done, BLK_STS_OK);
 	dedup_cow_space_event(cow);
 
 	/* Readers of the previous commit finish before anything is reused. */
