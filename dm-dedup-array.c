@@ -161,6 +161,7 @@ int dedup_array_empty(struct dedup_array *a)
 {
 	int r = dedup_array_release(a);
 
+	a->last_loc = 0;
 	return r ? r : dm_btree_empty(&a->info, &a->root);
 }
 

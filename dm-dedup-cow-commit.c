@@ -43,7 +43,9 @@
 #include "dm-dedup-sort.h"
 
 #define INDEX_STEP_MS		10
-#define INDEX_RETRY_MS		100U	/* a rebuild short of memory */
+/* A rebuild short of memory tries again after 100 ms, backing off to 3.2 s. */
+#define INDEX_RETRY_MS		100U
+#define INDEX_RETRY_MAX_MS	3200U
 #define INDEX_LOAD_BUDGET	16
 
 /*
@@ -569,12 +571,13 @@ static int committer(void *context)
 {
 	struct dedup_cow *cow = context;
 	int more_index_work = 1;	/* index_work()'s last result */
+	unsigned int retry_ms = INDEX_RETRY_MS;
 
 	while (!kthread_should_stop()) {
 		unsigned int period = READ_ONCE(cow->p.f.commit_period_ms);
 		long timeout = more_index_work > 0 ? 0 :
 			msecs_to_jiffies(more_index_work ?
-					 min(period, INDEX_RETRY_MS) : period);
+					 min(period, retry_ms) : period);
 
 		/* Sleeps at most one period; a new period cuts it short. */
 		wait_event_interruptible_timeout(cow->commit_wait,
@@ -589,10 +592,17 @@ static int committer(void *context)
 			WRITE_ONCE(cow->index_kick, false);
 			more_index_work = 1;
 		}
-		if (commit_due(cow))
+		if (commit_due(cow)) {
 			dedup_cow_do_commit(cow);
-		else if (more_index_work)
+		} else if (more_index_work) {
+			bool again = more_index_work < 0;
+
 			more_index_work = index_work(cow);
+			if (more_index_work >= 0)
+				retry_ms = INDEX_RETRY_MS;
+			else if (again)
+				retry_ms = min(2 * retry_ms, INDEX_RETRY_MAX_MS);
+		}
 		if (more_index_work > 0)
 			cond_resched();
 	}

@@ -144,6 +144,7 @@ struct dedup_meta {
 	u64 rebuild_next;
 	bool drop_saved;		/* next commit frees the saved index */
 	bool index_incomplete;		/* loading/rebuilding failed */
+	bool rebuild_short;		/* rebuilding is short of memory */
 };
 
 /*
@@ -1551,7 +1552,9 @@ int dedup_meta_index_rebuild(struct dedup_meta *md, unsigned int max_ms)
 		 * A step that got something done goes on at once; one that
 		 * got nothing done waits.
 		 */
-		DMWARN_LIMIT("fingerprint index: rebuilding is short of memory; retrying");
+		if (!md->rebuild_short)
+			DMWARN("fingerprint index: rebuilding is short of memory; retrying");
+		md->rebuild_short = true;
 		if (md->rebuild_next != next ||
 		    dedup_index_entries(md->index) != entries)
 			r = 0;
@@ -1561,6 +1564,11 @@ int dedup_meta_index_rebuild(struct dedup_meta *md, unsigned int max_ms)
 		/* Incomplete: never saved, rebuilt at the next activation. */
 		md->index_incomplete = true;
 		WRITE_ONCE(md->index_state, DEDUP_INDEX_READY);
+	}
+	if (!r && md->rebuild_short &&
+	    READ_ONCE(md->index_state) != DEDUP_INDEX_REBUILDING) {
+		DMINFO("fingerprint index: rebuilt after a shortage of memory");
+		md->rebuild_short = false;
 	}
 	mutex_unlock(&md->lock);
 	if (r == -ENOMEM)
