@@ -9,11 +9,8 @@
 . /tests/data.inc
 
 BS=4096
-load_dedup
-mkbrd 3 128
 # thin-pool: metadata on ram0, data on ram1; a 17 GiB thin volume.
-thin_pool
-thin_volume bigmeta 0 $((17 * 1024 * 1024 * 2))
+thin_data bigmeta $((17 * GIB))
 M=/dev/mapper/bigmeta
 DEV=/dev/mapper/bulk
 rndfile /tmp/U $((2048 * BS))

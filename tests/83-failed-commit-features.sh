@@ -19,13 +19,11 @@
 . /tests/data.inc
 
 BS=4096
-load_dedup
-mkbrd 3 128
-thin_pool
-thin_volume gthin 0 $((17 * GIB))
+# thin_data leaves /dev/ram2 as M: here it is the data device.
+thin_data gthin $((17 * GIB))
+D=$M
 dm_create gmeta "0 $((15 * GIB)) linear /dev/mapper/gthin 0"
 M=/dev/mapper/gmeta
-D=/dev/ram2
 DEV=/dev/mapper/fc
 rndfile /tmp/X $BS
 rndfile /tmp/Y $BS
