@@ -4,7 +4,7 @@
 # activation: "duplicates are stored again until reload").  The test-only
 # test_fail_alloc fails allocations that have a fallback, here the index
 # shards the rebuild fills.  1 TiB thin data device (the index has as many
-# shards as at that size).
+# shards as at that size), metadata reads delayed 5 ms (dm-delay).
 #  1. Every allocation failing: the rebuild gets nowhere (no entry) and
 #     retries, backing off (at most 50 failed allocations in 2 s), logged
 #     once ("short of memory; retrying"); index_state stays rebuilding,
@@ -20,6 +20,9 @@
 BS=4096
 N=2048
 thin_data rthin "$TIB"
+# Metadata reads delayed 5 ms (the rebuild reads every fp and refcount block).
+dm_delay mslow $M 5
+M=/dev/mapper/mslow
 DEV=/dev/mapper/rb
 dedup_create rb $M /dev/mapper/rthin $BS sha256 commit_period_ms 60000
 rndfile /tmp/U $((N * BS))
