@@ -367,6 +367,7 @@ static int write_generation(struct dedup_cow *cow, struct dedup_gen *f,
 	r = apply_lbns(cow, f);
 	if (!r)
 		r = apply_pbns(cow, f);
+	dedup_fault_delay(DEDUP_FAULT_APPLY);
 	if (!r) {
 		/* Data before the mappings that point at it. */
 		*op = "flush data device";
@@ -392,7 +393,7 @@ static noinline int dedup_cow_do_commit(struct dedup_cow *cow)
 	const char *op;
 	ktime_t start;
 	u64 ms, blocks;
-	bool data;
+	bool data, boost;
 	int r;
 
 	mutex_lock(&cow->commit_mutex);
@@ -422,12 +423,25 @@ static noinline int dedup_cow_do_commit(struct dedup_cow *cow)
 	cow->frozen = f;
 	cow->commit_in_flight = true;
 	blocks = f->nr_lbn;
+	boost = !bio_list_empty(&f->waiters) && current == cow->committer;
 	spin_unlock(&cow->lock);
 	wake_up_all(&cow->room_wait);
 
+	/*
+	 * A FLUSH or FUA bio waits for this generation: until it is durable
+	 * and the bio completed, the commit thread goes before the writers,
+	 * which do not wait for it (on two busy CPUs their workers otherwise
+	 * stretch the apply and the write-out 2x).  The index update and the
+	 * retire that follow run at nice 0 again, as do commits nobody waits
+	 * for and those of "dmsetup message" and suspend (their caller's).
+	 */
+	if (boost)
+		set_user_nice(current, MIN_NICE);
 	start = ktime_get();
 	r = write_generation(cow, f, &op, &data);
 	if (r) {
+		if (boost)
+			set_user_nice(current, 0);
 		free_sorted(cow);
 		commit_failed(cow, op, r, data);
 		mutex_unlock(&cow->commit_mutex);
@@ -445,6 +459,8 @@ static noinline int dedup_cow_do_commit(struct dedup_cow *cow)
 	bio_list_init(&f->waiters);
 	spin_unlock(&cow->lock);
 	dedup_cow_end_bios(&done, BLK_STS_OK);
+	if (boost)
+		set_user_nice(current, 0);
 
 	/* The index learns the commit, then the commit is published. */
 	visit_pbns(cow, f, index_update, NULL);

@@ -2,9 +2,9 @@
 /*
  * Test-only fault injection: module parameters that let the VM tests reach
  * paths no device target can (allocation failures, a slow release of freed
- * blocks, a slow publish, the reference count limit, exhausted entry pools,
- * a fingerprint of all zeroes, reads whose mappings map() never has).  All
- * are 0 (off) by default and cost a READ_ONCE when off.
+ * blocks, a slow apply or publish, the reference count limit, exhausted
+ * entry pools, a fingerprint of all zeroes, reads whose mappings map()
+ * never has).  All are 0 (off) by default and cost a READ_ONCE when off.
  */
 #include <linux/atomic.h>
 #include <linux/delay.h>
@@ -27,6 +27,11 @@ static unsigned int test_publish_delay_ms;
 module_param(test_publish_delay_ms, uint, 0644);
 MODULE_PARM_DESC(test_publish_delay_ms,
 		 "Testing only: wait this long between a commit and its publication");
+
+static unsigned int test_apply_delay_ms;
+module_param(test_apply_delay_ms, uint, 0644);
+MODULE_PARM_DESC(test_apply_delay_ms,
+		 "Testing only: wait this long between a commit's apply and its flush of the data device");
 
 static unsigned int test_admit_delay_ms;
 module_param(test_admit_delay_ms, uint, 0644);
@@ -96,6 +101,9 @@ void dedup_fault_delay(enum dedup_fault_point point)
 		break;
 	case DEDUP_FAULT_PUBLISH:
 		ms = READ_ONCE(test_publish_delay_ms);
+		break;
+	case DEDUP_FAULT_APPLY:
+		ms = READ_ONCE(test_apply_delay_ms);
 		break;
 	case DEDUP_FAULT_ALLOC_READ:
 		ms = READ_ONCE(test_alloc_read_delay_ms);

@@ -49,6 +49,8 @@
 #                     for profile and throughput)
 #   BENCH_META_READ_DELAY_MS  sustained: the read delay of the *-slowread
 #                     rows, dm-delay in the guest on the metadata disk (5)
+#   BENCH_COMMIT_PERIOD_MS  sustained: commit_period_ms of the dedup and
+#                     dedup-slowread rows (1000)
 #   BENCH_DATA_MB     size of the data disk, a brd RAM disk in the guest
 #                     (default 4096, sustained 16384: 360 s at 11,000 IOPS
 #                     writes 15 GiB; the VM gets it + 2-3 GiB);
@@ -114,6 +116,7 @@ BENCH_META_IOPS=${BENCH_META_IOPS:-200}
 BENCH_META_BPS=${BENCH_META_BPS:-4194304}
 BENCH_META_MB=${BENCH_META_MB:-1024}
 BENCH_META_READ_DELAY_MS=${BENCH_META_READ_DELAY_MS:-5}
+BENCH_COMMIT_PERIOD_MS=${BENCH_COMMIT_PERIOD_MS:-1000}
 BENCH_JOBS=${BENCH_JOBS:-1}
 BENCH_HASH=${BENCH_HASH:-sha256}
 case $BENCH_HASH in
@@ -161,7 +164,7 @@ export VM_MONITOR=$out/vm/monitor.sock
 
 for v in BENCH_SECONDS BENCH_DATA_MB BENCH_META_MB BENCH_OVERWRITE_MB BENCH_JOBS \
 	BENCH_WINDOW PREFILL_DATA_MB BENCH_META_READ_DELAY_MS BENCH_FILL_MB \
-	BENCH_DISCARD_MB BENCH_DISCARD_AT BENCH_DATA_IOPS BENCH_DATA_BPS; do
+	BENCH_COMMIT_PERIOD_MS BENCH_DISCARD_MB BENCH_DISCARD_AT BENCH_DATA_IOPS BENCH_DATA_BPS; do
 	case ${!v} in
 	'' | *[!0-9]*) echo "bench: $v must be a number" >&2; exit 2 ;;
 	esac
@@ -413,6 +416,7 @@ guest_tmo=$((rows * per_row + 600))
 		echo "$v=${!v}"
 	done
 	[ "$bench" != sustained ] || printf 'BENCH_ROWS=%q\n' "${BENCH_ROWS:-.}"
+	echo "BENCH_COMMIT_PERIOD_MS=$BENCH_COMMIT_PERIOD_MS"
 	[ "$bench" != profile ] || [ -z "${BENCH_WORKLOADS:-}" ] ||
 		printf 'BENCH_WORKLOADS=%q\n' "$BENCH_WORKLOADS"
 	if [ "$bench" = ratio ]; then

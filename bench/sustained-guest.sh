@@ -25,7 +25,8 @@
 # its index saved, and made again: the writer writes past that data while
 # the index loads; ROW.loaded: the uptime in ms when it was ready), and
 # dedup-prefilled when
-# BENCH_PREFILL=1; dedup rows sha256, 4 KiB blocks, commit_period_ms 1000.
+# BENCH_PREFILL=1; dedup rows sha256, 4 KiB blocks, commit_period_ms 1000
+# (dedup and dedup-slowread: BENCH_COMMIT_PERIOD_MS, default 1000).
 # BENCH_ROWS (bench/run-vm.sh) picks them.
 # Per row, for BENCH_SECONDS, side by side:
 #   - stall.fio: 4 KiB sequential unique writes, iodepth 32, one latency log
@@ -179,7 +180,7 @@ variant_row() {
 		ROW_FIO="--size=$((BENCH_OVERWRITE_MB * 1048576)) --dedupe_percentage=50" \
 			dedup_row "$row" "$meta" "$DATA" commit_period_ms 1000 ;;
 	*)
-		dedup_row "$row" "$meta" "$DATA" commit_period_ms 1000 ;;
+		dedup_row "$row" "$meta" "$DATA" commit_period_ms "${BENCH_COMMIT_PERIOD_MS:-1000}" ;;
 	esac
 	if [ "$meta" != "$META" ]; then
 		# Removed with its reads still slow; the checker then reads the

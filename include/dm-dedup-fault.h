@@ -11,6 +11,7 @@
 enum dedup_fault_point {
 	DEDUP_FAULT_RELEASE,		/* before freed blocks are released */
 	DEDUP_FAULT_PUBLISH,		/* between a commit and its publish */
+	DEDUP_FAULT_APPLY,		/* between a commit's apply and flush */
 	DEDUP_FAULT_GEN_ALLOC,		/* a generation entry's allocation */
 	DEDUP_FAULT_OPEN_ALLOC,		/* the first allocation of an open */
 	DEDUP_FAULT_ALLOC_READ,		/* between a window's refcount reads */
