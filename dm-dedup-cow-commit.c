@@ -384,9 +384,10 @@ static int write_generation(struct dedup_cow *cow, struct dedup_gen *f,
 static int commit_alone(struct dedup_cow *cow);
 
 /*
- * One commit (noinline: bench/guest-lib.sh traces it by this name).
+ * One commit (noinline: bench/guest-lib.sh traces it by this name); thread:
+ * run by the commit kthread, not by a caller of dedup_cow_commit().
  */
-static noinline int dedup_cow_do_commit(struct dedup_cow *cow)
+static noinline int dedup_cow_do_commit(struct dedup_cow *cow, bool thread)
 {
 	struct dedup_gen *f;
 	struct bio_list done;
@@ -423,7 +424,7 @@ static noinline int dedup_cow_do_commit(struct dedup_cow *cow)
 	cow->frozen = f;
 	cow->commit_in_flight = true;
 	blocks = f->nr_lbn;
-	boost = !bio_list_empty(&f->waiters) && current == cow->committer;
+	boost = thread && !bio_list_empty(&f->waiters);
 	spin_unlock(&cow->lock);
 	wake_up_all(&cow->room_wait);
 
@@ -535,7 +536,7 @@ static int commit_alone(struct dedup_cow *cow)
 
 int dedup_cow_commit(struct dedup_cow *cow)
 {
-	return dedup_cow_do_commit(cow);
+	return dedup_cow_do_commit(cow, false);
 }
 
 /*
@@ -609,7 +610,7 @@ static int committer(void *context)
 			more_index_work = 1;
 		}
 		if (commit_due(cow)) {
-			dedup_cow_do_commit(cow);
+			dedup_cow_do_commit(cow, true);
 		} else if (more_index_work) {
 			bool again = more_index_work < 0;
 
@@ -727,7 +728,7 @@ bad:
 void dedup_cow_destroy(struct dedup_cow *cow)
 {
 	stop_committer(cow);
-	dedup_cow_do_commit(cow);
+	dedup_cow_do_commit(cow, false);
 	flush_workqueue(cow->release_wq);
 	destroy_workqueue(cow->release_wq);
 	kvfree(cow->claims);
