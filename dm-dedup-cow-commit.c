@@ -13,7 +13,8 @@
  *  2. apply the frozen changes to the metadata's working transaction, in
  *     key order so that neighbouring entries share array blocks;
  *  3. flush the data device: data before the mappings that point at it;
- *  4. commit the metadata (superblock last);
+ *  4. commit the metadata (superblock last); in the kthread, steps 2-4
+ *     run at nice -20 when a FLUSH/FUA bio waits for the generation;
  *  5. complete the FLUSH/FUA bios that waited for this generation: it is
  *     durable, and lookups still find it frozen;
  *  6. tell the RAM index the new blocks' fingerprints and forget the dead
@@ -34,7 +35,9 @@
 #include <linux/blkdev.h>
 #include <linux/device-mapper.h>
 #include <linux/kthread.h>
+#include <linux/sched.h>
 #include <linux/sched/mm.h>
+#include <linux/sched/prio.h>
 #include <linux/slab.h>
 
 #include "dm-dedup-cow-commit.h"
@@ -367,8 +370,8 @@ static int write_generation(struct dedup_cow *cow, struct dedup_gen *f,
 	r = apply_lbns(cow, f);
 	if (!r)
 		r = apply_pbns(cow, f);
-	dedup_fault_delay(DEDUP_FAULT_APPLY);
 	if (!r) {
+		dedup_fault_delay(DEDUP_FAULT_APPLY);
 		/* Data before the mappings that point at it. */
 		*op = "flush data device";
 		r = blkdev_issue_flush(cow->p.data_bdev);
@@ -383,11 +386,14 @@ static int write_generation(struct dedup_cow *cow, struct dedup_gen *f,
 
 static int commit_alone(struct dedup_cow *cow);
 
-/*
- * One commit (noinline: bench/guest-lib.sh traces it by this name); thread:
- * run by the commit kthread, not by a caller of dedup_cow_commit().
+/**
+ * dedup_cow_do_commit - one commit (noinline: bench/guest-lib.sh traces it)
+ * @cow: the pipeline
+ * @from_committer: run by the commit kthread, which may raise its priority
+ *	for a FLUSH; not by a caller of dedup_cow_commit() or the destructor
  */
-static noinline int dedup_cow_do_commit(struct dedup_cow *cow, bool thread)
+static noinline int dedup_cow_do_commit(struct dedup_cow *cow,
+					bool from_committer)
 {
 	struct dedup_gen *f;
 	struct bio_list done;
@@ -395,7 +401,7 @@ static noinline int dedup_cow_do_commit(struct dedup_cow *cow, bool thread)
 	ktime_t start;
 	u64 ms, blocks;
 	bool data, boost;
-	int r;
+	int r, nice;
 
 	mutex_lock(&cow->commit_mutex);
 	spin_lock(&cow->lock);
@@ -424,25 +430,24 @@ static noinline int dedup_cow_do_commit(struct dedup_cow *cow, bool thread)
 	cow->frozen = f;
 	cow->commit_in_flight = true;
 	blocks = f->nr_lbn;
-	boost = thread && !bio_list_empty(&f->waiters);
+	boost = from_committer && !bio_list_empty(&f->waiters);
 	spin_unlock(&cow->lock);
 	wake_up_all(&cow->room_wait);
 
 	/*
 	 * A FLUSH or FUA bio waits for this generation: until it is durable
-	 * and the bio completed, the commit thread goes before the writers,
-	 * which do not wait for it (on two busy CPUs their workers otherwise
-	 * stretch the apply and the write-out 2x).  The index update and the
-	 * retire that follow run at nice 0 again, as do commits nobody waits
-	 * for and those of "dmsetup message" and suspend (their caller's).
+	 * the committer goes before the writers, which wait for nothing
+	 * here.  The rest of the commit, which no bio waits for, runs at the
+	 * thread's own priority.
 	 */
+	nice = task_nice(current);
 	if (boost)
 		set_user_nice(current, MIN_NICE);
 	start = ktime_get();
 	r = write_generation(cow, f, &op, &data);
+	if (boost)
+		set_user_nice(current, nice);
 	if (r) {
-		if (boost)
-			set_user_nice(current, 0);
 		free_sorted(cow);
 		commit_failed(cow, op, r, data);
 		mutex_unlock(&cow->commit_mutex);
@@ -460,8 +465,6 @@ static noinline int dedup_cow_do_commit(struct dedup_cow *cow, bool thread)
 	bio_list_init(&f->waiters);
 	spin_unlock(&cow->lock);
 	dedup_cow_end_bios(&done, BLK_STS_OK);
-	if (boost)
-		set_user_nice(current, 0);
 
 	/* The index learns the commit, then the commit is published. */
 	visit_pbns(cow, f, index_update, NULL);

@@ -2,8 +2,8 @@
 # The commit of a generation that a FLUSH waits for runs ahead of the
 # writers (issue 25, fdatasync under sustained writes): the commit thread
 # is at nice -20 from the freeze until that generation is durable, and
-# back at 0 for the index update and publication that follow, and for
-# commits nobody waits for.  The test-only test_apply_delay_ms holds a
+# back at its own nice (0, or what renice set) for the index update and
+# publication that follow, and for commits nobody waits for.  The test-only test_apply_delay_ms holds a
 # commit between its apply and its flush, test_publish_delay_ms between
 # its superblock and its publication; the thread's nice is read from
 # /proc there.  Before: 0 throughout.  Ends with dedup_check.
@@ -69,11 +69,19 @@ dedup_wait_field fp commit_in_flight 0 60
 dedup_knob test_apply_delay_ms 0
 dmsetup message fp 0 commit_period_ms 60000 || fail "message commit_period_ms"
 [ "$(dedup_field fp commits)" -gt "$commits" ] || fail "no periodic commit"
-assert_eq "$(nice_of)" 0 "nice of the idle commit thread at the end"
+assert_eq "$(nice_of)" 0 "nice of the idle commit thread after the periodic commit"
+
+# 4. A nice the admin set survives a boosted commit.
+renice -n 5 -p "$pid" >/dev/null || fail "renice of the commit thread"
+assert_eq "$(nice_of)" 5 "nice after renice"
+dd if=/tmp/A of=$DEV bs=$BS count=1 seek=3 oflag=direct conv=fsync,notrunc \
+	status=none || fail "write + fsync of A at LBN 3"
+assert_eq "$(nice_of)" 5 "nice after a boosted commit"
 
 for f in A B C; do
 	i=$(( $(printf '%d' "'$f") - 65 ))
 	readdev $DEV $((i * BS)) $BS | cmp -s - /tmp/$f || fail "LBN $i ($f)"
 done
-expect_status fp "at the end" mode=rw needs_check=- mapped=3 unique=3
+readdev $DEV $((3 * BS)) $BS | cmp -s - /tmp/A || fail "LBN 3 (A)"
+expect_status fp "at the end" mode=rw needs_check=- mapped=4 unique=3
 dedup_teardown
