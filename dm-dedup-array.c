@@ -41,6 +41,7 @@
 #include "persistent-data/dm-btree-internal.h"
 
 #include "dm-dedup-array.h"
+#include "dm-dedup-copies.h"
 #include "dm-dedup-fault.h"
 #include "dm-dedup-space.h"
 
@@ -614,6 +615,25 @@ static int btree_find(struct dedup_array_env *env, u64 root, bool cached,
 	return -EILSEQ;
 }
 
+void dedup_array_forget_retired(struct dedup_array_env *env)
+{
+	const u64 *blocks;
+	size_t i, nr = dedup_space_retired(env->space, &blocks);
+
+	if (nr == SIZE_MAX) {
+		dm_bufio_forget_buffers(env->array_cache, 0, env->nr_blocks);
+		if (env->copies)
+			dedup_copies_forget_all(env->copies);
+	} else {
+		for (i = 0; i < nr; i++) {
+			dm_bufio_forget(env->array_cache, blocks[i]);
+			if (env->copies)
+				dedup_copies_forget(env->copies, blocks[i]);
+		}
+	}
+	dedup_space_end_retire(env->space);
+}
+
 /*
  * The committer's cache holds the block (it has just written it) unless
  * memory pressure made it let the block go: then it is read back here, as
@@ -860,17 +880,15 @@ static void cache_loc(struct dedup_array *a, struct dedup_view v, u64 bidx,
 	put_cpu_ptr(a->env->loc_cache);
 }
 
-/* Reads array block bidx of a published view; NULL (no error) if absent. */
-static int read_array_block(struct dedup_array *a, struct dedup_view v,
-			    u64 bidx, struct dm_buffer **bp, void **data)
+/* Where array block bidx of a published view is; 0 if absent. */
+static int published_loc(struct dedup_array *a, struct dedup_view v, u64 bidx,
+		    u64 *locp)
 {
 	struct dedup_array_env *env = a->env;
-	struct dedup_disk_array_header *h;
-	u64 loc;
+	u64 loc = cached_loc(a, v, bidx);
 	int r;
 
-	*data = NULL;
-	loc = cached_loc(a, v, bidx);
+	*locp = 0;
 	if (loc == LOC_ABSENT)
 		return 0;
 	if (!loc) {
@@ -886,7 +904,27 @@ static int read_array_block(struct dedup_array *a, struct dedup_view v,
 				    loc);
 			return -EILSEQ;
 		}
+		cache_loc(a, v, bidx, loc);
 	}
+	*locp = loc;
+	return 0;
+}
+
+/*
+ * Reads array block bidx, at loc (published_loc()), of a published view; NULL
+ * (no error) if absent.
+ */
+static int read_array_block(struct dedup_array *a, struct dedup_view v,
+			    u64 bidx, u64 loc, struct dm_buffer **bp,
+			    void **data)
+{
+	struct dedup_array_env *env = a->env;
+	struct dedup_disk_array_header *h;
+	int r;
+
+	*data = NULL;
+	if (!loc)
+		return 0;
 	h = get_block(env->array_cache, loc, v.cached, bp);
 	if (IS_ERR(h))
 		return PTR_ERR(h);
@@ -902,20 +940,32 @@ static int read_array_block(struct dedup_array *a, struct dedup_view v,
 		dm_bufio_release(*bp);
 		return r;
 	}
-	cache_loc(a, v, bidx, loc);
 	*data = h;
 	return 0;
 }
 
-/* Copies len bytes at offset off of block bidx's payload (zero if absent). */
+/*
+ * Copies len bytes at offset off of block bidx's payload (zero if absent).
+ * An lbn array block comes from the readers' copies when they have it
+ * (dm-dedup-copies.c), else from the array cache, and is copied for the
+ * next lookups.
+ */
 static int copy_out(struct dedup_array *a, struct dedup_view v, u64 bidx,
 		    size_t off, void *out, size_t len)
 {
+	struct dedup_copies *copies = a->id == DEDUP_A_LBN ?
+		a->env->copies : NULL;
 	struct dm_buffer *b;
 	void *data;
+	u64 loc;
 	int r;
 
-	r = read_array_block(a, v, bidx, &b, &data);
+	r = published_loc(a, v, bidx, &loc);
+	if (r)
+		return r;
+	if (copies && loc && dedup_copies_read(copies, loc, off, out, len))
+		return 0;
+	r = read_array_block(a, v, bidx, loc, &b, &data);
 	if (r)
 		return r;
 	if (!data) {
@@ -923,6 +973,9 @@ static int copy_out(struct dedup_array *a, struct dedup_view v, u64 bidx,
 		return 0;
 	}
 	memcpy(out, payload(data) + off, len);
+	if (copies)
+		dedup_copies_add(copies, dm_bufio_get_block_number(b),
+				 payload(data));
 	dm_bufio_release(b);
 	return 0;
 }
@@ -968,11 +1021,14 @@ int dedup_array_find_in_block(struct dedup_array *a, struct dedup_view v,
 {
 	struct dm_buffer *b;
 	void *data;
+	u64 loc;
 	u8 *p;
 	u32 i;
 	int r;
 
-	r = read_array_block(a, v, bidx, &b, &data);
+	r = published_loc(a, v, bidx, &loc);
+	if (!r)
+		r = read_array_block(a, v, bidx, loc, &b, &data);
 	if (r)
 		return r;
 	if (!data)

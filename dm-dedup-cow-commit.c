@@ -476,6 +476,9 @@ static noinline int dedup_cow_do_commit(struct dedup_cow *cow,
 	dedup_cow_take_space(cow);
 	cow->publish_seq++;
 	cow->frozen = NULL;
+	WARN_ON_ONCE(cow->mem_lbns < f->nr_lbn);
+	/* Released after the publish: see mem_has_no_lbns(). */
+	smp_store_release(&cow->mem_lbns, cow->mem_lbns - f->nr_lbn);
 	cow->commit_in_flight = false;
 	cow->stats.commits++;
 	cow->stats.last_commit_ms = ms;

@@ -4,7 +4,7 @@
  * paths no device target can (allocation failures, a slow release of freed
  * blocks, a slow apply or publish, the reference count limit, exhausted
  * entry pools, a fingerprint of all zeroes, reads whose mappings map()
- * never has).  All are 0 (off) by default and cost a READ_ONCE when off.
+ * never has, few readers' copies).  All are 0 (off) by default and cost a READ_ONCE when off.
  */
 #include <linux/atomic.h>
 #include <linux/delay.h>
@@ -52,6 +52,11 @@ static unsigned int test_pool_size;
 module_param(test_pool_size, uint, 0644);
 MODULE_PARM_DESC(test_pool_size,
 		 "Testing only: reserve of the generation entry pools, at least 3, read at create (0: default)");
+
+static unsigned int test_read_copies;
+module_param(test_read_copies, uint, 0644);
+MODULE_PARM_DESC(test_read_copies,
+		 "Testing only: keep at most this many readers' copies of lbn array blocks, read at create (0: default)");
 
 static bool test_fail_gen_alloc;
 module_param(test_fail_gen_alloc, bool, 0644);
@@ -138,6 +143,11 @@ unsigned int dedup_fault_pool_size(unsigned int size)
 	unsigned int n = READ_ONCE(test_pool_size);
 
 	return n ? max(n, 3U) : size;
+}
+
+unsigned int dedup_fault_copies_max(unsigned int max)
+{
+	return READ_ONCE(test_read_copies) ?: max;
 }
 
 bool dedup_fault_zero_fp(const void *data)

@@ -313,17 +313,32 @@ void dedup_cow_release_claim(struct dedup_cow *cow, struct dedup_claim *claim)
 /*
  * Lookups
  */
+/*
+ * Whether a lookup of LBNs the caller holds the cells of may skip the
+ * generations: they hold no LBN.  A write to one of them that completed
+ * before the caller took its cell counted its entry before it let the cell
+ * go; and the count fell to 0 only at a publish, which the acquire then
+ * shows the caller, so the published commit has every entry it counted.
+ */
+static bool mem_has_no_lbns(struct dedup_cow *cow)
+{
+	/* Pairs with the release at the publish that brought it to 0. */
+	return !smp_load_acquire(&cow->mem_lbns);
+}
+
 int dedup_cow_find_lbn(struct dedup_cow *cow, u64 lbn, u64 *value)
 {
-	struct gen_lbn *l;
+	struct gen_lbn *l = NULL;
 	u64 v = 0, seq;
 	int r = 0;
 
-	spin_lock(&cow->lock);
-	l = mem_find_lbn(cow, lbn);
-	if (l)
-		v = l->value;
-	spin_unlock(&cow->lock);
+	if (!mem_has_no_lbns(cow)) {
+		spin_lock(&cow->lock);
+		l = mem_find_lbn(cow, lbn);
+		if (l)
+			v = l->value;
+		spin_unlock(&cow->lock);
+	}
 	/*
 	 * Not in a generation: the published commit has it, whichever one
 	 * (the caller holds lbn's cell, so no writer changes it meanwhile,
@@ -350,6 +365,8 @@ int dedup_cow_find_lbns(struct dedup_cow *cow, u64 lbn, unsigned int nr,
 
 	if (WARN_ON_ONCE(nr > DEDUP_FIND_LBNS_MAX))
 		return -EINVAL;
+	if (mem_has_no_lbns(cow))
+		return dedup_meta_find_lbns(cow->md, lbn, nr, cached, values);
 	/* The generations first, as in dedup_cow_find_lbn(). */
 	spin_lock(&cow->lock);
 	for (i = 0; i < nr; i++) {
@@ -581,6 +598,8 @@ static int __record(struct dedup_cow *cow, u64 lbn, u64 value, u64 old,
 		l->next = g->lbns;
 		g->lbns = l;
 		g->nr_lbn++;
+		/* Counted before the writer lets its cell go: see mem_has_no_lbns() */
+		smp_store_release(&cow->mem_lbns, cow->mem_lbns + 1);
 		g->bytes += sizeof(*l);
 		if (value == DEDUP_UNMAPPED) {
 			g->discard_lbns++;

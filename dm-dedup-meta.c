@@ -40,8 +40,8 @@
  * committer's change vanish.  Readers reach only blocks of published roots,
  * which nobody writes; at retire, after readers of the previous roots have
  * drained, the btree nodes and the array blocks freed by the commit are
- * forgotten by the readers' caches, before the next transaction may reuse
- * them; the rest stay cached.
+ * forgotten by the readers' caches (and copies, dm-dedup-copies.c), before
+ * the next transaction may reuse them; the rest stay cached.
  *
  * Lock order: lock (committer, sleeping); the index's and the allocator's
  * spinlocks are leaves.  Readers take no lock of ours: the published roots
@@ -50,6 +50,7 @@
 #include <linux/blkdev.h>
 #include <linux/device-mapper.h>
 #include <linux/dm-bufio.h>
+#include <linux/mm.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/uuid.h>
@@ -60,6 +61,7 @@
 
 #include "dm-dedup-alloc.h"
 #include "dm-dedup-array.h"
+#include "dm-dedup-copies.h"
 #include "dm-dedup-fault.h"
 #include "dm-dedup-index.h"
 #include "dm-dedup-index-save.h"
@@ -621,6 +623,16 @@ static void close_transaction(struct dedup_meta *md)
 	md->space = NULL;
 }
 
+/*
+ * The readers' copies of lbn array blocks: 1/512 of RAM (a copy maps 508
+ * data blocks, so 8 MiB of them map 4 GiB of data on a 4 GiB machine),
+ * at least 1 MiB and at most 64 MiB a device.
+ */
+static unsigned int copies_max(void)
+{
+	return clamp_t(unsigned long, totalram_pages() >> 9, 256, 16384);
+}
+
 /* The readers' block caches: btree nodes, and array blocks. */
 static int open_caches(struct dedup_meta *md)
 {
@@ -640,6 +652,10 @@ static int open_caches(struct dedup_meta *md)
 		return PTR_ERR(c);
 	}
 	md->env.array_cache = c;
+	/* Without them lookups of LBNs go through the array cache alone. */
+	md->env.copies = dedup_copies_create(dedup_fault_copies_max(copies_max()));
+	if (!md->env.copies)
+		DMWARN("no memory for the readers' copies of lbn array blocks");
 	/* Without it each retire forgets every node. */
 	if (dedup_node_diff_init(&md->node_diff))
 		DMWARN("no memory to keep the node cache across commits");
@@ -649,6 +665,8 @@ static int open_caches(struct dedup_meta *md)
 static void close_caches(struct dedup_meta *md)
 {
 	dedup_node_diff_exit(&md->node_diff);
+	dedup_copies_destroy(md->env.copies);
+	md->env.copies = NULL;
 	dm_bufio_client_destroy(md->env.array_cache);
 	dm_bufio_client_destroy(md->env.node_cache);
 }
@@ -788,6 +806,8 @@ void dedup_meta_get_stats(struct dedup_meta *md, struct dedup_meta_stats *s)
 	}
 	s->data_free = dedup_alloc_free(md->alloc);
 	s->alloc_ram_bytes = dedup_alloc_ram(md->alloc);
+	s->read_copies = dedup_copies_held(md->env.copies);
+	s->read_copy_hits = dedup_copies_hits(md->env.copies);
 }
 
 /*
@@ -1377,8 +1397,7 @@ void dedup_meta_retire(struct dedup_meta *md)
 	synchronize_srcu(&md->srcu);
 	mutex_lock(&md->lock);
 	forget_freed_nodes(md);
-	dedup_space_forget_freed(md->space, md->env.array_cache,
-				 md->env.nr_blocks);
+	dedup_array_forget_retired(&md->env);
 	mutex_unlock(&md->lock);
 }
 

@@ -19,12 +19,12 @@
  * transaction manager's pre-commit and the superblock.
  *
  * A block freed by transaction T is reused by T + 1 at the earliest (the
- * space maps' rule).  The readers' array cache must forget such a block
- * before its reuse, once the readers of the commit that still referenced
- * it have drained: the blocks each transaction frees are listed (freed),
- * kept through its commit (retired) and forgotten at retire.
+ * space maps' rule).  The readers' array cache and copies must forget such
+ * a block before its reuse, once the readers of the commit that still
+ * referenced it have drained: the blocks each transaction frees are listed
+ * (freed), kept through its commit (retired) and forgotten at retire
+ * (dedup_array_forget_retired()).
  */
-#include <linux/dm-bufio.h>
 #include <linux/device-mapper.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
@@ -339,16 +339,13 @@ void dedup_space_end_transaction(struct dedup_space *s)
 	s->nr_freed = 0;
 }
 
-void dedup_space_forget_freed(struct dedup_space *s,
-			      struct dm_bufio_client *cache, u64 nr_blocks)
+size_t dedup_space_retired(struct dedup_space *s, const u64 **blocks)
 {
-	size_t i;
+	*blocks = s->retired;
+	return s->nr_retired;
+}
 
-	if (s->nr_retired == SIZE_MAX) {
-		dm_bufio_forget_buffers(cache, 0, nr_blocks);
-	} else {
-		for (i = 0; i < s->nr_retired; i++)
-			dm_bufio_forget(cache, s->retired[i]);
-	}
+void dedup_space_end_retire(struct dedup_space *s)
+{
 	s->nr_retired = 0;
 }

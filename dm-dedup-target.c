@@ -589,6 +589,8 @@ static void emit_stats(struct dedup_c *dc, char *result, unsigned int maxlen)
 	DMEMIT("reads_in_map=%lld\nreads_in_worker=%lld\n",
 	       atomic64_read(&dc->map_reads),
 	       atomic64_read(&dc->worker_reads));
+	DMEMIT("read_copies=%llu\nread_copy_hits=%llu\n",
+	       f.m.read_copies, f.m.read_copy_hits);
 }
 
 static int dedup_message(struct dm_target *ti, unsigned int argc,

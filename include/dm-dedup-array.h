@@ -19,6 +19,7 @@
 
 struct dm_bufio_client;
 struct dm_buffer;
+struct dedup_copies;
 struct dedup_space;
 
 /* The arrays of the metadata (the roots in the superblock). */
@@ -63,7 +64,8 @@ struct dedup_loc_cache {
 /*
  * What the arrays use of their owner (dm-dedup-meta.c fills it in):
  * the committer's transaction and space accounting, and the readers'
- * caches (btree nodes, array blocks, and per CPU, locations).
+ * caches (btree nodes, array blocks, and per CPU, locations) and copies
+ * of lbn array blocks (NULL: none).
  */
 struct dedup_array_env {
 	struct dm_block_manager *bm;
@@ -71,6 +73,7 @@ struct dedup_array_env {
 	struct dedup_space *space;
 	struct dm_bufio_client *node_cache;
 	struct dm_bufio_client *array_cache;
+	struct dedup_copies *copies;
 	struct dedup_loc_cache __percpu *loc_cache;
 	/*
 	 * Metadata blocks in use (4 KiB): what a block number read from disk
@@ -180,6 +183,12 @@ int dedup_array_forget_freed_nodes(struct dedup_array *a,
  */
 #define DEDUP_CACHE_WRITTEN_MAX	1024
 void dedup_array_cache_written(void *context, dm_block_t b);
+
+/*
+ * At retire (committer side): the readers' array cache and copies forget
+ * the blocks the retired commit freed, before they can be reused.
+ */
+void dedup_array_forget_retired(struct dedup_array_env *env);
 
 /* dm-bufio alloc_callback of the readers' caches (aux: a "checked" bool). */
 void dedup_array_reader_buffer_new(struct dm_buffer *b);

@@ -26,6 +26,8 @@ void dedup_fault_delay(enum dedup_fault_point point);
 bool dedup_fault_fail(enum dedup_fault_point point);
 /* The reserve of a pool that would have size entries. */
 unsigned int dedup_fault_pool_size(unsigned int size);
+/* The most readers' copies of lbn array blocks, max by default. */
+unsigned int dedup_fault_copies_max(unsigned int max);
 /* True when the block at data must hash to all zeroes. */
 bool dedup_fault_zero_fp(const void *data);
 /* The most times a block may be shared. */

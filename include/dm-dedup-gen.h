@@ -278,6 +278,13 @@ struct dedup_cow {
 	struct dedup_gen gens[2];
 	struct dedup_gen *open;
 	struct dedup_gen *frozen;
+	/*
+	 * The LBN entries of open and frozen, all a lookup of an LBN may
+	 * find in them: changed under lock with smp_store_release(), read
+	 * without it (smp_load_acquire()) by the lookups, which skip the
+	 * lock when it is 0.
+	 */
+	unsigned long mem_lbns;
 	struct hlist_head *claims;
 	u64 publish_seq;		/* equals the metadata's */
 	u64 durable_seq;		/* every gen <= this is durable */

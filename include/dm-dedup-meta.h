@@ -61,6 +61,8 @@ struct dedup_meta_stats {
 	u64 data_free;			/* allocatable data blocks */
 	u64 data_pending;		/* freed, allocatable after a commit */
 	u64 alloc_ram_bytes;
+	u64 read_copies;		/* readers' copies of lbn array blocks */
+	u64 read_copy_hits;		/* lookups they served */
 };
 
 /*

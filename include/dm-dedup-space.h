@@ -22,7 +22,6 @@
 #include "persistent-data/dm-space-map.h"
 #include "persistent-data/dm-transaction-manager.h"
 
-struct dm_bufio_client;
 struct dedup_space;
 
 /* Free and total metadata blocks (status, admission). */
@@ -88,10 +87,11 @@ int dedup_space_copy_roots(struct dedup_space *s, void *metadata_root,
 			   void *bulk_root, size_t len);
 void dedup_space_end_transaction(struct dedup_space *s);
 /*
- * Retire: the readers' cache forgets the blocks the last commit freed (all
- * blocks up to nr_blocks when that list could not be kept).
+ * Retire: the readers' caches forget the blocks the last commit freed.
+ * retired gives them and their number, or SIZE_MAX when that list could
+ * not be kept (any block may have been freed); end_retire drops the list.
  */
-void dedup_space_forget_freed(struct dedup_space *s,
-			      struct dm_bufio_client *cache, u64 nr_blocks);
+size_t dedup_space_retired(struct dedup_space *s, const u64 **blocks);
+void dedup_space_end_retire(struct dedup_space *s);
 
 #endif /* DM_DEDUP_SPACE_H */
