@@ -881,8 +881,8 @@ static void cache_loc(struct dedup_array *a, struct dedup_view v, u64 bidx,
 }
 
 /* Where array block bidx of a published view is; 0 if absent. */
-static int published_loc(struct dedup_array *a, struct dedup_view v, u64 bidx,
-		    u64 *locp)
+static int published_loc(struct dedup_array *a, struct dedup_view v,
+			 u64 bidx, u64 *locp)
 {
 	struct dedup_array_env *env = a->env;
 	u64 loc = cached_loc(a, v, bidx);
@@ -963,7 +963,8 @@ static int copy_out(struct dedup_array *a, struct dedup_view v, u64 bidx,
 	r = published_loc(a, v, bidx, &loc);
 	if (r)
 		return r;
-	if (copies && loc && dedup_copies_read(copies, loc, off, out, len))
+	if (copies && loc &&
+	    dedup_copies_read(copies, loc, bidx, off, out, len))
 		return 0;
 	r = read_array_block(a, v, bidx, loc, &b, &data);
 	if (r)
@@ -974,8 +975,7 @@ static int copy_out(struct dedup_array *a, struct dedup_view v, u64 bidx,
 	}
 	memcpy(out, payload(data) + off, len);
 	if (copies)
-		dedup_copies_add(copies, dm_bufio_get_block_number(b),
-				 payload(data));
+		dedup_copies_add(copies, loc, bidx, payload(data));
 	dm_bufio_release(b);
 	return 0;
 }

@@ -22,6 +22,8 @@
  * commit are gone and before the next transaction may reuse them, as the
  * readers' array cache does.  A copy is added from inside a reader's SRCU
  * section of the metadata, so it is added before that forget, never after.
+ * A copy also keeps the block's index in its array, and serves only
+ * lookups of that index, as the block's header check would.
  *
  * At most max copies are kept; the oldest added goes first (a ring of
  * their locations).  A slot of the ring may name a location forgotten
@@ -30,6 +32,7 @@
  */
 #include <linux/percpu.h>
 #include <linux/rcupdate.h>
+#include <linux/sched.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/xarray.h>
@@ -39,15 +42,16 @@
 
 struct dedup_copy {
 	struct rcu_head rcu;
+	u64 tag;		/* the block's index in its array */
 	u8 payload[DEDUP_ARRAY_PAYLOAD];
 };
 
 struct dedup_copies {
 	/*
 	 * Copies by location.  Readers: xa_load() under rcu_read_lock().
-	 * Adds, evictions and forgets: under the xarray's lock, which also
-	 * protects ring, head and held; a copy taken out is freed after a
-	 * grace period.
+	 * Adds, evictions and forgets: under the xarray's lock (process
+	 * context only), which also protects ring, head and held; a copy
+	 * taken out is freed after a grace period.
 	 */
 	struct xarray xa;
 	u64 *ring;		/* locations in the order added; 0: none */
@@ -65,10 +69,12 @@ struct dedup_copies *dedup_copies_create(unsigned int max)
 		return NULL;
 	xa_init(&c->xa);
 	c->max = max;
-	c->ring = kvcalloc(max, sizeof(*c->ring), GFP_KERNEL);
+	c->ring = kvcalloc(max, sizeof(*c->ring), GFP_KERNEL | __GFP_NOWARN);
 	c->hits = alloc_percpu(u64);
 	if (!c->ring || !c->hits) {
-		dedup_copies_destroy(c);
+		free_percpu(c->hits);
+		kvfree(c->ring);
+		kfree(c);
 		return NULL;
 	}
 	return c;
@@ -78,30 +84,31 @@ void dedup_copies_destroy(struct dedup_copies *c)
 {
 	if (!c)
 		return;
+	/* A copy points at nothing of c: its kfree_rcu() may come later. */
 	dedup_copies_forget_all(c);
-	/* Frees queued by the forgets, before the memory they may use. */
-	rcu_barrier();
 	xa_destroy(&c->xa);
 	free_percpu(c->hits);
 	kvfree(c->ring);
 	kfree(c);
 }
 
-bool dedup_copies_read(struct dedup_copies *c, u64 loc, size_t off,
+bool dedup_copies_read(struct dedup_copies *c, u64 loc, u64 tag, size_t off,
 		       void *out, size_t len)
 {
 	struct dedup_copy *copy;
+	bool hit;
 
 	if (WARN_ON_ONCE(off + len > DEDUP_ARRAY_PAYLOAD))
 		return false;
 	rcu_read_lock();
 	copy = xa_load(&c->xa, loc);
-	if (copy)
+	hit = copy && copy->tag == tag;
+	if (hit)
 		memcpy(out, copy->payload + off, len);
 	rcu_read_unlock();
-	if (copy)
+	if (hit)
 		this_cpu_inc(*c->hits);
-	return copy;
+	return hit;
 }
 
 /* Takes the copy of loc out, if any; the xarray's lock held. */
@@ -112,22 +119,25 @@ static void drop_locked(struct dedup_copies *c, u64 loc)
 	lockdep_assert_held(&c->xa.xa_lock);
 	copy = __xa_erase(&c->xa, loc);
 	if (copy) {
-		c->held--;
+		WRITE_ONCE(c->held, c->held - 1);
 		kfree_rcu(copy, rcu);
 	}
 }
 
-void dedup_copies_add(struct dedup_copies *c, u64 loc, const void *payload)
+void dedup_copies_add(struct dedup_copies *c, u64 loc, u64 tag,
+		      const void *payload)
 {
 	struct dedup_copy *copy;
-	unsigned long flags;
 
+	if (xa_load(&c->xa, loc))
+		return;
 	/* Readers may be in map(): never wait for memory. */
 	copy = kmalloc(sizeof(*copy), GFP_NOWAIT | __GFP_NOWARN);
 	if (!copy)
 		return;
+	copy->tag = tag;
 	memcpy(copy->payload, payload, DEDUP_ARRAY_PAYLOAD);
-	xa_lock_irqsave(&c->xa, flags);
+	xa_lock(&c->xa);
 	if (xa_load(&c->xa, loc))
 		goto out_free;
 	if (c->ring[c->head])
@@ -136,37 +146,40 @@ void dedup_copies_add(struct dedup_copies *c, u64 loc, const void *payload)
 		goto out_free;
 	c->ring[c->head] = loc;
 	c->head = (c->head + 1) % c->max;
-	c->held++;
-	xa_unlock_irqrestore(&c->xa, flags);
+	WRITE_ONCE(c->held, c->held + 1);
+	xa_unlock(&c->xa);
 	return;
 
 out_free:
-	xa_unlock_irqrestore(&c->xa, flags);
+	xa_unlock(&c->xa);
 	kfree(copy);
 }
 
 void dedup_copies_forget(struct dedup_copies *c, u64 loc)
 {
-	unsigned long flags;
-
-	xa_lock_irqsave(&c->xa, flags);
+	xa_lock(&c->xa);
 	drop_locked(c, loc);
-	xa_unlock_irqrestore(&c->xa, flags);
+	xa_unlock(&c->xa);
 }
 
+/*
+ * Slot by slot, so that the lock is never held long.  Copies added
+ * meanwhile are of blocks the published commit reaches, which the
+ * caller (retire, or the last user) does not free.
+ */
 void dedup_copies_forget_all(struct dedup_copies *c)
 {
-	unsigned long flags;
 	unsigned int i;
 
-	xa_lock_irqsave(&c->xa, flags);
 	for (i = 0; i < c->max; i++) {
+		xa_lock(&c->xa);
 		if (c->ring[i])
 			drop_locked(c, c->ring[i]);
 		c->ring[i] = 0;
+		xa_unlock(&c->xa);
+		if (!(i % 256))
+			cond_resched();
 	}
-	c->head = 0;
-	xa_unlock_irqrestore(&c->xa, flags);
 }
 
 u64 dedup_copies_held(struct dedup_copies *c)

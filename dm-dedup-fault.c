@@ -4,7 +4,8 @@
  * paths no device target can (allocation failures, a slow release of freed
  * blocks, a slow apply or publish, the reference count limit, exhausted
  * entry pools, a fingerprint of all zeroes, reads whose mappings map()
- * never has, few readers' copies).  All are 0 (off) by default and cost a READ_ONCE when off.
+ * never has, few readers' copies).  All are 0 (off) by default and cost
+ * a READ_ONCE when off.
  */
 #include <linux/atomic.h>
 #include <linux/delay.h>

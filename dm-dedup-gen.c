@@ -317,8 +317,10 @@ void dedup_cow_release_claim(struct dedup_cow *cow, struct dedup_claim *claim)
  * Whether a lookup of LBNs the caller holds the cells of may skip the
  * generations: they hold no LBN.  A write to one of them that completed
  * before the caller took its cell counted its entry before it let the cell
- * go; and the count fell to 0 only at a publish, which the acquire then
- * shows the caller, so the published commit has every entry it counted.
+ * go (the cell passes by release and acquire: cell_lock, or the grant in
+ * dm-dedup-io.c); and the count fell to 0 only at a publish, which the
+ * acquire then shows the caller, so the published commit has every entry
+ * it counted.
  */
 static bool mem_has_no_lbns(struct dedup_cow *cow)
 {

@@ -120,7 +120,11 @@ static bool cell_take(struct dedup_c *dc, struct dedup_io *io, u64 lbn,
 	if (!granted) {
 		if (!wait)
 			return false;
-		wait_event(dc->cell_wait, READ_ONCE(io->granted));
+		/*
+		 * Acquire: what the bios before io did to these blocks (their
+		 * records in the generations) is seen once the grant is.
+		 */
+		wait_event(dc->cell_wait, smp_load_acquire(&io->granted));
 	}
 	io->cell_held = true;
 	return true;
@@ -145,7 +149,8 @@ static void cell_unlock(struct dedup_c *dc, struct dedup_io *io)
 	list_for_each_entry(e, list, cell_node) {
 		if (e->granted || !cells_overlap(e, io) || cell_blocked(dc, e))
 			continue;
-		WRITE_ONCE(e->granted, true);
+		/* Release: pairs with the acquire in cell_take(). */
+		smp_store_release(&e->granted, true);
 		woken = true;
 	}
 	spin_unlock_irqrestore(&dc->cell_lock, flags);

@@ -16,16 +16,19 @@ void dedup_copies_destroy(struct dedup_copies *c);
 
 /*
  * Copies len bytes at offset off of the payload of the block at loc into
- * out: true if there is a copy of it.  Takes no lock (RCU).
+ * out: true if there is a copy of it, made with the same tag.  Takes no
+ * lock (RCU).
  */
-bool dedup_copies_read(struct dedup_copies *c, u64 loc, size_t off,
+bool dedup_copies_read(struct dedup_copies *c, u64 loc, u64 tag, size_t off,
 		       void *out, size_t len);
 /*
  * Keeps a copy of payload, the checked payload of the block at loc in a
- * published commit; may evict another copy, or keep nothing (no memory:
- * it never waits for any).
+ * published commit, whose header says tag (its index in the array); may
+ * evict another copy, or keep nothing (no memory: it never waits for
+ * any).  Process context.
  */
-void dedup_copies_add(struct dedup_copies *c, u64 loc, const void *payload);
+void dedup_copies_add(struct dedup_copies *c, u64 loc, u64 tag,
+		      const void *payload);
 /* The block at loc was freed: its copy goes, before it can be reused. */
 void dedup_copies_forget(struct dedup_copies *c, u64 loc);
 void dedup_copies_forget_all(struct dedup_copies *c);

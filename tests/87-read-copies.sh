@@ -3,14 +3,18 @@
 # published commit reads the lbn array block from a copy kept by its
 # location on the metadata device, without dm-bufio's client lock (stats:
 # read_copies, read_copy_hits); and skips the generations' lock when they
-# hold no LBN. On a 1 TiB thin data device and 2 MiB of metadata: 4,096 blocks (9 lbn array
-# blocks) written and committed, then read whole twice: the second pass is
-# served from copies. 12 rounds of new contents for 64 random blocks, each
-# read back before its commit (the open generation has them) and after it:
-# every commit moves the lbn array blocks it changes and frees the old
-# ones, which later commits reuse, so a copy kept past its block's free
-# would give a stale mapping. With test_read_copies 4: at most 4 copies
-# while all 9 blocks are read, and the reads still compare.
+# hold no LBN. On a 1 TiB thin data device and 2 MiB of metadata: 4,096
+# blocks (9 lbn array blocks) written and committed, then read whole
+# twice: the second pass is served from copies. 12 rounds of new
+# contents for 64 random blocks, each read back before its commit (the
+# open generation has them) and after it: every commit moves the lbn array
+# blocks it changes and frees the old ones, which later commits reuse, so
+# a copy kept past its block's free would give a stale mapping (with the
+# forget disabled, the first pass already differs and dedup_check finds
+# LBNs mapped to free blocks: the write path looks old mappings up too).
+# With test_read_copies 4: at most 4 copies while all 9 blocks are read,
+# and the reads still compare; with no memory for copies, reads go on
+# without them.
 # timeout: 300
 . /tests/lib.sh
 . /tests/data.inc
@@ -76,5 +80,14 @@ read_all "with at most 4 copies, again"
 held=$(dedup_stat rcd read_copies)
 log "test_read_copies 4: $held copies"
 [ "$held" -ge 1 ] && [ "$held" -le 4 ] || fail "$held copies held with test_read_copies 4"
+
+# no memory for copies (room for 300 M of them is more than kvcalloc
+# gives): the device is created without them, and reads still compare
+dedup_remove rcd
+dedup_knob test_read_copies 300000000
+dedup_create rcd $META /dev/mapper/rc $BS sha256 commit_period_ms 60000
+read_all "without copies"
+log "without memory for copies: $(dedup_stat rcd read_copies) copies, the reads compare"
+assert_eq "$(dedup_stat rcd read_copies)" 0 "copies held without memory for them"
 dedup_knob test_read_copies 0
 dedup_teardown
